@@ -1,0 +1,1 @@
+"""Getting events in (files, publishers, importers) and results out (subscribers, sinks)."""

@@ -1,0 +1,233 @@
+"""The Millstream engine: events in, connected site records and outputs out.
+
+One engine serves the embedded replay and the streaming service alike.  It is
+deterministic: time is the event time (a site's clock is the latest ``ts`` it
+has seen), iteration orders are insertion orders, and nothing reads the wall
+clock.  ``apply`` takes a batch; planning runs once per batch over the union
+of what the batch touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import events as ev
+from schemas.outputs import Rejected
+
+from .errors import Missing, Reject
+from .master import MasterData
+from .netting import load as load_kernel
+from .planning import Planner
+from .site import SiteSettings, SiteState
+
+__all__ = ["Engine", "EngineSettings"]
+
+
+@dataclass(slots=True, frozen=True)
+class EngineSettings:
+    allow_negative_stock: bool = False
+    #: how long (event time) an event may wait for the order/item it refers to
+    park_window: dt.timedelta = dt.timedelta(hours=24)
+    #: how long (event time) an ``event_id`` is remembered for de-duplication
+    dedup_window: dt.timedelta = dt.timedelta(days=30)
+    #: "cython", "python" (the twin) or None (best available); "off" disables planning
+    kernel: str | None = None
+
+
+@dataclass(slots=True)
+class _Parked:
+    event: Any
+    source: str | None
+    deadline: dt.datetime
+    reason: str
+
+
+class _SiteClock:
+    """Remembers event ids per site for a window of event time."""
+
+    __slots__ = ("expiry", "seen")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, None] = {}
+        self.expiry: list[tuple[dt.datetime, str]] = []
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.master = MasterData()
+        self.sites: dict[str, SiteState] = {}
+        self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock)
+        self._ids: dict[str | None, _SiteClock] = {}
+        self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events
+        self._park_deadlines: dict[str, list[tuple[dt.datetime, int, tuple[str, str, str]]]] = {}
+        self._park_seq = 0
+        self.planner: Planner | None = None
+        if self.settings.kernel != "off":
+            self.planner = Planner(kernel=load_kernel(self.settings.kernel))
+
+    # --- public API -------------------------------------------------------------------
+
+    def site(self, name: str) -> SiteState:
+        state = self.sites.get(name)
+        if state is None:
+            state = self.sites[name] = SiteState(name, self.master, self._site_settings)
+        return state
+
+    def apply(self, events: Iterable[Any], sources: Sequence[str | None] | None = None) -> list[Any]:
+        """Apply a batch of decoded events (or ``Rejected`` from the decoder) in order.
+
+        ``sources`` (aligned with ``events``) say where each came from, e.g. a
+        file line or a topic partition and offset; rejections carry it.
+        """
+        out: list[Any] = []
+        for index, event in enumerate(events):
+            if isinstance(event, Rejected):
+                out.append(event)
+            else:
+                self._apply_one(event, sources[index] if sources is not None else None, out)
+        if self.planner is not None:
+            out.extend(self.planner.plan(self))
+        return out
+
+    def finish(self) -> list[Any]:
+        """End of input (a replay's end): every event still waiting is rejected."""
+        out: list[Any] = []
+        for (site, _kind, _key), waiting in list(self._parked.items()):
+            for parked in waiting:
+                self._forget(site, parked.event.event_id)
+                out.append(self._rejected(parked.event, parked.reason, parked.source))
+        self._parked.clear()
+        self._park_deadlines.clear()
+        return out
+
+    # --- one event --------------------------------------------------------------------
+
+    def _apply_one(self, event: Any, source: str | None, out: list[Any]) -> None:
+        site = event.site
+        if site is None and not isinstance(event, ev.MASTER_TYPES):
+            out.append(self._rejected(event, f"{type(event).__name__.lower()} event needs a site", source))
+            return
+        if not self._remember(site, event):
+            out.append(self._rejected(event, f"duplicate event_id {event.event_id!r}: already applied", source))
+            return
+        if isinstance(event, ev.MASTER_TYPES):
+            self._apply_master(event, source, out)
+            return
+        state = self.site(site)
+        if state.clock is None or event.ts > state.clock:
+            state.clock = event.ts
+            self._expire_parked(site, event.ts, out)
+        self._dispatch(state, event, source, out)
+
+    def _dispatch(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> None:
+        try:
+            internal = state.handle(event)
+        except Missing as missing:
+            self._park(state.site, missing, event, source)
+            return
+        except Reject as reject:
+            self._forget(state.site, event.event_id)
+            out.append(self._rejected(event, reject.reason, source))
+            return
+        for routed in internal:
+            self._apply_one(routed, source, out)
+        for kind, key in _created_refs(event):
+            self._unpark(state.site, kind, key, out)
+
+    def _apply_master(self, event: Any, source: str | None, out: list[Any]) -> None:
+        try:
+            if isinstance(event, ev.Item):
+                self.master.put_item(event)
+            else:
+                self.master.put_bom(event)
+        except Reject as reject:
+            self._forget(event.site, event.event_id)
+            out.append(self._rejected(event, reject.reason, source))
+            return
+        if self.planner is not None:
+            self.planner.master_changed(self, event)
+        if isinstance(event, ev.Item):
+            sites = [event.site] if event.site is not None else list(self.sites)
+            for site in sites:
+                self._unpark(site, "item", event.item, out)
+
+    # --- de-duplication ----------------------------------------------------------------
+
+    def _remember(self, site: str | None, event: Any) -> bool:
+        ids = self._ids.get(site)
+        if ids is None:
+            ids = self._ids[site] = _SiteClock()
+        if event.event_id in ids.seen:
+            return False
+        ids.seen[event.event_id] = None
+        heapq.heappush(ids.expiry, (event.ts + self.settings.dedup_window, event.event_id))
+        while ids.expiry and ids.expiry[0][0] < event.ts:
+            _, old = heapq.heappop(ids.expiry)
+            ids.seen.pop(old, None)
+        return True
+
+    def _forget(self, site: str | None, event_id: str) -> None:
+        """A rejected event's id is free again, so a corrected event can reuse it."""
+        ids = self._ids.get(site)
+        if ids is not None:
+            ids.seen.pop(event_id, None)
+
+    # --- waiting for references -----------------------------------------------------------
+
+    def _park(self, site: str, missing: Missing, event: Any, source: str | None) -> None:
+        key = (site, missing.kind, missing.key)
+        deadline = event.ts + self.settings.park_window
+        self._parked.setdefault(key, []).append(_Parked(event, source, deadline, missing.reason))
+        self._park_seq += 1
+        heapq.heappush(self._park_deadlines.setdefault(site, []), (deadline, self._park_seq, key))
+
+    def _unpark(self, site: str, kind: str, key: str, out: list[Any]) -> None:
+        waiting = self._parked.pop((site, kind, key), None)
+        if not waiting:
+            return
+        state = self.site(site)
+        for parked in waiting:
+            self._dispatch(state, parked.event, parked.source, out)
+
+    def _expire_parked(self, site: str, now: dt.datetime, out: list[Any]) -> None:
+        deadlines = self._park_deadlines.get(site)
+        while deadlines and deadlines[0][0] < now:
+            _, _, key = heapq.heappop(deadlines)
+            waiting = self._parked.get(key)
+            if not waiting:
+                continue
+            keep = [p for p in waiting if p.deadline >= now]
+            for parked in waiting:
+                if parked.deadline < now:
+                    self._forget(site, parked.event.event_id)
+                    hours = self.settings.park_window.total_seconds() / 3600
+                    out.append(self._rejected(parked.event, f"{parked.reason} (waited {hours:g} h)",
+                                              parked.source))
+            if keep:
+                self._parked[key] = keep
+            else:
+                del self._parked[key]
+
+    @staticmethod
+    def _rejected(event: Any, reason: str, source: str | None) -> Rejected:
+        return Rejected(reason=reason, event=event, source=source,
+                        site=getattr(event, "site", None), ts=getattr(event, "ts", None))
+
+
+def _created_refs(event: Any) -> list[tuple[str, str]]:
+    """References an applied event brings into existence (waiting events may go on)."""
+    if isinstance(event, ev.ProductionOrder):
+        return [("production order", event.order_id)]
+    if isinstance(event, ev.PurchaseOrder):
+        return [("purchase order", event.po_id)]
+    if isinstance(event, ev.Demand):
+        return [("demand", event.demand_id)]
+    if isinstance(event, ev.TransferInTransit):
+        return [("transfer", event.transfer_id)]
+    return []
+

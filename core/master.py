@@ -1,0 +1,173 @@
+"""Master data: items and BOMs, global with per-site overrides.
+
+Master data without a site applies to every site; with a site it overrides the
+global record there.  A BOM that would close a cycle is refused when it
+arrives, so planning can always order items by low-level code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.events import Bom, Item
+
+from .errors import BomCycle
+from .quantity import SCALE, ceil_div, to_fixed
+
+__all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec"]
+
+
+@dataclass(slots=True, frozen=True)
+class ItemSpec:
+    item: str
+    source: str
+    uom: str
+    lead_time_days: int
+    safety_stock: int
+    lot_rule: str
+    fixed_qty: int
+    min_qty: int
+    max_qty: int
+    multiple: int
+    period_days: int
+    ordering_cost: float
+    holding_cost_rate: float
+    standard_cost: float | None
+
+    @classmethod
+    def from_event(cls, event: Item) -> ItemSpec:
+        lot = event.lot_size
+        return cls(
+            item=event.item, source=event.source, uom=event.uom,
+            lead_time_days=event.lead_time_days, safety_stock=to_fixed(event.safety_stock),
+            lot_rule=lot.rule,
+            fixed_qty=to_fixed(lot.fixed_qty or 0), min_qty=to_fixed(lot.min_qty or 0),
+            max_qty=to_fixed(lot.max_qty or 0), multiple=to_fixed(lot.multiple or 0),
+            period_days=lot.period_days or 1, ordering_cost=lot.ordering_cost or 0.0,
+            holding_cost_rate=lot.holding_cost_rate or 0.0, standard_cost=event.standard_cost,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class BomLine:
+    item: str
+    qty_per: int  # micro-units per batch_qty of the parent
+    scrap_pct: float
+
+
+@dataclass(slots=True, frozen=True)
+class OperationSpec:
+    name: str
+    setup_minutes: float
+    run_minutes_per_unit: float
+    rate_per_hour: float
+
+
+@dataclass(slots=True, frozen=True)
+class BomSpec:
+    item: str
+    batch_qty: int
+    lines: tuple[BomLine, ...]
+    operations: tuple[OperationSpec, ...]
+    yield_pct: float
+    phantom: bool
+
+    @classmethod
+    def from_event(cls, event: Bom) -> BomSpec:
+        return cls(
+            item=event.item, batch_qty=to_fixed(event.batch_qty),
+            lines=tuple(BomLine(c.item, to_fixed(c.qty_per), c.scrap_pct) for c in event.components),
+            operations=tuple(OperationSpec(o.name, o.setup_minutes, o.run_minutes_per_unit, o.rate_per_hour)
+                             for o in event.operations),
+            yield_pct=event.yield_pct, phantom=event.phantom,
+        )
+
+    def component_qty(self, line: BomLine, parent_qty: int) -> int:
+        """Micro-units of a component needed for ``parent_qty`` micro-units of the parent.
+
+        qty x qty_per x (1 + scrap%) / yield, rounded up to 1e-6 so the
+        requirement is always covered.  Exact integer arithmetic: scrap and yield
+        percentages are taken at 1e-4 % resolution.
+        """
+        scrap = round((100 + line.scrap_pct) * 10_000)      # (100 + scrap%) * 1e4
+        yld = round(self.yield_pct * 10_000)                # yield% * 1e4
+        return ceil_div(parent_qty * line.qty_per * scrap, self.batch_qty * yld)
+
+
+class MasterData:
+    """Effective items and BOMs per site."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, ItemSpec] = {}
+        self.site_items: dict[str, dict[str, ItemSpec]] = {}
+        self.boms: dict[str, BomSpec] = {}
+        self.site_boms: dict[str, dict[str, BomSpec]] = {}
+        self.version = 0  # bumped on every BOM change: planners cache low-level codes by it
+
+    def item(self, site: str, item: str) -> ItemSpec | None:
+        overrides = self.site_items.get(site)
+        if overrides is not None and item in overrides:
+            return overrides[item]
+        return self.items.get(item)
+
+    def bom(self, site: str, item: str) -> BomSpec | None:
+        overrides = self.site_boms.get(site)
+        if overrides is not None and item in overrides:
+            return overrides[item]
+        return self.boms.get(item)
+
+    def known_item(self, site: str, item: str) -> bool:
+        return item in self.items or item in self.site_items.get(site, ())
+
+    def put_item(self, event: Item) -> None:
+        spec = ItemSpec.from_event(event)
+        if event.site is None:
+            self.items[event.item] = spec
+        else:
+            self.site_items.setdefault(event.site, {})[event.item] = spec
+
+    def put_bom(self, event: Bom) -> None:
+        """Store a BOM unless it closes a cycle in any site's effective BOMs."""
+        spec = BomSpec.from_event(event)
+        if any(line.item == spec.item for line in spec.lines):
+            raise BomCycle(f"BOM cycle: {spec.item} -> {spec.item}")
+        scopes = [event.site] if event.site is not None else [None, *self.site_boms]
+        for scope in scopes:
+            path = self._path_to(scope, spec, start=spec.item)
+            if path:
+                raise BomCycle("BOM cycle: " + " -> ".join([spec.item, *path]))
+        if event.site is None:
+            self.boms[spec.item] = spec
+        else:
+            self.site_boms.setdefault(event.site, {})[spec.item] = spec
+        self.version += 1
+
+    def _path_to(self, scope: str | None, new: BomSpec, start: str) -> list[str]:
+        """A component path from ``new``'s components back to ``start``, if any."""
+
+        def bom_of(item: str) -> BomSpec | None:
+            if item == new.item:
+                return new
+            return self.bom(scope, item) if scope is not None else self.boms.get(item)
+
+        stack: list[tuple[str, list[str]]] = [(line.item, [line.item]) for line in new.lines]
+        seen: set[str] = set()
+        while stack:
+            item, path = stack.pop()
+            if item == start:
+                return path
+            if item in seen:
+                continue
+            seen.add(item)
+            bom = bom_of(item)
+            if bom is not None:
+                stack.extend((line.item, [*path, line.item]) for line in bom.lines)
+        return []
+
+    def sites_with_overrides(self) -> list[str]:
+        return sorted(set(self.site_items) | set(self.site_boms))
+
+
+def units(micro: int) -> float:
+    """Micro-units as a float, for costs and reports that are not stock."""
+    return micro / SCALE

@@ -1,0 +1,362 @@
+"""Net-change MRP over a site's connected record.
+
+After each batch the planner re-nets only the items the batch touched, in
+low-level-code order; an item whose planned orders changed passes new
+dependent requirements to its components, which are re-netted in turn.  The
+result equals a full regenerative run (``regenerate``), which tests check.
+
+Outputs are emitted only when something changed: ``planned_order``
+upsert/delete, ``shortage`` open/resolved, ``exception`` open/resolved.
+Definitions are in ``docs/planning.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from array import array
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from schemas.outputs import Exception_, PlannedOrder, Shortage, ShortageHit
+
+from .bomgraph import BomGraph
+from .costing import CostBook
+from .master import ItemSpec
+from .netting import kernel as default_kernel
+from .quantity import to_number
+from .site import SiteState
+
+__all__ = ["Planner", "PlannerSettings", "SitePlan"]
+
+_RULES = {"lot_for_lot": 0, "fixed": 1, "min_multiple": 2, "period": 3, "eoq": 4}
+_DEFAULT_SPEC = ItemSpec("", "buy", "ea", 0, 0, "lot_for_lot", 0, 0, 0, 0, 1, 0.0, 0.0, None)
+
+
+@dataclass(slots=True, frozen=True)
+class PlannerSettings:
+    #: an open order arriving this many days or more before it is needed gets a "defer" message
+    defer_tolerance_days: int = 3
+
+
+@dataclass(slots=True)
+class SitePlan:
+    """What the planner last published for one site."""
+
+    planned: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
+    #: component -> (parent, kind, ref) -> (day, qty): requirements placed by parents
+    dependent: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = field(default_factory=dict)
+    #: parent -> component -> (parent, kind, ref) -> (day, qty): what the parent placed last time
+    contributions: dict[str, dict[str, dict[tuple[str, str, str], tuple[int, int]]]] = field(default_factory=dict)
+    shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
+    exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
+
+
+class Planner:
+    """Incremental MRP and cost roll-up for every site of an engine."""
+
+    def __init__(self, kernel: ModuleType | None = None, settings: PlannerSettings | None = None) -> None:
+        self.kernel = kernel or default_kernel
+        self.settings = settings or PlannerSettings()
+        self.plans: dict[str, SitePlan] = {}
+        self.graphs: dict[str, BomGraph] = {}
+        self.costs: dict[str, CostBook] = {}
+        self._master_dirty: dict[str, None] = {}
+        self.replanned = 0  # items re-netted, for metrics and benchmarks
+
+    # --- engine hooks ----------------------------------------------------------------
+
+    def master_changed(self, engine: Any, event: Any) -> None:
+        """Master data changed: the item (and for a BOM, its old and new components) re-net."""
+        self._master_dirty[event.item] = None
+        if hasattr(event, "components"):
+            for component in event.components:
+                self._master_dirty[component.item] = None
+
+    def plan(self, engine: Any) -> list[Any]:
+        out: list[Any] = []
+        master_dirty = self._master_dirty
+        self._master_dirty = {}
+        for site in engine.sites.values():
+            dirty = dict(site.touched)
+            site.touched.clear()
+            if master_dirty:
+                dirty.update(master_dirty)
+                for item in master_dirty:
+                    dirty.update(dict.fromkeys(self.graph(site).parents.get(item, ())))
+            if dirty or site.cost_dirty:
+                self._plan_site(site, dirty, out)
+        return out
+
+    def graph(self, site: SiteState) -> BomGraph:
+        graph = self.graphs.get(site.site)
+        if graph is None or graph.version != site.master.version:
+            graph = self.graphs[site.site] = BomGraph.build(site.master, site.site)
+        return graph
+
+    def regenerate(self, site: SiteState) -> list[Any]:
+        """Re-net every item of a site from scratch (the reference for net-change)."""
+        out: list[Any] = []
+        self._plan_site(site, dict.fromkeys(self.all_items(site)), out)
+        return out
+
+    def all_items(self, site: SiteState) -> list[str]:
+        items: dict[str, None] = dict.fromkeys(site.master.items)
+        items.update(dict.fromkeys(site.master.site_items.get(site.site, ())))
+        items.update(dict.fromkeys(site.stock.by_item))
+        items.update(dict.fromkeys(site.item_refs))
+        items.update(dict.fromkeys(self.plans.get(site.site, SitePlan()).dependent))
+        return list(items)
+
+    # --- netting -------------------------------------------------------------------------
+
+    def _plan_site(self, site: SiteState, dirty: dict[str, None], out: list[Any]) -> None:
+        if site.today is None:
+            return
+        plan = self.plans.get(site.site)
+        if plan is None:
+            plan = self.plans[site.site] = SitePlan()
+        graph = self.graph(site)
+        costs = self.costs.get(site.site)
+        if costs is None:
+            costs = self.costs[site.site] = CostBook()
+        out.extend(costs.update(site, graph, dirty))
+        today = site.today.toordinal()
+        heap = [(graph.level(item), item) for item in dirty]
+        heapq.heapify(heap)
+        queued = set(dirty)
+        while heap:
+            _, item = heapq.heappop(heap)
+            queued.discard(item)
+            self.replanned += 1
+            for component in self._net(site, plan, graph, costs, item, today, out):
+                if component not in queued:
+                    queued.add(component)
+                    heapq.heappush(heap, (graph.level(component), component))
+
+    def _net(self, site: SiteState, plan: SitePlan, graph: BomGraph, costs: CostBook,
+             item: str, today: int, out: list[Any]) -> list[str]:
+        """Re-net one item; returns the components whose requirements changed."""
+        spec = site.master.item(site.site, item) or _DEFAULT_SPEC
+        bom = site.master.bom(site.site, item)
+        requirements = self._requirements(site, plan, item)
+        receipts = self._receipts(site, item)
+        on_hand = site.stock.unrestricted(item)
+        req_day = array("q", (r[0] for r in requirements))
+        req_qty = array("q", (r[1] for r in requirements))
+        rcp_day = array("q", (r[0] for r in receipts))
+        rcp_qty = array("q", (r[1] for r in receipts))
+        phantom = bom is not None and bom.phantom
+        if phantom:
+            new_planned = []
+        else:
+            holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
+            new_planned = self.kernel.net_item(
+                today, on_hand, spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule],
+                spec.fixed_qty, spec.min_qty, spec.max_qty, spec.multiple, spec.period_days,
+                spec.ordering_cost, holding, req_day, req_qty, rcp_day, rcp_qty)
+        old_planned = plan.planned.get(item, [])
+        if new_planned != old_planned:
+            self._publish_planned(site, item, spec, old_planned, new_planned, today, out)
+            if new_planned:
+                plan.planned[item] = new_planned
+            else:
+                plan.planned.pop(item, None)
+        self._publish_shortages(site, plan, item, today, new_planned, requirements, out)
+        needs = self.kernel.need_days(today, on_hand, spec.safety_stock, req_day, req_qty, rcp_qty)
+        self._publish_exceptions(site, plan, item, today, receipts, needs, out)
+        return self._pass_down(site, plan, item, bom, new_planned, phantom, requirements)
+
+    def _requirements(self, site: SiteState, plan: SitePlan, item: str) -> list[tuple[int, int, str, str]]:
+        """Gross requirements (day, qty, kind, ref), sorted by day then ref."""
+        reqs: list[tuple[int, int, str, str]] = []
+        for kind, ref in site.refs(item):
+            if kind == "demand":
+                demand = site.demands[ref]
+                if demand.open_qty:
+                    reqs.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
+        for order_id in site.allocations(item):
+            order = site.production[order_id]
+            qty = order.reserved.get(item, 0)
+            if qty and order.status == "released":
+                reqs.append((order.start.toordinal(), qty, "production_order", order_id))
+        for (_parent, kind, ref), (day, qty) in plan.dependent.get(item, {}).items():
+            reqs.append((day, qty, kind, ref))
+        reqs.sort()
+        return reqs
+
+    def _receipts(self, site: SiteState, item: str) -> list[tuple[int, int, str, str]]:
+        """Scheduled receipts (day, qty, kind, ref), sorted by day then ref."""
+        receipts: list[tuple[int, int, str, str]] = []
+        for kind, ref in site.refs(item):
+            if kind == "purchase_order":
+                po = site.purchase[ref]
+                if po.open_qty:
+                    receipts.append((po.due.toordinal(), po.open_qty, kind, ref))
+            elif kind == "production_order":
+                order = site.production[ref]
+                if order.open_qty:
+                    receipts.append((order.due.toordinal(), order.open_qty, kind, ref))
+            elif kind == "transfer":
+                transfer = site.inbound[ref]
+                if transfer.open_qty:
+                    receipts.append((transfer.arrival.toordinal(), transfer.open_qty, kind, ref))
+        receipts.sort()
+        return receipts
+
+    def _pass_down(self, site: SiteState, plan: SitePlan, item: str, bom: Any,
+                   planned: list[tuple[int, int, int, int]], phantom: bool,
+                   requirements: list[tuple[int, int, str, str]]) -> list[str]:
+        """Dependent requirements this item places on its components.
+
+        Planned orders need components on their release date; firm planned
+        production orders on their start date.  A phantom passes its own gross
+        requirements straight through to its components.
+        """
+        new: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = {}
+        if bom is not None:
+            sources: list[tuple[tuple[str, str, str], int, int]] = []
+            if phantom:
+                sources = [((item, kind, ref), day, qty) for day, qty, kind, ref in requirements]
+            else:
+                for index, (due, release, qty, _short) in enumerate(planned):
+                    sources.append(((item, "planned_order", _planned_id(item, due, index, planned)), release, qty))
+                for kind, ref in site.refs(item):
+                    if kind == "production_order":
+                        order = site.production[ref]
+                        if order.status == "planned" and order.open_qty:
+                            sources.append(((item, kind, ref), order.start.toordinal(), order.open_qty))
+            for ref, day, qty in sources:
+                for line in bom.lines:
+                    need = bom.component_qty(line, qty)
+                    if need:
+                        per = new.setdefault(line.item, {})
+                        per[ref] = (day, per.get(ref, (day, 0))[1] + need)
+        old = plan.contributions.get(item, {})
+        if new == old:
+            return []
+        changed: list[str] = []
+        for component in dict.fromkeys([*old, *new]):
+            before, after = old.get(component, {}), new.get(component, {})
+            if before == after:
+                continue
+            changed.append(component)
+            dep = plan.dependent.setdefault(component, {})
+            for ref in before:
+                dep.pop(ref, None)
+            dep.update(after)
+            if not dep:
+                del plan.dependent[component]
+        if new:
+            plan.contributions[item] = new
+        else:
+            plan.contributions.pop(item, None)
+        return changed
+
+    # --- outputs -------------------------------------------------------------------------
+
+    def _publish_planned(self, site: SiteState, item: str, spec: ItemSpec,
+                         old: list[tuple[int, int, int, int]], new: list[tuple[int, int, int, int]],
+                         today: int, out: list[Any]) -> None:
+        ts = site.clock
+        kind = "make" if spec.source == "make" else "buy"
+        old_by_id = {_planned_id(item, p[0], i, old): p for i, p in enumerate(old)}
+        new_by_id = {_planned_id(item, p[0], i, new): p for i, p in enumerate(new)}
+        for planned_id, (due, release, qty, _short) in new_by_id.items():
+            before = old_by_id.get(planned_id)
+            if before is None or before[:3] != (due, release, qty):
+                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=planned_id, item=item, kind=kind,
+                                        qty=to_number(qty), release=_date(release), due=_date(due),
+                                        past_due=release < today))
+        for planned_id, (due, release, qty, _short) in old_by_id.items():
+            if planned_id not in new_by_id:
+                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=planned_id, item=item, kind=kind,
+                                        qty=to_number(qty), release=_date(release), due=_date(due),
+                                        action="delete"))
+
+    def _publish_shortages(self, site: SiteState, plan: SitePlan, item: str, today: int,
+                           planned: list[tuple[int, int, int, int]],
+                           requirements: list[tuple[int, int, str, str]], out: list[Any]) -> None:
+        """A shortage: a requirement that only a past-due planned order could cover."""
+        short_by_day: dict[int, int] = {}
+        for due, release, _qty, short in planned:
+            if release < today and short > 0:
+                short_by_day[due] = short_by_day.get(due, 0) + short
+        current: dict[str, Shortage] = {}
+        for day, qty in short_by_day.items():
+            hits = [ShortageHit(ref=ref, kind=kind, qty=to_number(rq), due=_date(max(rday, today)))
+                    for rday, rq, kind, ref in requirements if max(rday, today) == day]
+            shortage_id = f"{site.site}|{item}|{_date(day).isoformat()}"
+            current[shortage_id] = Shortage(site=site.site, ts=site.clock, shortage_id=shortage_id, item=item,
+                                            date=_date(day), qty=to_number(qty), state="open", hits=hits)
+        previous = plan.shortages.get(item, {})
+        for shortage_id, shortage in current.items():
+            old = previous.get(shortage_id)
+            if old is None or old.qty != shortage.qty or old.hits != shortage.hits:
+                out.append(shortage)
+        for shortage_id, old in previous.items():
+            if shortage_id not in current:
+                out.append(Shortage(site=site.site, ts=site.clock, shortage_id=shortage_id, item=item,
+                                    date=old.date, qty=0, state="resolved", hits=old.hits))
+        if current:
+            plan.shortages[item] = current
+        else:
+            plan.shortages.pop(item, None)
+
+    def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, today: int,
+                            receipts: list[tuple[int, int, str, str]], needs: list[int], out: list[Any]) -> None:
+        """Expedite, defer or cancel open orders whose date does not match the need."""
+        tolerance = self.settings.defer_tolerance_days
+        current: dict[str, Exception_] = {}
+        for (day, _qty, kind, ref), need in zip(receipts, needs, strict=True):
+            if kind == "transfer":
+                continue  # goods already on the road: nothing to reschedule
+            arrives = max(day, today)
+            action: str | None = None
+            suggested: int | None = None
+            if need < 0:
+                action = "cancel"
+            elif need < arrives or (day < today and need <= today + tolerance):
+                action, suggested = "expedite", max(need, today)
+            elif need > arrives + tolerance:
+                action, suggested = "defer", need
+            if action is None:
+                continue
+            exception_id = f"{site.site}|{kind}|{ref}"
+            current[exception_id] = Exception_(
+                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item, action=action,
+                current_date=_date(day), suggested_date=_date(suggested) if suggested is not None else None)
+        planned = plan.planned.get(item, [])
+        for index, (due, release, _qty, _short) in enumerate(planned):
+            if release < today:
+                ref = _planned_id(item, due, index, planned)
+                exception_id = f"{site.site}|planned_order|{ref}"
+                current[exception_id] = Exception_(
+                    site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
+                    action="past_due", current_date=_date(release), suggested_date=_date(today))
+        previous = plan.exceptions.get(item, {})
+        for exception_id, message in current.items():
+            old = previous.get(exception_id)
+            if old is None or (old.action, old.suggested_date, old.current_date) != (
+                    message.action, message.suggested_date, message.current_date):
+                out.append(message)
+        for exception_id, old in previous.items():
+            if exception_id not in current:
+                out.append(Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=old.ref,
+                                      item=item, action=old.action, state="resolved"))
+        if current:
+            plan.exceptions[item] = current
+        else:
+            plan.exceptions.pop(item, None)
+
+
+def _date(ordinal: int) -> dt.date:
+    return dt.date.fromordinal(ordinal)
+
+
+def _planned_id(item: str, due: int, index: int, planned: list[tuple[int, int, int, int]]) -> str:
+    """Stable id: item, due date and, when several orders share a due date, their rank."""
+    rank = sum(1 for p in planned[:index] if p[0] == due)
+    suffix = f"#{rank + 1}" if rank else ""
+    return f"{item}@{_date(due).isoformat()}{suffix}"

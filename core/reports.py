@@ -1,0 +1,109 @@
+"""Report rows over the engine's state, as plain dicts in a stable order.
+
+Reports are what a planner looks at after a replay; the query API of the
+service serves the same rows.  Rows are sorted so equal state prints equally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .engine import Engine
+from .quality import STATUS_INDEX
+from .quantity import to_number
+from .site import SiteState
+
+__all__ = ["REPORTS", "availability_row", "report"]
+
+Row = dict[str, Any]
+
+
+def _sites(engine: Engine) -> Iterator[SiteState]:
+    for name in sorted(engine.sites):
+        yield engine.sites[name]
+
+
+def stock(engine: Engine) -> list[Row]:
+    rows = []
+    for site in _sites(engine):
+        for (item, lot, status), qty in sorted(site.stock.qty.items()):
+            rows.append({"site": site.site, "item": item, "lot": lot, "status": status, "qty": to_number(qty)})
+    return rows
+
+
+def on_order(site: SiteState, item: str) -> int:
+    """Scheduled receipts: open purchase and production orders, transfers in transit."""
+    total = sum(po.open_qty for po in site.purchase.values() if po.item == item)
+    total += sum(o.open_qty for o in site.production.values() if o.item == item)
+    total += sum(t.open_qty for t in site.inbound.values() if t.item == item)
+    return total
+
+
+def wip(site: SiteState, item: str) -> int:
+    """Quantity of ``item`` issued to production orders that are still released."""
+    return sum(o.issued.get(item, 0) for o in site.production.values() if o.status == "released")
+
+
+def availability_row(site: SiteState, item: str) -> Row:
+    totals = site.stock.totals(item)
+    reserved = site.stock.reserved.get(item, 0)
+    return {
+        "site": site.site, "item": item,
+        "physical": to_number(sum(totals)),
+        "reserved": to_number(reserved),
+        "available": to_number(totals[STATUS_INDEX["available"]] - reserved),
+        "qc_pending": to_number(totals[STATUS_INDEX["qc_pending"]]),
+        "blocked": to_number(totals[STATUS_INDEX["blocked"]]),
+        "on_order": to_number(on_order(site, item)),
+        "wip": to_number(wip(site, item)),
+    }
+
+
+def _site_items(site: SiteState) -> list[str]:
+    items: dict[str, None] = dict.fromkeys(site.stock.by_item)
+    items.update(dict.fromkeys(site.stock.reserved))
+    for records in (site.purchase, site.production, site.inbound):
+        items.update(dict.fromkeys(r.item for r in records.values()))
+    return sorted(items)
+
+
+def availability(engine: Engine) -> list[Row]:
+    return [availability_row(site, item) for site in _sites(engine) for item in _site_items(site)]
+
+
+def orders(engine: Engine) -> list[Row]:
+    rows: list[Row] = []
+    for site in _sites(engine):
+        for o in site.production.values():
+            rows.append({"site": site.site, "kind": "production", "id": o.order_id, "item": o.item,
+                         "qty": to_number(o.qty), "open_qty": to_number(o.open_qty), "due": o.due.isoformat(),
+                         "status": o.status, "done": to_number(o.good)})
+        for po in site.purchase.values():
+            rows.append({"site": site.site, "kind": "purchase", "id": po.po_id, "item": po.item,
+                         "qty": to_number(po.qty), "open_qty": to_number(po.open_qty), "due": po.due.isoformat(),
+                         "status": po.status, "done": to_number(po.received)})
+        for d in site.demands.values():
+            rows.append({"site": site.site, "kind": d.kind, "id": d.demand_id, "item": d.item,
+                         "qty": to_number(d.qty), "open_qty": to_number(d.open_qty), "due": d.due.isoformat(),
+                         "status": d.status, "done": to_number(d.delivered)})
+        for t in site.inbound.values():
+            rows.append({"site": site.site, "kind": "transfer_in", "id": t.transfer_id, "item": t.item,
+                         "qty": to_number(t.qty), "open_qty": to_number(t.open_qty), "due": t.arrival.isoformat(),
+                         "status": "received" if t.done else "in_transit", "done": to_number(t.received)})
+    rows.sort(key=lambda r: (r["site"], r["kind"], r["id"]))
+    return rows
+
+
+REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
+    "stock": stock,
+    "availability": availability,
+    "orders": orders,
+}
+
+
+def report(engine: Engine, name: str) -> list[Row]:
+    try:
+        return REPORTS[name](engine)
+    except KeyError:
+        raise ValueError(f"unknown report {name!r}; choose from {', '.join(REPORTS)}") from None

@@ -1,0 +1,415 @@
+"""The connected record of one site: stock, reservations, WIP, orders, demand.
+
+Each handler validates first and mutates after, so a rejected event leaves no
+trace.  Handlers note the items whose supply or demand they changed in
+``touched``; the planner re-nets exactly those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import events as ev
+
+from .costing import moving_average
+from .errors import Missing, Reject
+from .master import BomSpec, MasterData
+from .orders import (
+    DEMAND_MOVES,
+    PRODUCTION_MOVES,
+    PURCHASE_MOVES,
+    Demand,
+    InboundTransfer,
+    OutboundTransfer,
+    ProductionOrder,
+    PurchaseOrder,
+)
+from .quality import move_allowed
+from .quantity import SCALE, to_fixed, to_number
+from .stock import Stock
+
+__all__ = ["SiteSettings", "SiteState"]
+
+
+@dataclass(slots=True, frozen=True)
+class SiteSettings:
+    allow_negative_stock: bool = False
+
+
+@dataclass(slots=True)
+class CountStats:
+    """Inventory record accuracy from cycle counts."""
+
+    lines: int = 0
+    exact: int = 0
+    abs_difference: int = 0
+    book_total: int = 0
+
+
+class SiteState:
+    def __init__(self, site: str, master: MasterData, settings: SiteSettings) -> None:
+        self.site = site
+        self.master = master
+        self.settings = settings
+        self.clock: dt.datetime | None = None
+        self.stock = Stock()
+        self.production: dict[str, ProductionOrder] = {}
+        self.purchase: dict[str, PurchaseOrder] = {}
+        self.demands: dict[str, Demand] = {}
+        self.inbound: dict[str, InboundTransfer] = {}
+        self.outbound: dict[str, OutboundTransfer] = {}
+        self.consumed_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
+        self.produced_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
+        self.order_inputs: dict[str, dict[tuple[str, str], int]] = {}
+        self.order_outputs: dict[str, dict[tuple[str, str], int]] = {}
+        self.counts = CountStats()
+        self.avg_cost: dict[str, float] = {}
+        self.item_refs: dict[str, dict[tuple[str, str], None]] = {}   # item -> (kind, id) of its orders
+        self.alloc_refs: dict[str, dict[str, None]] = {}               # component -> orders reserving it
+        self.closed_orders: list[str] = []
+        self.cost_dirty = False
+        self.touched: dict[str, None] = {}
+        self._handlers: dict[type, Callable[[Any], list[Any]]] = {
+            ev.Receipt: self._receipt, ev.Issue: self._issue,
+            ev.TransferShipped: self._transfer_shipped, ev.TransferInTransit: self._transfer_in_transit,
+            ev.TransferReceived: self._transfer_received, ev.Count: self._count,
+            ev.Quality: self._quality, ev.Scrap: self._scrap,
+            ev.ProductionOrder: self._production_order, ev.MaterialIssue: self._material_issue,
+            ev.OperationReport: self._operation_report, ev.Output: self._output,
+            ev.PurchaseOrder: self._purchase_order, ev.Demand: self._demand,
+        }
+
+    @property
+    def today(self) -> dt.date | None:
+        """The site's date: the latest event time seen, in that event's own offset."""
+        return self.clock.date() if self.clock is not None else None
+
+    def refs(self, item: str) -> list[tuple[str, str]]:
+        """Orders, demands and inbound transfers of an item (kind, id)."""
+        return list(self.item_refs.get(item, ()))
+
+    def allocations(self, item: str) -> list[str]:
+        """Released orders that reserve ``item``."""
+        return list(self.alloc_refs.get(item, ()))
+
+    def _index(self, item: str, kind: str, ref: str) -> None:
+        self.item_refs.setdefault(item, {})[(kind, ref)] = None
+
+    def _receive_value(self, item: str, qty: int, unit_cost: float | None) -> None:
+        if unit_cost is not None:
+            on_hand = self.stock.physical(item)
+            self.avg_cost[item] = moving_average(self.avg_cost.get(item), on_hand, qty, unit_cost)
+
+    def handle(self, event: Any) -> list[Any]:
+        """Apply one event; returns internal events to route (transfers in transit)."""
+        return self._handlers[type(event)](event)
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _require_item(self, item: str) -> None:
+        if not self.master.known_item(self.site, item):
+            raise Missing("item", item)
+
+    def _touch(self, item: str) -> None:
+        self.touched[item] = None
+
+    def _check_available(self, item: str, qty: int, own_reservation: int = 0) -> None:
+        if self.settings.allow_negative_stock:
+            return
+        free = self.stock.available(item) + own_reservation
+        if free < qty:
+            reserved = self.stock.reserved.get(item, 0) - own_reservation
+            raise Reject(f"insufficient available stock: item {item!r} has {to_number(free)} available "
+                         f"({to_number(reserved)} reserved for other orders), needs {to_number(qty)}")
+
+    def _open_production(self, order_id: str, action: str) -> ProductionOrder:
+        order = self.production.get(order_id)
+        if order is None:
+            raise Missing("production order", order_id)
+        if order.status != "released":
+            raise Reject(f"production order {order_id!r} is {order.status}: {action} needs a released order")
+        return order
+
+    def explode(self, bom: BomSpec, qty: int, into: dict[str, int] | None = None) -> dict[str, int]:
+        """Component needs for ``qty`` of ``bom``'s item; phantoms pass through."""
+        needs = {} if into is None else into
+        for line in bom.lines:
+            need = bom.component_qty(line, qty)
+            child = self.master.bom(self.site, line.item)
+            if child is not None and child.phantom:
+                self.explode(child, need, needs)
+            else:
+                needs[line.item] = needs.get(line.item, 0) + need
+        return needs
+
+    def _set_reservations(self, order: ProductionOrder) -> None:
+        """Reserve what the order still needs: requirement minus what was issued."""
+        target: dict[str, int] = {}
+        if order.status == "released" and order.bom is not None:
+            order.required = self.explode(order.bom, order.qty)
+            target = {c: max(0, need - order.issued.get(c, 0)) for c, need in order.required.items()}
+        for component in dict.fromkeys([*order.reserved, *target]):
+            new = target.get(component, 0)
+            delta = new - order.reserved.get(component, 0)
+            if delta:
+                self.stock.reserve(component, delta)
+                self._touch(component)
+            if new:
+                order.reserved[component] = new
+                self.alloc_refs.setdefault(component, {})[order.order_id] = None
+            else:
+                order.reserved.pop(component, None)
+                users = self.alloc_refs.get(component)
+                if users is not None:
+                    users.pop(order.order_id, None)
+
+    # --- inventory scans -------------------------------------------------------------
+
+    def _receipt(self, e: ev.Receipt) -> list[Any]:
+        self._require_item(e.item)
+        qty = to_fixed(e.qty)
+        po = None
+        if e.po_id is not None:
+            po = self.purchase.get(e.po_id)
+            if po is None:
+                raise Missing("purchase order", e.po_id)
+            if po.item != e.item:
+                raise Reject(f"receipt item {e.item!r} does not match purchase order {e.po_id!r} item {po.item!r}")
+            if po.status != "open":
+                raise Reject(f"purchase order {e.po_id!r} is {po.status}")
+        unit_cost = e.unit_cost if e.unit_cost is not None else (po.unit_price if po is not None else None)
+        self._receive_value(e.item, qty, unit_cost)
+        self.stock.book(e.item, e.lot, e.status, qty, "receipt")
+        if po is not None:
+            po.received += qty
+        self._touch(e.item)
+        return []
+
+    def _issue(self, e: ev.Issue) -> list[Any]:
+        self._require_item(e.item)
+        qty = to_fixed(e.qty)
+        demand = None
+        if e.demand_id is not None:
+            demand = self.demands.get(e.demand_id)
+            if demand is None:
+                raise Missing("demand", e.demand_id)
+            if demand.item != e.item:
+                raise Reject(f"issue item {e.item!r} does not match demand {e.demand_id!r} item {demand.item!r}")
+        self._check_available(e.item, qty)
+        picks = self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
+        for lot, take in picks:
+            self.stock.book(e.item, lot, "available", -take, "issue")
+        if demand is not None:
+            demand.delivered += qty
+        self._touch(e.item)
+        return []
+
+    def _transfer_shipped(self, e: ev.TransferShipped) -> list[Any]:
+        self._require_item(e.item)
+        if e.to_site == self.site:
+            raise Reject("transfer to the same site")
+        if e.transfer_id in self.outbound:
+            raise Reject(f"transfer {e.transfer_id!r} was already shipped")
+        qty = to_fixed(e.qty)
+        self._check_available(e.item, qty)
+        self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
+        self.stock.book(e.item, e.lot, "available", -qty, "transfer_out")
+        self.outbound[e.transfer_id] = OutboundTransfer(e.transfer_id, e.to_site, e.item, qty, e.lot, e.arrival)
+        self._touch(e.item)
+        return [ev.TransferInTransit(
+            event_id=f"{e.event_id}:in-transit", ts=e.ts, site=e.to_site, transfer_id=e.transfer_id,
+            from_site=self.site, item=e.item, qty=e.qty, lot=e.lot, arrival=e.arrival,
+            unit_cost=self.avg_cost.get(e.item))]
+
+    def _transfer_in_transit(self, e: ev.TransferInTransit) -> list[Any]:
+        if e.transfer_id in self.inbound:
+            raise Reject(f"transfer {e.transfer_id!r} is already in transit")
+        self.inbound[e.transfer_id] = InboundTransfer(
+            e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost)
+        self._index(e.item, "transfer", e.transfer_id)
+        self._touch(e.item)
+        return []
+
+    def _transfer_received(self, e: ev.TransferReceived) -> list[Any]:
+        self._require_item(e.item)
+        transfer = self.inbound.get(e.transfer_id)
+        if transfer is None:
+            raise Missing("transfer", e.transfer_id)
+        if transfer.done:
+            raise Reject(f"transfer {e.transfer_id!r} was already received")
+        if transfer.item != e.item:
+            raise Reject(f"received item {e.item!r} does not match transfer item {transfer.item!r}")
+        qty = to_fixed(e.qty)
+        self._receive_value(e.item, qty, transfer.unit_cost)
+        self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
+        transfer.received = qty
+        transfer.done = True
+        self._touch(e.item)
+        return []
+
+    def _count(self, e: ev.Count) -> list[Any]:
+        self._require_item(e.item)
+        counted = to_fixed(e.counted_qty)
+        book = self.stock.lot_qty(e.item, e.lot, e.status)
+        difference = counted - book
+        if difference:
+            self.stock.book(e.item, e.lot, e.status, difference, "adjustment")
+            self._touch(e.item)
+        stats = self.counts
+        stats.lines += 1
+        stats.exact += difference == 0
+        stats.abs_difference += abs(difference)
+        stats.book_total += abs(book)
+        return []
+
+    def _quality(self, e: ev.Quality) -> list[Any]:
+        self._require_item(e.item)
+        if not move_allowed(e.from_status, e.to_status):
+            raise Reject(f"illegal status move {e.from_status} -> {e.to_status}")
+        qty = to_fixed(e.qty)
+        have = self.stock.lot_qty(e.item, e.lot, e.from_status)
+        if have < qty:
+            raise Reject(f"insufficient stock: item {e.item!r} lot {e.lot!r} has {to_number(have)} "
+                         f"{e.from_status}, needs {to_number(qty)}")
+        self.stock.book(e.item, e.lot, e.from_status, -qty, "quality")
+        self.stock.book(e.item, e.lot, e.to_status, qty, "quality")
+        self._touch(e.item)
+        return []
+
+    def _scrap(self, e: ev.Scrap) -> list[Any]:
+        self._require_item(e.item)
+        qty = to_fixed(e.qty)
+        have = self.stock.lot_qty(e.item, e.lot, e.status)
+        if have < qty and not self.settings.allow_negative_stock:
+            raise Reject(f"insufficient stock: item {e.item!r} lot {e.lot!r} has {to_number(have)} "
+                         f"{e.status}, needs {to_number(qty)}")
+        self.stock.book(e.item, e.lot, e.status, -qty, "scrap")
+        self._touch(e.item)
+        return []
+
+    # --- production ------------------------------------------------------------------
+
+    def _production_order(self, e: ev.ProductionOrder) -> list[Any]:
+        self._require_item(e.item)
+        order = self.production.get(e.order_id)
+        qty = to_fixed(e.qty)
+        if order is None:
+            if e.status not in PRODUCTION_MOVES:
+                raise Reject(f"production order {e.order_id!r} cannot be created as {e.status}")
+            spec = self.master.item(self.site, e.item)
+            lead = spec.lead_time_days if spec is not None else 0
+            start = e.start or e.due - dt.timedelta(days=lead)
+            order = ProductionOrder(e.order_id, e.item, qty, e.due, start, e.status)
+            self.production[e.order_id] = order
+            self._index(e.item, "production_order", e.order_id)
+        else:
+            allowed = PRODUCTION_MOVES.get(order.status, frozenset())
+            if e.status not in allowed:
+                raise Reject(f"illegal order status move {order.status} -> {e.status} "
+                             f"for production order {e.order_id!r}")
+            if order.item != e.item:
+                raise Reject(f"production order {e.order_id!r} is for item {order.item!r}, not {e.item!r}")
+            order.qty, order.due, order.status = qty, e.due, e.status
+            order.start = e.start or order.start
+        if order.status == "released" and order.bom is None:
+            order.bom = self.master.bom(self.site, e.item)
+        self._set_reservations(order)
+        if order.status == "closed":
+            self.closed_orders.append(order.order_id)
+            self.cost_dirty = True
+        self._touch(e.item)
+        return []
+
+    def _material_issue(self, e: ev.MaterialIssue) -> list[Any]:
+        order = self._open_production(e.order_id, "a material issue")
+        self._require_item(e.item)
+        qty = to_fixed(e.qty)
+        own = order.reserved.get(e.item, 0)
+        self._check_available(e.item, qty, own_reservation=own)
+        picks = self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
+        for lot, take in picks:
+            self.stock.book(e.item, lot, "available", -take, "material_issue")
+            key = (e.item, lot)
+            users = self.consumed_by.setdefault(key, {})
+            users[e.order_id] = users.get(e.order_id, 0) + take
+            inputs = self.order_inputs.setdefault(e.order_id, {})
+            inputs[key] = inputs.get(key, 0) + take
+        covered = min(own, qty)
+        if covered:
+            self.stock.reserve(e.item, -covered)
+            if own == covered:
+                del order.reserved[e.item]
+            else:
+                order.reserved[e.item] = own - covered
+        order.issued[e.item] = order.issued.get(e.item, 0) + qty
+        avg = self.avg_cost.get(e.item)
+        if avg is None:
+            order.unvalued[e.item] = order.unvalued.get(e.item, 0) + qty
+        else:
+            order.issued_value[e.item] = order.issued_value.get(e.item, 0.0) + avg * qty / SCALE
+        self._touch(e.item)
+        return []
+
+    def _operation_report(self, e: ev.OperationReport) -> list[Any]:
+        order = self._open_production(e.order_id, "an operation report")
+        order.minutes[e.operation] = order.minutes.get(e.operation, 0.0) + e.minutes
+        return []
+
+    def _output(self, e: ev.Output) -> list[Any]:
+        order = self._open_production(e.order_id, "an output")
+        good, scrap = to_fixed(e.good_qty), to_fixed(e.scrap_qty)
+        if not good and not scrap:
+            raise Reject("output has neither good nor scrap quantity")
+        if good:
+            self.stock.book(order.item, e.lot, e.status, good, "output")
+            key = (order.item, e.lot)
+            makers = self.produced_by.setdefault(key, {})
+            makers[e.order_id] = makers.get(e.order_id, 0) + good
+            outputs = self.order_outputs.setdefault(e.order_id, {})
+            outputs[key] = outputs.get(key, 0) + good
+        order.good += good
+        order.scrap += scrap
+        self._touch(order.item)
+        return []
+
+    # --- purchase and demand ------------------------------------------------------------
+
+    def _purchase_order(self, e: ev.PurchaseOrder) -> list[Any]:
+        self._require_item(e.item)
+        po = self.purchase.get(e.po_id)
+        qty = to_fixed(e.qty)
+        if po is None:
+            if e.status not in PURCHASE_MOVES:
+                raise Reject(f"purchase order {e.po_id!r} cannot be created as {e.status}")
+            self.purchase[e.po_id] = PurchaseOrder(e.po_id, e.item, qty, e.due, e.unit_price, e.status, e.supplier)
+            self._index(e.item, "purchase_order", e.po_id)
+        else:
+            if e.status not in PURCHASE_MOVES.get(po.status, frozenset()):
+                raise Reject(f"illegal order status move {po.status} -> {e.status} for purchase order {e.po_id!r}")
+            if po.item != e.item:
+                raise Reject(f"purchase order {e.po_id!r} is for item {po.item!r}, not {e.item!r}")
+            po.qty, po.due, po.status = qty, e.due, e.status
+            po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
+        self._touch(e.item)
+        return []
+
+    def _demand(self, e: ev.Demand) -> list[Any]:
+        self._require_item(e.item)
+        demand = self.demands.get(e.demand_id)
+        qty = to_fixed(e.qty)
+        if demand is None:
+            if e.status not in DEMAND_MOVES:
+                raise Reject(f"demand {e.demand_id!r} cannot be created as {e.status}")
+            self.demands[e.demand_id] = Demand(e.demand_id, e.item, qty, e.due, e.kind, e.status, e.customer)
+            self._index(e.item, "demand", e.demand_id)
+        else:
+            if e.status not in DEMAND_MOVES.get(demand.status, frozenset()):
+                raise Reject(f"illegal demand status move {demand.status} -> {e.status} for {e.demand_id!r}")
+            if demand.item != e.item:
+                raise Reject(f"demand {e.demand_id!r} is for item {demand.item!r}, not {e.item!r}")
+            demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
+        self._touch(e.item)
+        return []

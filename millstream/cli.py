@@ -1,0 +1,104 @@
+"""The ``millstream`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+def _format_rows(name: str, rows: list[dict[str, Any]], fmt: str) -> str:
+    from tabulate import tabulate
+
+    from schemas.codecs import encode_json
+
+    if fmt == "json":
+        return encode_json(rows).decode()
+    if not rows:
+        return f"== {name}: no rows"
+    return f"== {name} ({len(rows)} rows)\n" + tabulate(rows, headers="keys", tablefmt="simple",
+                                                        disable_numparse=True)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from connectors.replay import replay
+    from core.engine import Engine, EngineSettings
+    from core.reports import REPORTS, report
+
+    names = args.report or ["availability"]
+    for name in names:
+        if name not in REPORTS:
+            print(f"millstream: unknown report {name!r}; choose from {', '.join(REPORTS)}", file=sys.stderr)
+            return 2
+    if args.format == "json" and len(names) != 1:
+        print("millstream: --format json prints exactly one --report", file=sys.stderr)
+        return 2
+    engine = Engine(EngineSettings(allow_negative_stock=args.allow_negative_stock))
+    if args.out:
+        with open(args.out, "wb") as out:
+            count = replay(args.events, engine, out, batch_size=args.batch)
+    else:
+        count = replay(args.events, engine, None, batch_size=args.batch)
+    if args.format == "table":
+        print(f"replayed {args.events}: {count} outputs" + (f" written to {args.out}" if args.out else ""))
+    for name in names:
+        print(_format_rows(name, report(engine, name), args.format))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from schemas.events import Envelope, InputEvent
+    from schemas.outputs import OutputEvent
+
+    targets: dict[str, Any] = {"input": InputEvent, "output": OutputEvent, "envelope": Envelope}
+    schema = msgspec.json.schema(targets[args.kind])
+    print(msgspec.json.format(msgspec.json.encode(schema), indent=2).decode())
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from . import broker
+
+    return broker.main([args.action, *args.rest])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="millstream", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"millstream {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="run an events file through the engine, no broker")
+    replay.add_argument("events", type=Path)
+    replay.add_argument("--out", type=Path, help="write every output event here (JSON Lines)")
+    replay.add_argument("--report", action="append", help="report to print (repeatable)")
+    replay.add_argument("--format", choices=["table", "json"], default="table")
+    replay.add_argument("--batch", type=int, default=500, help="events per engine batch")
+    replay.add_argument("--allow-negative-stock", action="store_true")
+    replay.set_defaults(func=cmd_replay)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the event contract")
+    schema.add_argument("kind", nargs="?", choices=["input", "output", "envelope"], default="input")
+    schema.set_defaults(func=cmd_schema)
+
+    kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.add_argument("rest", nargs=argparse.REMAINDER)
+    kafka.set_defaults(func=cmd_kafka)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Prometheus metrics, dashboards and alert rules for SREs."""

@@ -1,0 +1,122 @@
+"""JSON Lines and msgpack codecs for the v1 contract.
+
+Decoders are built once and reused (msgspec's own advice).  Decoding never
+raises: a message that is not a valid event becomes a ``Rejected`` output that
+names the reason and keeps the original content, so bad input never vanishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import msgspec
+
+from .events import MASTER_TYPES, Envelope, InputEvent
+from .outputs import OutputEvent, Rejected
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "decode_message",
+    "decode_output",
+    "encode_json",
+    "encode_msgpack",
+    "json_encoder",
+    "raw_for_rejection",
+]
+
+#: Undecodable content is kept as text up to this many bytes.
+RAW_TEXT_LIMIT = 4096
+
+#: Messages above this size are rejected before parsing (a setting of the service).
+MAX_MESSAGE_BYTES = 1 << 20
+
+_Message = Union[InputEvent, Envelope]
+_json_message = msgspec.json.Decoder(_Message)
+_json_event = msgspec.json.Decoder(InputEvent)
+_mp_message = msgspec.msgpack.Decoder(_Message)
+_mp_event = msgspec.msgpack.Decoder(InputEvent)
+_json_any = msgspec.json.Decoder()
+_mp_any = msgspec.msgpack.Decoder()
+_json_output = msgspec.json.Decoder(OutputEvent)
+
+json_encoder = msgspec.json.Encoder(decimal_format="number")
+_mp_encoder = msgspec.msgpack.Encoder(decimal_format="number")
+
+
+def encode_json(obj: Any) -> bytes:
+    """One JSON document, no trailing newline; Decimals written as numbers."""
+    return json_encoder.encode(obj)
+
+
+def encode_msgpack(obj: Any) -> bytes:
+    return _mp_encoder.encode(obj)
+
+
+def decode_output(data: bytes) -> OutputEvent:
+    return _json_output.decode(data)
+
+
+def _is_json(data: bytes) -> bool:
+    head = data.lstrip()[:1]
+    return head in (b"{", b"[", b'"') or head.isdigit() or head in (b"-", b"t", b"f", b"n")
+
+
+def raw_for_rejection(data: bytes, is_json: bool | None = None) -> Any:
+    """The original content in a form a JSON output can carry verbatim."""
+    if is_json is None:
+        is_json = _is_json(data)
+    try:
+        if len(data) <= RAW_TEXT_LIMIT * 16:
+            if is_json:
+                _json_any.decode(data)
+                return msgspec.Raw(data.strip())
+            return _mp_any.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    text = data[:RAW_TEXT_LIMIT].decode("utf-8", errors="replace")
+    return text if len(data) <= RAW_TEXT_LIMIT else text + f"... ({len(data)} bytes)"
+
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if text.startswith("Invalid value") and "at `$.type`" in text:
+        return "unknown event type: " + text.split("'")[1] if "'" in text else "unknown event type"
+    if "Object missing required field `type`" in text:
+        return "event has no `type` field"
+    return "invalid event: " + text
+
+
+def _decode_one(data: bytes, is_json: bool, decoder: Any, source: str | None) -> Any:
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        reason = _reason(exc) if isinstance(exc, msgspec.ValidationError) else f"malformed message: {exc}"
+        return Rejected(reason=reason, event=raw_for_rejection(data, is_json), source=source)
+
+
+def decode_message(data: bytes, source: str | None = None) -> list[InputEvent | Rejected]:
+    """Decode one message (a single event or an envelope), JSON or msgpack.
+
+    Returns the events in order; undecodable ones are ``Rejected`` in place.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        return [Rejected(reason=f"message too large: {len(data)} bytes > {MAX_MESSAGE_BYTES}",
+                         event=data[:256].decode("utf-8", errors="replace"), source=source)]
+    is_json = _is_json(data)
+    decoded = _decode_one(data, is_json, _json_message if is_json else _mp_message, source)
+    if not isinstance(decoded, Envelope):
+        return [decoded]
+    out: list[InputEvent | Rejected] = []
+    event_decoder = _json_event if is_json else _mp_event
+    for index, raw in enumerate(decoded.events):
+        item_source = f"{source}#{index}" if source else f"#{index}"
+        event = _decode_one(bytes(raw), is_json, event_decoder, item_source)
+        if not isinstance(event, Rejected):
+            if event.site is None and not isinstance(event, MASTER_TYPES):
+                event = msgspec.structs.replace(event, site=decoded.site)
+            elif event.site is not None and event.site != decoded.site:
+                event = Rejected(reason=f"event site {event.site!r} differs from envelope site {decoded.site!r}",
+                                 event=raw_for_rejection(bytes(raw), is_json), source=item_source)
+        out.append(event)
+    return out

@@ -1,0 +1,1 @@
+"""Faust adapter: Kafka topics and tables in, engine outputs out (no business logic here)."""
