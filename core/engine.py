@@ -120,6 +120,8 @@ class Engine:
             return
         state = self.site(site)
         if state.clock is None or event.ts > state.clock:
+            if state.clock is None or event.ts.date() != state.clock.date():
+                state.new_day(event.ts.date())
             state.clock = event.ts
             self._expire_parked(site, event.ts, out)
         self._dispatch(state, event, source, out)

@@ -85,6 +85,7 @@ class Demand:
     status: str
     customer: str = ""
     delivered: int = 0
+    completed: dt.date | None = None   # the day deliveries reached the ordered quantity
 
     @property
     def open_qty(self) -> int:

@@ -28,7 +28,7 @@ from .netting import kernel as default_kernel
 from .quantity import to_number
 from .site import SiteState
 
-__all__ = ["Planner", "PlannerSettings", "SitePlan"]
+__all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id"]
 
 _RULES = {"lot_for_lot": 0, "fixed": 1, "min_multiple": 2, "period": 3, "eoq": 4}
 _DEFAULT_SPEC = ItemSpec("", "buy", "ea", 0, 0, "lot_for_lot", 0, 0, 0, 0, 1, 0.0, 0.0, None)
@@ -121,6 +121,7 @@ class Planner:
         costs = self.costs.get(site.site)
         if costs is None:
             costs = self.costs[site.site] = CostBook()
+            site.standard_costs = costs.standard
         out.extend(costs.update(site, graph, dirty))
         today = site.today.toordinal()
         heap = [(graph.level(item), item) for item in dirty]
@@ -221,7 +222,7 @@ class Planner:
                 sources = [((item, kind, ref), day, qty) for day, qty, kind, ref in requirements]
             else:
                 for index, (due, release, qty, _short) in enumerate(planned):
-                    sources.append(((item, "planned_order", _planned_id(item, due, index, planned)), release, qty))
+                    sources.append(((item, "planned_order", planned_id(item, due, index, planned)), release, qty))
                 for kind, ref in site.refs(item):
                     if kind == "production_order":
                         order = site.production[ref]
@@ -261,17 +262,17 @@ class Planner:
                          today: int, out: list[Any]) -> None:
         ts = site.clock
         kind = "make" if spec.source == "make" else "buy"
-        old_by_id = {_planned_id(item, p[0], i, old): p for i, p in enumerate(old)}
-        new_by_id = {_planned_id(item, p[0], i, new): p for i, p in enumerate(new)}
-        for planned_id, (due, release, qty, _short) in new_by_id.items():
-            before = old_by_id.get(planned_id)
+        old_by_id = {planned_id(item, p[0], i, old): p for i, p in enumerate(old)}
+        new_by_id = {planned_id(item, p[0], i, new): p for i, p in enumerate(new)}
+        for pid, (due, release, qty, _short) in new_by_id.items():
+            before = old_by_id.get(pid)
             if before is None or before[:3] != (due, release, qty):
-                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=planned_id, item=item, kind=kind,
+                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=pid, item=item, kind=kind,
                                         qty=to_number(qty), release=_date(release), due=_date(due),
                                         past_due=release < today))
-        for planned_id, (due, release, qty, _short) in old_by_id.items():
-            if planned_id not in new_by_id:
-                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=planned_id, item=item, kind=kind,
+        for pid, (due, release, qty, _short) in old_by_id.items():
+            if pid not in new_by_id:
+                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=pid, item=item, kind=kind,
                                         qty=to_number(qty), release=_date(release), due=_date(due),
                                         action="delete"))
 
@@ -330,7 +331,7 @@ class Planner:
         planned = plan.planned.get(item, [])
         for index, (due, release, _qty, _short) in enumerate(planned):
             if release < today:
-                ref = _planned_id(item, due, index, planned)
+                ref = planned_id(item, due, index, planned)
                 exception_id = f"{site.site}|planned_order|{ref}"
                 current[exception_id] = Exception_(
                     site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
@@ -355,7 +356,7 @@ def _date(ordinal: int) -> dt.date:
     return dt.date.fromordinal(ordinal)
 
 
-def _planned_id(item: str, due: int, index: int, planned: list[tuple[int, int, int, int]]) -> str:
+def planned_id(item: str, due: int, index: int, planned: list[tuple[int, int, int, int]]) -> str:
     """Stable id: item, due date and, when several orders share a due date, their rank."""
     rank = sum(1 for p in planned[:index] if p[0] == due)
     suffix = f"#{rank + 1}" if rank else ""

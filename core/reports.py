@@ -6,10 +6,14 @@ service serves the same rows.  Rows are sorted so equal state prints equally.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .costing import money
 from .engine import Engine
+from .kpis import site_kpis
+from .planning import planned_id
 from .quality import STATUS_INDEX
 from .quantity import to_number
 from .site import SiteState
@@ -95,10 +99,83 @@ def orders(engine: Engine) -> list[Row]:
     return rows
 
 
+def _plans(engine: Engine) -> Iterator[tuple[SiteState, Any]]:
+    planner = engine.planner
+    if planner is None:
+        return
+    for site in _sites(engine):
+        plan = planner.plans.get(site.site)
+        if plan is not None:
+            yield site, plan
+
+
+def planned(engine: Engine) -> list[Row]:
+    rows = []
+    for site, plan in _plans(engine):
+        for item in sorted(plan.planned):
+            spec = site.master.item(site.site, item)
+            orders_ = plan.planned[item]
+            for index, (due, release, qty, _short) in enumerate(orders_):
+                rows.append({"site": site.site, "planned_id": planned_id(item, due, index, orders_), "item": item,
+                             "kind": "make" if spec is not None and spec.source == "make" else "buy",
+                             "qty": to_number(qty), "release": _iso(release), "due": _iso(due),
+                             "past_due": site.today is not None and release < site.today.toordinal()})
+    return rows
+
+
+def shortages(engine: Engine) -> list[Row]:
+    rows = []
+    for site, plan in _plans(engine):
+        for item in sorted(plan.shortages):
+            for shortage in plan.shortages[item].values():
+                rows.append({"site": site.site, "item": item, "date": shortage.date.isoformat(),
+                             "qty": shortage.qty, "hits": ", ".join(f"{h.kind} {h.ref}" for h in shortage.hits)})
+    return rows
+
+
+def exceptions(engine: Engine) -> list[Row]:
+    rows = []
+    for site, plan in _plans(engine):
+        for item in sorted(plan.exceptions):
+            for message in plan.exceptions[item].values():
+                rows.append({"site": site.site, "item": item, "ref": message.ref, "action": message.action,
+                             "current": message.current_date.isoformat() if message.current_date else None,
+                             "suggested": message.suggested_date.isoformat() if message.suggested_date else None})
+    return rows
+
+
+def costs(engine: Engine) -> list[Row]:
+    rows = []
+    planner = engine.planner
+    for site in _sites(engine):
+        book = planner.costs.get(site.site) if planner is not None else None
+        standard = book.standard if book is not None else {}
+        for item in sorted(set(site.avg_cost) | set(standard)):
+            avg = site.avg_cost.get(item)
+            std = standard.get(item)
+            rows.append({"site": site.site, "item": item,
+                         "unit_cost": money(avg if avg is not None else std or 0.0),
+                         "standard_cost": money(std) if std is not None else None})
+    return rows
+
+
+def kpis(engine: Engine) -> list[Row]:
+    return [site_kpis(site) for site in _sites(engine)]
+
+
+def _iso(ordinal: int) -> str:
+    return dt.date.fromordinal(ordinal).isoformat()
+
+
 REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
     "stock": stock,
     "availability": availability,
     "orders": orders,
+    "planned": planned,
+    "shortages": shortages,
+    "exceptions": exceptions,
+    "costs": costs,
+    "kpis": kpis,
 }
 
 

@@ -70,6 +70,11 @@ class SiteState:
         self.item_refs: dict[str, dict[tuple[str, str], None]] = {}   # item -> (kind, id) of its orders
         self.alloc_refs: dict[str, dict[str, None]] = {}               # component -> orders reserving it
         self.closed_orders: list[str] = []
+        self.standard_costs: dict[str, float] = {}   # the planner's rolled standards (shared dict)
+        self.issued_value: dict[str, float] = {}     # cost of goods issued per item (KPIs, ABC)
+        self.value_days = 0                           # daily inventory value samples (KPIs)
+        self.value_sum = 0.0
+        self.first_day: dt.date | None = None
         self.cost_dirty = False
         self.touched: dict[str, None] = {}
         self._handlers: dict[type, Callable[[Any], list[Any]]] = {
@@ -94,6 +99,26 @@ class SiteState:
     def allocations(self, item: str) -> list[str]:
         """Released orders that reserve ``item``."""
         return list(self.alloc_refs.get(item, ()))
+
+    def unit_cost(self, item: str) -> float:
+        """Valuation cost: the moving average, else the rolled standard."""
+        avg = self.avg_cost.get(item)
+        return avg if avg is not None else self.standard_costs.get(item, 0.0)
+
+    def inventory_value(self) -> float:
+        return sum(sum(totals) * self.unit_cost(item) for item, totals in self.stock.by_item.items()) / SCALE
+
+    def new_day(self, day: dt.date) -> None:
+        """Called when the site clock enters a new day: sample the inventory value."""
+        if self.first_day is None:
+            self.first_day = day
+        self.value_days += 1
+        self.value_sum += self.inventory_value()
+
+    def _issued(self, item: str, qty: int) -> float:
+        value = self.unit_cost(item) * qty / SCALE
+        self.issued_value[item] = self.issued_value.get(item, 0.0) + value
+        return value
 
     def _index(self, item: str, kind: str, ref: str) -> None:
         self.item_refs.setdefault(item, {})[(kind, ref)] = None
@@ -202,8 +227,11 @@ class SiteState:
         picks = self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
         for lot, take in picks:
             self.stock.book(e.item, lot, "available", -take, "issue")
+        self._issued(e.item, qty)
         if demand is not None:
             demand.delivered += qty
+            if demand.delivered >= demand.qty and demand.completed is None:
+                demand.completed = self.today
         self._touch(e.item)
         return []
 
@@ -345,6 +373,7 @@ class SiteState:
             else:
                 order.reserved[e.item] = own - covered
         order.issued[e.item] = order.issued.get(e.item, 0) + qty
+        self._issued(e.item, qty)
         avg = self.avg_cost.get(e.item)
         if avg is None:
             order.unvalued[e.item] = order.unvalued.get(e.item, 0) + qty

@@ -52,6 +52,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from connectors.replay import replay
+    from core.engine import Engine
+    from core.whatif import compare
+
+    base = Engine()
+    replay(args.base, base)
+    changed = Engine()
+    replay(args.base, changed)
+    rejected: list[bytes] = []
+    import io
+
+    sink = io.BytesIO()
+    replay(args.changes, changed, sink)
+    rejected = [line for line in sink.getvalue().splitlines() if line.startswith(b'{"type":"rejected"')]
+    rows = compare(base, changed)
+    print(_format_rows("what the changes do", rows, args.format))
+    for line in rejected:
+        print("change rejected:", line.decode(), file=sys.stderr)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -83,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--batch", type=int, default=500, help="events per engine batch")
     replay.add_argument("--allow-negative-stock", action="store_true")
     replay.set_defaults(func=cmd_replay)
+
+    whatif = sub.add_parser("whatif", help="what changes would do to the plan, shortages and costs")
+    whatif.add_argument("base", type=Path)
+    whatif.add_argument("changes", type=Path)
+    whatif.add_argument("--format", choices=["table", "json"], default="table")
+    whatif.set_defaults(func=cmd_whatif)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("kind", nargs="?", choices=["input", "output", "envelope"], default="input")
