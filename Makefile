@@ -1,0 +1,38 @@
+# One entry point for people and CI.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLE := millstream/samples/hearing_devices.jsonl
+
+.PHONY: install demo test lint unit bench kafka-start kafka-stop clean
+
+install:
+	scripts/install.sh
+
+## The main job for now: build everything and replay the bundled hearing-device factory.
+demo: install
+	$(VENV)/bin/millstream replay $(SAMPLE) --out out/sample-outputs.jsonl \
+	  --report availability --report planned --report shortages --report costs --report kpis
+
+lint:
+	$(VENV)/bin/ruff check .
+
+## The test command (CI runs exactly this). Integration tests use MILLSTREAM_BOOTSTRAP if set,
+## else they start their own broker from the project's jars.
+test: install lint
+	mkdir -p out
+	MILLSTREAM_REQUIRE_COMPILED=1 $(PY) -m pytest -q -p no:cacheprovider
+
+unit: install
+	MILLSTREAM_REQUIRE_COMPILED=1 $(PY) -m pytest -q -p no:cacheprovider -m "not integration"
+
+bench: install
+	$(PY) -m bench.kernel --kernel both
+
+kafka-start:
+	$(VENV)/bin/millstream kafka start
+
+kafka-stop:
+	$(VENV)/bin/millstream kafka stop
+
+clean:
+	rm -rf build out core/_netting.c core/*.so *.egg-info
