@@ -120,9 +120,10 @@ class Engine:
             return
         state = self.site(site)
         if state.clock is None or event.ts > state.clock:
-            if state.clock is None or event.ts.date() != state.clock.date():
-                state.new_day(event.ts.date())
+            previous = state.today
             state.clock = event.ts
+            if state.today != previous:
+                state.new_day(state.today)
             self._expire_parked(site, event.ts, out)
         self._dispatch(state, event, source, out)
 

@@ -89,8 +89,12 @@ class SiteState:
 
     @property
     def today(self) -> dt.date | None:
-        """The site's date: the latest event time seen, in that event's own offset."""
-        return self.clock.date() if self.clock is not None else None
+        """The site's date: the UTC date of the latest event time seen.
+
+        UTC, not the sender's offset: msgpack carries timestamps as UTC instants,
+        and a JSON and a msgpack copy of the same events must plan alike.
+        """
+        return self.clock.astimezone(dt.timezone.utc).date() if self.clock is not None else None
 
     def refs(self, item: str) -> list[tuple[str, str]]:
         """Orders, demands and inbound transfers of an item (kind, id)."""

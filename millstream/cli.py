@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
-    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.add_argument("action", choices=["fetch", "start", "stop", "status"])
     kafka.add_argument("rest", nargs=argparse.REMAINDER)
     kafka.set_defaults(func=cmd_kafka)
     return parser
