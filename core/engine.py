@@ -119,28 +119,36 @@ class Engine:
             self._apply_master(event, source, out)
             return
         state = self.site(site)
-        if state.clock is None or event.ts > state.clock:
-            previous = state.today
+        previous = state.clock
+        advance = previous is None or event.ts > previous
+        if advance:
             state.clock = event.ts
-            if state.today != previous:
+        applied = self._dispatch(state, event, source, out)
+        if advance:
+            if not applied:
+                state.clock = previous  # a rejected or waiting event leaves no trace, not even in time
+                return
+            if previous is None or state.today != previous.astimezone(dt.UTC).date():
                 state.new_day(state.today)
+            self._prune_ids(site, event.ts)
             self._expire_parked(site, event.ts, out)
-        self._dispatch(state, event, source, out)
 
-    def _dispatch(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> None:
+    def _dispatch(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> bool:
+        """Apply one event to its site; True if it was applied."""
         try:
             internal = state.handle(event)
         except Missing as missing:
             self._park(state.site, missing, event, source)
-            return
+            return False
         except Reject as reject:
             self._forget(state.site, event.event_id)
             out.append(self._rejected(event, reject.reason, source))
-            return
+            return False
         for routed in internal:
             self._apply_one(routed, source, out)
         for kind, key in _created_refs(event):
             self._unpark(state.site, kind, key, out)
+        return True
 
     def _apply_master(self, event: Any, source: str | None, out: list[Any]) -> None:
         try:
@@ -169,10 +177,14 @@ class Engine:
             return False
         ids.seen[event.event_id] = None
         heapq.heappush(ids.expiry, (event.ts + self.settings.dedup_window, event.event_id))
-        while ids.expiry and ids.expiry[0][0] < event.ts:
+        return True
+
+    def _prune_ids(self, site: str | None, now: dt.datetime) -> None:
+        """Forget ids older than the window, by the clock of applied events only."""
+        ids = self._ids.get(site)
+        while ids is not None and ids.expiry and ids.expiry[0][0] < now:
             _, old = heapq.heappop(ids.expiry)
             ids.seen.pop(old, None)
-        return True
 
     def _forget(self, site: str | None, event_id: str) -> None:
         """A rejected event's id is free again, so a corrected event can reuse it."""

@@ -94,7 +94,7 @@ class SiteState:
         UTC, not the sender's offset: msgpack carries timestamps as UTC instants,
         and a JSON and a msgpack copy of the same events must plan alike.
         """
-        return self.clock.astimezone(dt.timezone.utc).date() if self.clock is not None else None
+        return self.clock.astimezone(dt.UTC).date() if self.clock is not None else None
 
     def refs(self, item: str) -> list[tuple[str, str]]:
         """Orders, demands and inbound transfers of an item (kind, id)."""
@@ -257,17 +257,32 @@ class SiteState:
             unit_cost=self.avg_cost.get(e.item))]
 
     def _transfer_in_transit(self, e: ev.TransferInTransit) -> list[Any]:
-        if e.transfer_id in self.inbound:
-            raise Reject(f"transfer {e.transfer_id!r} is already in transit")
-        self.inbound[e.transfer_id] = InboundTransfer(
+        """Announce a shipment here; never refuse it, or the shipped stock would vanish.
+
+        Transfer ids are meant to be unique, but two sites may reuse one: the
+        second is kept under ``id@from_site`` and matched on receipt by item.
+        """
+        key = e.transfer_id
+        existing = self.inbound.get(key)
+        if existing is not None:
+            if existing.from_site == e.from_site:
+                raise Reject(f"transfer {e.transfer_id!r} from {e.from_site!r} is already in transit")
+            key = f"{e.transfer_id}@{e.from_site}"
+            if key in self.inbound:
+                raise Reject(f"transfer {e.transfer_id!r} from {e.from_site!r} is already in transit")
+        self.inbound[key] = InboundTransfer(
             e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost)
-        self._index(e.item, "transfer", e.transfer_id)
+        self._index(e.item, "transfer", key)
         self._touch(e.item)
         return []
 
     def _transfer_received(self, e: ev.TransferReceived) -> list[Any]:
         self._require_item(e.item)
         transfer = self.inbound.get(e.transfer_id)
+        if transfer is not None and (transfer.done or transfer.item != e.item):
+            # a reused id from another site: the open one for this item, if any
+            transfer = next((t for t in self.inbound.values() if t.transfer_id == e.transfer_id
+                             and not t.done and t.item == e.item), transfer)
         if transfer is None:
             raise Missing("transfer", e.transfer_id)
         if transfer.done:

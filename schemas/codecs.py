@@ -7,6 +7,7 @@ names the reason and keeps the original content, so bad input never vanishes.
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Union
 
 import msgspec
@@ -23,6 +24,8 @@ __all__ = [
     "json_encoder",
     "raw_for_rejection",
 ]
+
+# ValueError covers invalid UTF-8 inside msgpack strings (UnicodeDecodeError).
 
 #: Undecodable content is kept as text up to this many bytes.
 RAW_TEXT_LIMIT = 4096
@@ -70,12 +73,14 @@ def raw_for_rejection(data: bytes, is_json: bool | None = None) -> Any:
             if is_json:
                 _json_any.decode(data)
                 return msgspec.Raw(data.strip())
-            return _mp_any.decode(data)
-    except (msgspec.DecodeError, RecursionError):
+            content = _mp_any.decode(data)
+            json_encoder.encode(content)  # msgpack may hold what JSON cannot (ext types, huge ints)
+            return content
+    except (msgspec.DecodeError, RecursionError, ValueError, TypeError, OverflowError):
         pass
-    text = data[:RAW_TEXT_LIMIT].decode("utf-8", errors="replace")
+    head = data[:RAW_TEXT_LIMIT]
+    text = head.decode("utf-8", errors="replace") if is_json else "base64:" + base64.b64encode(head).decode()
     return text if len(data) <= RAW_TEXT_LIMIT else text + f"... ({len(data)} bytes)"
-
 
 
 def _reason(exc: Exception) -> str:
@@ -90,7 +95,7 @@ def _reason(exc: Exception) -> str:
 def _decode_one(data: bytes, is_json: bool, decoder: Any, source: str | None) -> Any:
     try:
         return decoder.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except (msgspec.DecodeError, RecursionError, ValueError) as exc:
         reason = _reason(exc) if isinstance(exc, msgspec.ValidationError) else f"malformed message: {exc}"
         return Rejected(reason=reason, event=raw_for_rejection(data, is_json), source=source)
 
