@@ -14,6 +14,7 @@ LOT_FOR_LOT, FIXED, MIN_MULTIPLE, PERIOD, EOQ = 0, 1, 2, 3, 4
 cdef int _FIXED = 1, _MIN_MULTIPLE = 2, _PERIOD = 3, _EOQ = 4
 cdef qty_t UNIT = 1000000
 cdef long YEAR_DAYS = 365
+cdef double MAX_UNITS = 1e9
 
 
 cdef inline long clamp(long long day, long today) noexcept nogil:
@@ -31,7 +32,10 @@ cpdef long long eoq_qty(long long annual, double ordering_cost, double holding_p
     """Economic order quantity sqrt(2DS/H), rounded up to whole units (0 if undefined)."""
     if annual <= 0 or ordering_cost <= 0.0 or holding_per_unit <= 0.0:
         return 0
-    return <long long>ceil(sqrt(2.0 * (<double>annual / UNIT) * ordering_cost / holding_per_unit)) * UNIT
+    cdef double units = sqrt(2.0 * (<double>annual / UNIT) * ordering_cost / holding_per_unit)
+    if units > MAX_UNITS:
+        units = MAX_UNITS
+    return <long long>ceil(units) * UNIT
 
 
 cdef qty_t lowest_balance(qty_t balance, long end, long today, Py_ssize_t i, Py_ssize_t j,

@@ -21,6 +21,7 @@ CYTHON_MODULE = 0
 LOT_FOR_LOT, FIXED, MIN_MULTIPLE, PERIOD, EOQ = 0, 1, 2, 3, 4
 UNIT = 1_000_000
 YEAR_DAYS = 365
+MAX_UNITS = 1e9  # the contract's largest quantity: an EOQ beyond it is capped
 
 __all__ = [
     "CYTHON_MODULE",
@@ -39,7 +40,8 @@ def eoq_qty(annual: int, ordering_cost: float, holding_per_unit: float) -> int:
     """Economic order quantity sqrt(2DS/H), rounded up to whole units (0 if undefined)."""
     if annual <= 0 or ordering_cost <= 0.0 or holding_per_unit <= 0.0:
         return 0
-    return math.ceil(math.sqrt(2.0 * (annual / UNIT) * ordering_cost / holding_per_unit)) * UNIT
+    units = math.sqrt(2.0 * (annual / UNIT) * ordering_cost / holding_per_unit)
+    return math.ceil(min(units, MAX_UNITS)) * UNIT
 
 
 def _ceil_to(qty: int, step: int) -> int:

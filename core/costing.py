@@ -58,6 +58,7 @@ class CostBook:
     def __init__(self) -> None:
         self.standard: dict[str, float] = {}
         self.published: dict[str, tuple[float | None, float | None]] = {}
+        self.changed: list[str] = []  # items whose standard changed in the last update
 
     def unit_cost_for_planning(self, site: Any, item: str) -> float:
         std = self.standard.get(item)
@@ -88,6 +89,7 @@ class CostBook:
     def update(self, site: Any, graph: BomGraph, dirty: dict[str, None]) -> list[Any]:
         """Re-roll dirty items and their users bottom-up; close orders; emit changes."""
         out: list[Any] = []
+        self.changed = []
         heap = [(-graph.level(item), item) for item in dirty]
         heapq.heapify(heap)
         queued = set(dirty)
@@ -100,6 +102,7 @@ class CostBook:
             else:
                 self.standard[item] = std
             if _changed(old_std, std):
+                self.changed.append(item)
                 for parent in graph.parents.get(item, ()):
                     if parent not in queued:
                         queued.add(parent)

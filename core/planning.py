@@ -51,6 +51,7 @@ class SitePlan:
     contributions: dict[str, dict[str, dict[tuple[str, str, str], tuple[int, int]]]] = field(default_factory=dict)
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
+    past_due: dict[str, list[bool]] = field(default_factory=dict)                   # item -> flag per planned
 
 
 class Planner:
@@ -81,6 +82,10 @@ class Planner:
         for site in engine.sites.values():
             dirty = dict(site.touched)
             site.touched.clear()
+            if site.day_changed:
+                # overdue dates count as today and releases turn past due: a new day is a regenerative run
+                site.day_changed = False
+                dirty.update(dict.fromkeys(self.all_items(site)))
             if master_dirty:
                 dirty.update(master_dirty)
                 for item in master_dirty:
@@ -123,6 +128,10 @@ class Planner:
             costs = self.costs[site.site] = CostBook()
             site.standard_costs = costs.standard
         out.extend(costs.update(site, graph, dirty))
+        for item in costs.changed:  # EOQ sizes depend on the unit cost
+            spec = site.master.item(site.site, item)
+            if spec is not None and spec.lot_rule == "eoq":
+                dirty[item] = None
         today = site.today.toordinal()
         heap = [(graph.level(item), item) for item in dirty]
         heapq.heapify(heap)
@@ -158,8 +167,14 @@ class Planner:
                 spec.fixed_qty, spec.min_qty, spec.max_qty, spec.multiple, spec.period_days,
                 spec.ordering_cost, holding, req_day, req_qty, rcp_day, rcp_qty)
         old_planned = plan.planned.get(item, [])
-        if new_planned != old_planned:
-            self._publish_planned(site, item, spec, old_planned, new_planned, today, out)
+        past_due = [p[1] < today for p in new_planned]
+        if new_planned != old_planned or past_due != plan.past_due.get(item, []):
+            self._publish_planned(site, item, spec, old_planned, new_planned, today,
+                                  plan.past_due.get(item, []), out)
+            if any(past_due):
+                plan.past_due[item] = past_due
+            else:
+                plan.past_due.pop(item, None)
             if new_planned:
                 plan.planned[item] = new_planned
             else:
@@ -259,14 +274,16 @@ class Planner:
 
     def _publish_planned(self, site: SiteState, item: str, spec: ItemSpec,
                          old: list[tuple[int, int, int, int]], new: list[tuple[int, int, int, int]],
-                         today: int, out: list[Any]) -> None:
+                         today: int, old_past_due: list[bool], out: list[Any]) -> None:
         ts = site.clock
+        was_past_due = {planned_id(item, p[0], i, old): i < len(old_past_due) and old_past_due[i]
+                        for i, p in enumerate(old)}
         kind = "make" if spec.source == "make" else "buy"
         old_by_id = {planned_id(item, p[0], i, old): p for i, p in enumerate(old)}
         new_by_id = {planned_id(item, p[0], i, new): p for i, p in enumerate(new)}
         for pid, (due, release, qty, _short) in new_by_id.items():
             before = old_by_id.get(pid)
-            if before is None or before[:3] != (due, release, qty):
+            if before is None or before[:3] != (due, release, qty) or was_past_due[pid] != (release < today):
                 out.append(PlannedOrder(site=site.site, ts=ts, planned_id=pid, item=item, kind=kind,
                                         qty=to_number(qty), release=_date(release), due=_date(due),
                                         past_due=release < today))

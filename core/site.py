@@ -75,6 +75,7 @@ class SiteState:
         self.value_days = 0                           # daily inventory value samples (KPIs)
         self.value_sum = 0.0
         self.first_day: dt.date | None = None
+        self.day_changed = False   # today moved: every date-relative plan must be re-netted
         self.cost_dirty = False
         self.touched: dict[str, None] = {}
         self._handlers: dict[type, Callable[[Any], list[Any]]] = {
@@ -116,6 +117,7 @@ class SiteState:
         """Called when the site clock enters a new day: sample the inventory value."""
         if self.first_day is None:
             self.first_day = day
+        self.day_changed = True
         self.value_days += 1
         self.value_sum += self.inventory_value()
 
