@@ -101,7 +101,7 @@ class CostBook:
                 self.standard.pop(item, None)
             else:
                 self.standard[item] = std
-            if _changed(old_std, std):
+            if old_std != std:  # exact: sub-1e-6 steps must still reach parents, or they drift
                 self.changed.append(item)
                 for parent in graph.parents.get(item, ()):
                     if parent not in queued:

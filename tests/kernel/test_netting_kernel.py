@@ -10,6 +10,7 @@ rule; ``short`` is the part of the order that covers a negative balance.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from array import array
@@ -21,7 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import netting
+from core.engine import Engine, EngineSettings
+from schemas.codecs import encode_json
 
+from . import bomgen
 from .conftest import load_kernel, require_compiled
 
 U = 1_000_000          # one unit in micro-units
@@ -377,3 +381,24 @@ def test_twins_agree_on_contract_valid_extreme_eoq(annual: int, ordering_cost: f
         except (OverflowError, ValueError) as exc:
             results.append(type(exc).__name__)
     assert results[0] == results[1]
+
+
+def test_engines_on_both_kernels_agree_on_an_extreme_eoq_item() -> None:
+    """The extreme EOQ above, reached from valid events: S = 1e12, holding rate 1e-3 of a 1e-3
+    standard cost (H = 1e-6), 1e9 units demanded.  Both engines must publish the same plan, and
+    the order must cover the net requirement."""
+    streams, plans = [], []
+    for name in ("cython", "python"):
+        s = bomgen.Stream(dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC))
+        engine = Engine(EngineSettings(kernel=name))
+        outputs = engine.apply([
+            s("item", item="X", source="buy", standard_cost=1e-3,
+              lot_size={"rule": "eoq", "ordering_cost": 1e12, "holding_cost_rate": 1e-3}),
+            s("demand", demand_id="D1", item="X", qty=1e9, due=dt.date(2026, 3, 10))])
+        streams.append([encode_json(o) for o in outputs])
+        plans.append(engine.planner.plans[bomgen.SITE].planned["X"])
+    assert streams[0] == streams[1]
+    assert plans[0] == plans[1]
+    ((due, release, qty, short),) = plans[0]
+    assert (due, release) == (dt.date(2026, 3, 10).toordinal(),) * 2
+    assert qty >= 10**9 * U and short == 10**9 * U and qty < 2**63
