@@ -74,7 +74,7 @@ def test_msgpack_roundtrip(event):
     assert encode_msgpack(decoded) == data
 
 
-def test_msgpack_roundtrip_keeps_the_timestamp_offset():
+def test_json_and_msgpack_copies_give_the_same_site_date():
     """msgpack carries the UTC instant; a site's date is the UTC date, so JSON and msgpack copies agree."""
     event = mk("receipt", item="RAW-A", qty=1, lot="L1",
                ts=dt.datetime(2026, 3, 2, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))))
@@ -86,7 +86,7 @@ def test_msgpack_roundtrip_keeps_the_timestamp_offset():
     assert via_json.sites[SITE].today == via_msgpack.sites[SITE].today == dt.date(2026, 3, 1)
 
 
-def test_msgpack_timestamp_as_string_keeps_offset():
+def test_msgpack_timestamp_as_string_is_the_same_instant():
     data = msgspec.msgpack.encode({"type": "receipt", "event_id": "a", "ts": "2026-03-02T00:30:00+01:00",
                                    "site": SITE, "item": "RAW-A", "qty": 1, "lot": "L1"})
     (decoded,) = decode_message(data)
