@@ -34,19 +34,24 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import functools
 import gc
 import io
 import math
 import os
 import platform
 import pstats
+import resource
 import statistics
+import subprocess
 import sys
 import time
+import timeit
 import tracemalloc
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import BuiltinFunctionType, CodeType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 import msgspec
@@ -70,7 +75,6 @@ TARGETS = {  # ns per event / per run, bytes
     "bytes_per_order": 200,
     "ratio": 30.0,
 }
-_PLANNER_FILES = ("planning.py", "costing.py", "bomgraph.py", "_netting_py.py", "_netting.pyx", "netting.py")
 
 
 # --- measurement helpers ------------------------------------------------------------------
@@ -120,6 +124,9 @@ class Sample:
     def median(self) -> float:
         return statistics.median(self.ns) if self.ns else 0.0
 
+    def mean(self) -> float:
+        return statistics.fmean(self.ns) if self.ns else 0.0
+
     def p99(self) -> int:
         return percentile(sorted(self.ns), 99)
 
@@ -163,6 +170,29 @@ class TimedKernel:
         return self.net_ns + self.need_ns
 
 
+class GcTimer:
+    """Adds up the time the cyclic garbage collector runs (``gc.callbacks``) while in a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+        self.collections = 0
+        self._t0 = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter_ns()
+        else:
+            self.ns += time.perf_counter_ns() - self._t0
+            self.collections += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 def _use_kernel(engine: Engine, name: str) -> None:
     assert engine.planner is not None
     engine.planner.kernel = load_kernel(name)
@@ -171,8 +201,7 @@ def _use_kernel(engine: Engine, name: str) -> None:
 def measure_events(engine: Engine, events: Iterator[Any], name: str, kernel: str, *, warmup: int,
                    max_events: int, budget_s: float) -> Sample:
     """Apply events one at a time; time each ``engine.apply([event])`` call."""
-    assert engine.planner is not None
-    planner = engine.planner
+    planner = engine.planner if engine.planner is not None else Planner()  # planner off: replanned stays 0
     apply = engine.apply
     clock = time.perf_counter_ns
     cpu = time.thread_time_ns
@@ -210,6 +239,7 @@ class Breakdown:
     net_calls: int
     need_calls: int
     replanned: int
+    gc_ns: int
 
     def per_event(self, ns: int) -> float:
         return ns / self.events if self.events else 0.0
@@ -238,20 +268,21 @@ def breakdown_events(engine: Engine, events: Iterator[Any], name: str, kernel: s
     replanned0 = planner.replanned
     deadline = time.perf_counter() + budget_s
     try:
-        while count < max_events and time.perf_counter() < deadline:
-            event = next(events)
-            t0 = time.perf_counter_ns()
-            engine.apply([event])
-            total += time.perf_counter_ns() - t0 - overhead_ns
-            count += 1
+        with GcTimer() as gc_timer:
+            while count < max_events and time.perf_counter() < deadline:
+                event = next(events)
+                t0 = time.perf_counter_ns()
+                engine.apply([event])
+                total += time.perf_counter_ns() - t0 - overhead_ns
+                count += 1
     finally:
         planner.kernel = real_kernel
         del planner.plan
     return Breakdown(name, kernel, count, total, plan_ns, timed.ns, timed.net_calls, timed.need_calls,
-                     planner.replanned - replanned0)
+                     planner.replanned - replanned0, gc_timer.ns)
 
 
-ProfileRow = tuple[str, int, float, float]
+ProfileRow = tuple[str, float, float, float]
 
 
 def profile_events(engine: Engine, events: Iterator[Any], *, max_events: int, budget_s: float,
@@ -279,7 +310,7 @@ def profile_events(engine: Engine, events: Iterator[Any], *, max_events: int, bu
 
     def table(key: Callable[[ProfileRow], float]) -> list[ProfileRow]:
         chosen = sorted(rows, key=key, reverse=True)[:top]
-        return [(where, round(ncalls / n), tot * 1e6 / n, cum * 1e6 / n) for where, ncalls, tot, cum in chosen]
+        return [(where, ncalls / n, tot * 1e6 / n, cum * 1e6 / n) for where, ncalls, tot, cum in chosen]
 
     return count, table(lambda r: r[3]), table(lambda r: r[2])
 
@@ -297,13 +328,20 @@ class MemoryReport:
     items: int
     purchase_orders: int
     demands: int
-    ledger_items: int          # bytes after master data + opening stock (ledger part)
-    planner_items: int
-    ledger_orders: int         # bytes added by purchase orders + demands (ledger part)
-    planner_orders: int
+    # deep sys.getsizeof walk of the engine with its planner, after each load phase
+    ledger_items: int          # ledger bytes after master data + opening stock
+    planner_items: int         # planner bytes after master data + opening stock
+    ledger_orders: int         # ledger bytes added by open purchase orders + demands
+    planner_orders: int        # planner bytes added by them (the plan they cause)
+    planner_parts: dict[str, int]
     planned_orders: int        # planned orders in the plan after load
+    # tracemalloc of the same load with the planner off (kernel="off")
+    traced_items: int
+    traced_orders: int
+    walked_ledger: int         # the walk of that traced engine, to compare the two methods
     rss_delta: int
     load_s: float
+    walk_s: float
     top_sites: list[tuple[str, int]]
 
     @property
@@ -319,70 +357,140 @@ class MemoryReport:
         return TARGETS["bytes_per_item"] * self.items + TARGETS["bytes_per_order"] * self.orders
 
 
-def _split(snapshot: tracemalloc.Snapshot) -> tuple[int, int]:
-    """Traced bytes (ledger, planner) by the file that allocated them."""
-    ledger = planner = 0
-    for stat in snapshot.statistics("filename"):
-        name = stat.traceback[0].filename
-        if name.endswith(_PLANNER_FILES):
-            planner += stat.size
-        else:
-            ledger += stat.size
-    return ledger, planner
+_NOT_STATE = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, CodeType)
 
 
-def memory_report(gen: GeneratedSite, kernel: str) -> tuple[Engine, MemoryReport]:
-    """Load the site under tracemalloc and measure what the engine keeps.
+def deep_size(roots: list[Any], seen: set[int]) -> int:
+    """Bytes of every object reachable from ``roots`` not in ``seen`` (``sys.getsizeof``, each object once).
 
-    Events are msgpack-encoded first (untraced) and decoded under tracing, as
-    the service would, so strings the engine keeps from events are counted.
-    Phase 1 applies master data and opening stock, phase 2 the open purchase
-    orders and demands (each one batch, so the planner runs once per phase).
-    After each phase outputs and decoded events are dropped and
-    ``gc.collect()`` runs; the traced bytes still allocated are engine state.
-    Allocations made in the planner's files (planning, costing, bomgraph and
-    the kernels) count as planner state, everything else as ledger state
-    (master data, stock, orders, demands, event-id de-duplication).
-    Phase 1 divided by items gives bytes per item; the growth in phase 2
-    divided by open orders + demands gives bytes per open order/demand.
+    Types, modules, functions and code are shared infrastructure, not state.
     """
-    phase1 = msgspec.msgpack.encode([*gen.master, *gen.stock])
-    phase2 = msgspec.msgpack.encode([*gen.orders, *gen.demands])
+    total = 0
+    stack = list(roots)
+    getsizeof, referents = sys.getsizeof, gc.get_referents
+    while stack:
+        obj = stack.pop()
+        oid = id(obj)
+        if oid in seen:
+            continue
+        seen.add(oid)
+        if isinstance(obj, _NOT_STATE):
+            continue
+        total += getsizeof(obj)
+        stack.extend(referents(obj))
+    return total
+
+
+def engine_sizes(engine: Engine) -> tuple[int, int, dict[str, int]]:
+    """(ledger bytes, planner bytes, planner bytes by structure) of an engine.
+
+    The ledger is everything reachable from the engine except its planner;
+    the planner part is what only the planner holds (strings it shares with
+    the ledger, such as item ids, count as ledger).
+    """
+    planner = engine.planner
+    seen: set[int] = set()
+    if planner is not None:
+        seen.add(id(planner))
+    ledger = deep_size([engine], seen)
+    parts: dict[str, int] = {}
+    if planner is not None:
+        plans = list(planner.plans.values())
+        for name in ("planned", "dependent", "contributions", "shortages", "exceptions"):  # walk order matters
+            parts[name] = deep_size([getattr(plan, name) for plan in plans], seen)
+        parts["costs"] = deep_size([planner.costs], seen)
+        parts["bom graph"] = deep_size([planner.graphs], seen)
+        seen.discard(id(planner))
+        parts["other"] = deep_size([planner], seen)
+    return ledger, sum(parts.values()), parts
+
+
+def memory_report(gen: GeneratedSite, kernel: str) -> tuple[Engine, Engine, MemoryReport]:
+    """Load the site in two phases and measure what the engine keeps.
+
+    Events are msgpack-encoded first and decoded right before they are
+    applied, as the service would, so the strings the engine keeps from events
+    are its own.  Phase 1 applies master data and opening stock, phase 2 the
+    open purchase orders and demands, each as one batch (the planner runs once
+    per phase); outputs and decoded events are dropped and ``gc.collect()``
+    runs before measuring.  Phase 1 divided by items gives bytes per item; the
+    growth in phase 2 divided by open orders + demands gives bytes per open
+    order/demand (for the planner, that is the plan the demands cause).
+
+    Two methods:
+
+    * tracemalloc (bytes still allocated since tracing started) for the ledger,
+      loaded with the planner off: tracing the planner's millions of small
+      allocations makes the load several times slower (minutes);
+    * a deep ``sys.getsizeof`` walk (each object once) for the engine with its
+      planner, split into ledger and planner state and the planner's
+      structures.  The walk of the traced ledger engine shows how close the
+      two methods agree.
+
+    Returns the engine with its planner, the ledger-only engine and the report.
+    """
+    phases = (msgspec.msgpack.encode([*gen.master, *gen.stock]), msgspec.msgpack.encode([*gen.orders, *gen.demands]))
     decoder = msgspec.msgpack.Decoder(list[ev.InputEvent])
+
+    def apply(engine: Engine, blob: bytes) -> None:
+        events = decoder.decode(blob)
+        out = engine.apply(events)
+        bad = [o for o in out if isinstance(o, Rejected)]
+        if bad:
+            raise RuntimeError(f"{len(bad)} load events rejected, first: {bad[0].reason}")
+        del events, out
+        gc.collect()
+
+    # ledger only, traced
     gc.collect()
-    rss0 = rss_bytes()
-    started = time.perf_counter()
     tracemalloc.start()
     try:
-        engine = Engine(EngineSettings(kernel=kernel))
-        sizes = []
-        for blob in (phase1, phase2):
-            events = decoder.decode(blob)
-            out = engine.apply(events)
-            bad = [o for o in out if isinstance(o, Rejected)]
-            if bad:
-                raise RuntimeError(f"{len(bad)} load events rejected, first: {bad[0].reason}")
-            del events, out
-            gc.collect()
-            sizes.append(_split(tracemalloc.take_snapshot()))
+        ledger_engine = Engine(EngineSettings(kernel="off"))
+        traced = []
+        for blob in phases:
+            apply(ledger_engine, blob)
+            traced.append(tracemalloc.get_traced_memory()[0])
         snapshot = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
-    load_s = time.perf_counter() - started
+    top = [(_site_label(s.traceback[0].filename, s.traceback[0].lineno), s.size)
+           for s in snapshot.statistics("lineno")[:8]]
+    del snapshot
+    walked_ledger = engine_sizes(ledger_engine)[0]
+    gc.collect()
+
+    # the engine with its planner, walked
+    rss0 = rss_bytes()
+    started = time.perf_counter()
+    engine = Engine(EngineSettings(kernel=kernel))
+    sizes = []
+    walk_s = 0.0
+    for blob in phases:
+        apply(engine, blob)
+        walk_started = time.perf_counter()
+        sizes.append(engine_sizes(engine))
+        walk_s += time.perf_counter() - walk_started
+    load_s = time.perf_counter() - started - walk_s
     gc.collect()
     rss_delta = rss_bytes() - rss0
-    top = [(f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}", s.size)
-           for s in snapshot.statistics("lineno")[:10]]
-    del snapshot
     assert engine.planner is not None
     plan = engine.planner.plans[gen.spec.site]
-    (ledger1, planner1), (ledger2, planner2) = sizes
+    (ledger1, planner1, _), (ledger2, planner2, parts) = sizes
     report = MemoryReport(
         items=len(gen.all_items), purchase_orders=len(gen.orders), demands=len(gen.demands),
         ledger_items=ledger1, planner_items=planner1, ledger_orders=ledger2 - ledger1,
-        planner_orders=planner2 - planner1, planned_orders=sum(len(p) for p in plan.planned.values()),
-        rss_delta=rss_delta, load_s=load_s, top_sites=top)
-    return engine, report
+        planner_orders=planner2 - planner1, planner_parts=parts,
+        planned_orders=sum(len(p) for p in plan.planned.values()),
+        traced_items=traced[0], traced_orders=traced[1] - traced[0], walked_ledger=walked_ledger,
+        rss_delta=rss_delta, load_s=load_s, walk_s=walk_s, top_sites=top)
+    return engine, ledger_engine, report
+
+
+def _site_label(filename: str, lineno: int) -> str:
+    where = f"{_short(filename)}:{lineno}"
+    if os.path.abspath(filename) == os.path.abspath(__file__):
+        return f"`{where}` (msgpack decode: ids, lots and dates the engine keeps from events)"
+    return f"`{where}`"
 
 
 def load_plain(gen: GeneratedSite, kernel: str) -> tuple[Engine, float]:
@@ -406,6 +514,7 @@ class RegenRun:
     seconds: float
     cpu_seconds: float
     kernel_seconds: float
+    gc_seconds: float
     replanned: int
     planned_orders: int
     outputs: int
@@ -416,14 +525,15 @@ def regenerate_run(site: Any, kernel: str, overhead_ns: int) -> RegenRun:
     timed = TimedKernel(load_kernel(kernel), overhead_ns)
     planner = Planner(kernel=timed)  # type: ignore[arg-type]
     gc.collect()
-    c0 = time.process_time_ns()
-    t0 = time.perf_counter_ns()
-    out = planner.regenerate(site)
-    elapsed = time.perf_counter_ns() - t0
-    cpu = time.process_time_ns() - c0
+    with GcTimer() as gc_timer:
+        c0 = time.process_time_ns()
+        t0 = time.perf_counter_ns()
+        out = planner.regenerate(site)
+        elapsed = time.perf_counter_ns() - t0
+        cpu = time.process_time_ns() - c0
     planned = sum(1 for o in out if isinstance(o, PlannedOrder))
     run = RegenRun(len(planner.all_items(site)), kernel, elapsed / 1e9, cpu / 1e9, timed.ns / 1e9,
-                   planner.replanned, planned, len(out))
+                   gc_timer.ns / 1e9, planner.replanned, planned, len(out))
     del out, planner
     gc.collect()
     return run
@@ -432,6 +542,70 @@ def regenerate_run(site: Any, kernel: str, overhead_ns: int) -> RegenRun:
 def ledger_site(gen: GeneratedSite) -> tuple[Engine, float]:
     """The site's ledger without a planner (``kernel="off"``), for regenerative runs."""
     return load_plain(gen, "off")
+
+
+# --- the kernel alone ----------------------------------------------------------------------------
+
+
+def _best_ns(fn: Callable[[], Any], number: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e9
+
+
+@dataclass(slots=True)
+class MicroRow:
+    label: str
+    item: str
+    rule: str
+    requirements: int
+    receipts: int
+    planned: int
+    net_ns: dict[str, float]
+    need_ns: dict[str, float]
+    inputs_ns: float   # the planner gathering this item's requirements/receipts into the kernel's arrays
+
+
+def kernel_micro(engine: Engine, kernels: list[str], quantiles: tuple[float, ...] = (0.5, 0.9, 1.0)) -> list[MicroRow]:
+    """``net_item``/``need_days`` alone on real items of the loaded plan (by planned-order count quantile).
+
+    Uses planner internals (``_requirements``, ``_receipts``) to rebuild the
+    exact kernel inputs; best of 5 ``timeit`` repeats.
+    """
+    from core import planning
+
+    assert engine.planner is not None
+    planner = engine.planner
+    site = next(iter(engine.sites.values()))
+    plan = planner.plans[site.site]
+    today = site.today.toordinal()
+    by_size = sorted((len(orders), item) for item, orders in plan.planned.items())
+    rows = []
+    for q in quantiles:
+        _, item = by_size[min(len(by_size) - 1, int(q * len(by_size)))]
+        spec = site.master.item(site.site, item)
+
+        def inputs(item: str = item) -> tuple[Any, ...]:
+            reqs = planner._requirements(site, plan, item)
+            rcps = planner._receipts(site, item)
+            return (array("q", (r[0] for r in reqs)), array("q", (r[1] for r in reqs)),
+                    array("q", (r[0] for r in rcps)), array("q", (r[1] for r in rcps)))
+
+        req_day, req_qty, rcp_day, rcp_qty = inputs()
+        args = (today, site.stock.unrestricted(item), spec.safety_stock, spec.lead_time_days,
+                planning._RULES[spec.lot_rule], spec.fixed_qty, spec.min_qty, spec.max_qty, spec.multiple,
+                spec.period_days, spec.ordering_cost, spec.holding_cost_rate * 1.0, req_day, req_qty, rcp_day, rcp_qty)
+        net_ns, need_ns = {}, {}
+        for name in kernels:
+            module = load_kernel(name)
+            number = 1000 if module.CYTHON_MODULE else 50
+            net_ns[name] = _best_ns(functools.partial(module.net_item, *args), number)
+            need_ns[name] = _best_ns(functools.partial(module.need_days, today, args[1], args[2], req_day, req_qty,
+                                                       rcp_qty), number)
+        inputs_ns = _best_ns(inputs, 200)
+        planned = len(load_kernel(kernels[0]).net_item(*args))
+        label = "max" if q >= 1.0 else f"p{round(q * 100)}"
+        rows.append(MicroRow(label, item, spec.lot_rule, len(req_day), len(rcp_day), planned, net_ns, need_ns,
+                             inputs_ns))
+    return rows
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -479,7 +653,16 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     load = os.getloadavg()
-    return {"nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "core", "schemas"], cwd=root, capture_output=True,
+                               text=True, check=False).stdout.strip()
+        commit = f"{head}{' + uncommitted changes in core/ or schemas/' if dirty else ''}"
+    except OSError:
+        commit = "?"
+    return {"commit": commit, "nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
             "platform": platform.platform(), "loadavg": " ".join(f"{x:.2f}" for x in load),
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
@@ -495,6 +678,7 @@ class Report:
     profiles: dict[str, tuple[int, list[Any], list[Any]]] = field(default_factory=dict)
     regens: list[RegenRun] = field(default_factory=list)
     memory: MemoryReport | None = None
+    micro: list[MicroRow] = field(default_factory=list)
     plan_shape: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     big_load_s: float = 0.0
@@ -505,7 +689,8 @@ class Report:
         add = lines.append
         env = self.env
         add(f"Machine: {env['nproc']} cores, {env['cpu']}, Python {env['python']}, {env['platform']}; "
-            f"load average at start {env['loadavg']}, at end {env.get('loadavg_end', '?')}; {env['date']}.")
+            f"load average at start {env['loadavg']}, at end {env.get('loadavg_end', '?')}; {env['date']}; "
+            f"commit {env['commit']}.")
         add("")
         s = self.site
         add(f"Site ({s['items']:,} items): levels {s['levels']}, {s['boms']:,} BOMs, "
@@ -517,23 +702,24 @@ class Report:
                 f"max {p['planned_max']:.0f}); dependent requirements {p['dependent_per_item']:.1f} per item "
                 f"(max {p['dependent_max']:.0f}).")
         add("")
-        add("| benchmark | kernel | events (warm-up) | median | p99 | median CPU | target | result "
+        add("| benchmark | kernel | events (warm-up) | median | p99 | mean | median CPU | target | result "
             "| items re-netted / event |")
-        add("|---|---|---|---|---|---|---|---|---|")
+        add("|---|---|---|---|---|---|---|---|---|---|")
         for (name, target_key, label) in (("stock_scan", "stock_scan", "(a) stock scan"),
                                           ("sales_order", "sales_order", "(b) new sales order")):
-            for kernel in KERNELS:
+            for kernel in (*KERNELS, "off"):
                 sample = self.samples.get((name, kernel))
                 if sample is None:
                     continue
                 target = TARGETS[target_key]
-                add(f"| {label} | {kernel} | {sample.n:,} ({sample.warmup}) | {_us(sample.median())} | "
-                    f"{_us(sample.p99())} | {_us(sample.cpu_median())} | ≤ {_us(target)} | "
+                shown = kernel if kernel != "off" else "planner off (ledger floor)"
+                add(f"| {label} | {shown} | {sample.n:,} ({sample.warmup}) | {_us(sample.median())} | "
+                    f"{_us(sample.p99())} | {_us(sample.mean())} | {_us(sample.cpu_median())} | ≤ {_us(target)} | "
                     f"{_met_latency(sample, target)} | {sample.mean_replanned():.1f} |")
         for run in self.regens:
             target = TARGETS["regenerate"]
             headline = run.items >= 100_000
-            add(f"| (c) regenerate {run.items:,} items (cold) | {run.kernel} | 1 run | {run.seconds:.2f} s | - | "
+            add(f"| (c) regenerate {run.items:,} items (cold) | {run.kernel} | 1 run | {run.seconds:.2f} s | - | - | "
                 f"{run.cpu_seconds:.2f} s | "
                 f"{'≤ 2 s' if headline else '(ratio only)'} | "
                 f"{_met(run.seconds * 1e9 <= target) if headline else '-'} | {run.replanned:,} |")
@@ -541,26 +727,28 @@ class Report:
             m = self.memory
             per_item = (m.ledger_items + m.planner_items) / m.items
             per_order = (m.ledger_orders + m.planner_orders) / m.orders
-            add(f"| (d) memory per item | - | {m.items:,} items | {_bytes(per_item)} | - | - | ≤ 1 KiB | "
+            add(f"| (d) memory per item | - | {m.items:,} items | {_bytes(per_item)} | - | - | - | ≤ 1 KiB | "
                 f"{_met(per_item <= TARGETS['bytes_per_item'])} | - |")
-            add(f"| (d) memory per open order/demand | - | {m.orders:,} | {_bytes(per_order)} | - | - | ≤ 200 B | "
+            add(f"| (d) memory per open order/demand | - | {m.orders:,} | {_bytes(per_order)} | - | - | - | ≤ 200 B | "
                 f"{_met(per_order <= TARGETS['bytes_per_order'])} | - |")
         add("")
         add(self._ratio_table())
+        add(self._micro_table())
         add(self._breakdown_table())
         add(self._memory_table())
         for name, (count, by_cum, by_own) in self.profiles.items():
-            add(f"cProfile, {name}, cython kernel, {count} events (µs per event, inflated by profiling):")
+            kind = "" if "planner off" in name else ", cython kernel"
+            add(f"cProfile, {name}{kind}, {count} events (µs per event, inflated by profiling):")
             add("")
             add("| top by cumulative | calls/event | own µs | cumulative µs |")
             add("|---|---|---|---|")
             for where, calls, own, cum in by_cum:
-                add(f"| `{where}` | {calls:,} | {own:,.0f} | {cum:,.0f} |")
+                add(f"| `{where}` | {calls:,.1f} | {own:,.1f} | {cum:,.1f} |")
             add("")
             add("| top by own time | calls/event | own µs | cumulative µs |")
             add("|---|---|---|---|")
             for where, calls, own, cum in by_own:
-                add(f"| `{where}` | {calls:,} | {own:,.0f} | {cum:,.0f} |")
+                add(f"| `{where}` | {calls:,.1f} | {own:,.1f} | {cum:,.1f} |")
             add("")
         if self.notes:
             add("Notes:")
@@ -599,14 +787,33 @@ class Report:
             out.append(f"| {label} | {_us(cy)} | {_us(py)} | {py / cy:.1f}x |")
         return "\n".join(out) + "\n"
 
+    def _micro_table(self) -> str:
+        if not self.micro:
+            return ""
+        kernels = list(self.micro[0].net_ns)
+        head = " | ".join(f"net_item {k}" for k in kernels) + " | " + " | ".join(f"need_days {k}" for k in kernels)
+        out = ["The kernel alone on items of the loaded plan, picked by planned-order count (best of 5 timeit "
+               "runs; \"planner inputs\" is `_requirements` + `_receipts` + the four arrays `_net` builds):", "",
+               f"| item (quantile) | lot rule | requirements | receipts | planned orders | {head} | "
+               "net_item ratio | planner inputs |",
+               "|---|---|---|---|---|" + "---|" * (2 * len(kernels)) + "---|---|"]
+        for row in self.micro:
+            cells = " | ".join(_us(row.net_ns[k]) for k in kernels) + " | " + " | ".join(
+                _us(row.need_ns[k]) for k in kernels)
+            ratio = (f"{row.net_ns['python'] / row.net_ns['cython']:.0f}x"
+                     if "python" in row.net_ns and "cython" in row.net_ns else "-")
+            out.append(f"| `{row.item}` ({row.label}) | {row.rule} | {row.requirements} | {row.receipts} | "
+                       f"{row.planned} | {cells} | {ratio} | {_us(row.inputs_ns)} |")
+        return "\n".join(out) + "\n"
+
     def _breakdown_table(self) -> str:
         if not self.breakdowns:
             return ""
         out = ["Where the time goes (instrumented pass; µs per event; `planner.plan` and the kernel calls "
                "wrapped with perf_counter_ns, timer overhead subtracted):", "",
                "| benchmark | kernel | events | total | engine + ledger | planner (Python) | kernel | "
-               "kernel share | items re-netted / event | kernel per item | planner Python per item |",
-               "|---|---|---|---|---|---|---|---|---|---|---|"]
+               "kernel share | GC (anywhere) | items re-netted / event | kernel per item | planner Python per item |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for bd in self.breakdowns:
             total, plan, kern = bd.per_event(bd.total_ns), bd.per_event(bd.plan_ns), bd.per_event(bd.kernel_ns)
             per_item = bd.replanned / bd.events if bd.events else 0
@@ -614,11 +821,12 @@ class Report:
             py_item = (bd.plan_ns - bd.kernel_ns) / bd.replanned if bd.replanned else 0
             out.append(f"| {bd.name} | {bd.kernel} | {bd.events} | {_us(total)} | {_us(total - plan)} | "
                        f"{_us(plan - kern)} | {_us(kern)} | {100 * kern / total if total else 0:.2f} % | "
-                       f"{per_item:.1f} | {_us(kern_item)} | {_us(py_item)} |")
+                       f"{_us(bd.per_event(bd.gc_ns))} | {per_item:.1f} | {_us(kern_item)} | {_us(py_item)} |")
         for run in self.regens:
             share = 100 * run.kernel_seconds / run.seconds if run.seconds else 0
             out.append(f"| regenerate {run.items:,} | {run.kernel} | 1 | {run.seconds:.2f} s | - | "
                        f"{run.seconds - run.kernel_seconds:.2f} s | {run.kernel_seconds:.2f} s | {share:.2f} % | "
+                       f"{run.gc_seconds:.2f} s | "
                        f"{run.replanned:,} | {_us(run.kernel_seconds * 1e9 / max(run.replanned, 1))} | "
                        f"{_us((run.seconds - run.kernel_seconds) * 1e9 / max(run.replanned, 1))} |")
         return "\n".join(out) + "\n"
@@ -627,29 +835,47 @@ class Report:
         m = self.memory
         if m is None:
             return ""
-        out = [f"Memory of the {m.items:,}-item site after load (tracemalloc, bytes still allocated; "
-               f"method in `bench/kernel.py:memory_report`):", "",
-               "| part | ledger | planner | total | per unit | budget |", "|---|---|---|---|---|---|"]
-        items_total = m.ledger_items + m.planner_items
-        orders_total = m.ledger_orders + m.planner_orders
-        out.append(f"| master data + opening stock, per item ({m.items:,}) | {_bytes(m.ledger_items)} | "
-                   f"{_bytes(m.planner_items)} | {_bytes(items_total)} | {_bytes(items_total / m.items)} "
-                   f"(ledger {_bytes(m.ledger_items / m.items)}) | 1 KiB |")
-        out.append(f"| open POs + demands, per order/demand ({m.orders:,}) | {_bytes(m.ledger_orders)} | "
-                   f"{_bytes(m.planner_orders)} | {_bytes(orders_total)} | {_bytes(orders_total / m.orders)} "
-                   f"(ledger {_bytes(m.ledger_orders / m.orders)}) | 200 B |")
-        out.append(f"| whole engine | {_bytes(m.ledger_items + m.ledger_orders)} | "
-                   f"{_bytes(m.planner_items + m.planner_orders)} | {_bytes(m.total)} | "
-                   f"{_bytes((m.planner_items + m.planner_orders) / max(m.planned_orders, 1))} planner bytes per "
-                   f"planned order ({m.planned_orders:,}) | {_bytes(m.budget)} |")
+        out = [f"Memory of the {m.items:,}-item site after load (method in `bench/kernel.py:memory_report`; "
+               f"phase 1 = master data + opening stock, per item; phase 2 = {m.purchase_orders:,} open POs + "
+               f"{m.demands:,} demands, per open order/demand):", "",
+               "| state | method | phase 1 | per item | phase 2 | per order/demand |", "|---|---|---|---|---|---|"]
+        out.append(f"| ledger (planner off) | tracemalloc | {_bytes(m.traced_items)} | "
+                   f"{_bytes(m.traced_items / m.items)} | {_bytes(m.traced_orders)} | "
+                   f"{_bytes(m.traced_orders / m.orders)} |")
+        out.append(f"| ledger | getsizeof walk | {_bytes(m.ledger_items)} | {_bytes(m.ledger_items / m.items)} | "
+                   f"{_bytes(m.ledger_orders)} | {_bytes(m.ledger_orders / m.orders)} |")
+        out.append(f"| planner | getsizeof walk | {_bytes(m.planner_items)} | {_bytes(m.planner_items / m.items)} | "
+                   f"{_bytes(m.planner_orders)} | {_bytes(m.planner_orders / m.orders)} |")
+        out.append(f"| **engine** | | {_bytes(m.ledger_items + m.planner_items)} | "
+                   f"{_bytes((m.ledger_items + m.planner_items) / m.items)} | "
+                   f"{_bytes(m.ledger_orders + m.planner_orders)} | "
+                   f"{_bytes((m.ledger_orders + m.planner_orders) / m.orders)} |")
         out.append("")
-        out.append(f"RSS grew by {_bytes(m.rss_delta)} during the traced load ({m.load_s:.0f} s under tracemalloc). "
-                   "Largest allocation sites still holding memory:")
+        traced_total = m.traced_items + m.traced_orders
+        out.append(f"Whole engine {_bytes(m.total)} against a budget of {_bytes(m.budget)} "
+                   f"(1 KiB x items + 200 B x orders/demands).  Cross-check: the walk of the traced ledger gives "
+                   f"{_bytes(m.walked_ledger)} vs tracemalloc {_bytes(traced_total)} "
+                   f"({100 * m.walked_ledger / traced_total if traced_total else 0:.0f} %).  RSS grew by "
+                   f"{_bytes(m.rss_delta)} over the untraced load ({m.load_s:.0f} s load, {m.walk_s:.0f} s walks).  "
+                   f"Planner state by structure ({m.planned_orders:,} planned orders, "
+                   f"{_bytes(sum(m.planner_parts.values()) / max(m.planned_orders, 1))} per planned order; "
+                   "`dependent` and `contributions` share their key and value tuples, which count "
+                   "under the structure walked first, `dependent`):")
+        out.append("")
+        out.append("| planner structure | bytes | share |")
+        out.append("|---|---|---|")
+        planner_total = sum(m.planner_parts.values()) or 1
+        for name, size in sorted(m.planner_parts.items(), key=lambda kv: -kv[1]):
+            out.append(f"| `SitePlan.{name}` | {_bytes(size)} | {100 * size / planner_total:.0f} % |"
+                       if name in ("planned", "dependent", "contributions", "shortages", "exceptions")
+                       else f"| {name} | {_bytes(size)} | {100 * size / planner_total:.0f} % |")
+        out.append("")
+        out.append("Largest ledger allocation sites (tracemalloc):")
         out.append("")
         out.append("| allocated at | bytes |")
         out.append("|---|---|")
         for where, size in m.top_sites:
-            out.append(f"| `{where}` | {_bytes(size)} |")
+            out.append(f"| {where} | {_bytes(size)} |")
         return "\n".join(out) + "\n"
 
 
@@ -671,8 +897,8 @@ def run(args: argparse.Namespace) -> Report:
     _log(f"generating {args.items:,}-item site")
     gen = generate(SiteSpec(items=args.items, seed=args.seed))
     report.site = gen.summary()
-    _log(f"loading it under tracemalloc ({kernels[0]} kernel)")
-    engine, report.memory = memory_report(gen, kernels[0])
+    _log(f"loading it ({kernels[0]} kernel) and measuring its memory")
+    engine, ledger_engine, report.memory = memory_report(gen, kernels[0])
     assert engine.planner is not None
     plan = engine.planner.plans[gen.spec.site]
     planned = [len(p) for p in plan.planned.values()]
@@ -684,6 +910,24 @@ def run(args: argparse.Namespace) -> Report:
     gc.freeze()  # the loaded state is long-lived: keep it out of the cyclic GC's full passes
     report.notes.append("GC stays enabled while timing; the loaded engine state is moved out of the collector's "
                         "reach with gc.freeze() first, as a long-running service would.")
+
+    try:
+        report.micro = kernel_micro(engine, kernels)
+    except (AttributeError, KeyError, TypeError) as exc:  # planner internals moved
+        report.notes.append(f"Kernel micro-benchmark skipped: {exc!r}")
+
+    # the floor: the same events through the engine with the planner off
+    for name, stream_ in (("stock_scan", ScanStream(gen, seed=args.seed + 3)),
+                          ("sales_order", SalesOrderStream(gen, seed=args.seed + 4))):
+        _log(f"({name}) ledger only (planner off)")
+        report.samples[(name, "off")] = measure_events(ledger_engine, stream_, name, "off", warmup=30,
+                                                       max_events=args.scan_events, budget_s=args.breakdown_seconds)
+    if args.profile:
+        _log("(stock_scan) ledger only, cProfile")
+        report.profiles["stock_scan, planner off (ledger floor)"] = profile_events(
+            ledger_engine, ScanStream(gen, seed=args.seed + 5), max_events=2_000, budget_s=args.breakdown_seconds)
+    del ledger_engine, stream_
+    gc.collect()
 
     scans = ScanStream(gen, seed=args.seed + 1)
     orders = SalesOrderStream(gen, seed=args.seed + 2)
@@ -754,6 +998,8 @@ def run(args: argparse.Namespace) -> Report:
                             f"{s['purchase_orders']:,} POs, {s['demands']:,} demands ({s['events']:,} events); "
                             f"ledger load without planner {report.big_load_s:.1f} s.")
         gc.unfreeze()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    report.notes.append(f"Peak RSS of the benchmark process {_bytes(peak)}.")
     report.env["loadavg_end"] = machine()["loadavg"]
     report.wall_s = time.perf_counter() - started
     return report
@@ -768,9 +1014,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="runs per measurement: (a)/(b) pool their events, (c) regenerates this many times")
     parser.add_argument("--scan-events", type=int, default=20_000, help="most events timed for (a)")
     parser.add_argument("--order-events", type=int, default=2_000, help="most events timed for (b)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="time budget per (a)/(b) measurement")
+    parser.add_argument("--seconds", type=float, default=20.0, help="time budget per (a)/(b) measurement")
     parser.add_argument("--twin-share", type=float, default=0.5, help="the twin's budget as a share of --seconds")
-    parser.add_argument("--breakdown-seconds", type=float, default=8.0, help="budget of instrumented/profiled passes")
+    parser.add_argument("--breakdown-seconds", type=float, default=5.0, help="budget of instrumented/profiled passes")
     parser.add_argument("--twin-big", action="store_true", help="also regenerate the big site with the twin")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile passes")
     parser.add_argument("--seed", type=int, default=SiteSpec().seed)
@@ -850,7 +1096,7 @@ class TrackMemory:
     timeout = 1800
 
     def setup(self) -> None:
-        _, self.report = memory_report(generate(SiteSpec(items=_ASV_ITEMS)), "cython")
+        _, _, self.report = memory_report(generate(SiteSpec(items=_ASV_ITEMS)), "cython")
 
     def track_bytes_per_item(self) -> float:
         return (self.report.ledger_items + self.report.planner_items) / self.report.items

@@ -362,7 +362,11 @@ class SiteState:
             if order.item != e.item:
                 raise Reject(f"production order {e.order_id!r} is for item {order.item!r}, not {e.item!r}")
             order.qty, order.due, order.status = qty, e.due, e.status
-            order.start = e.start or order.start
+            start = e.start or order.start
+            if start != order.start:
+                order.start = start
+                for component in order.reserved:  # allocations are needed on the (new) start date
+                    self._touch(component)
         if order.status == "released" and order.bom is None:
             order.bom = self.master.bom(self.site, e.item)
         self._set_reservations(order)

@@ -29,6 +29,7 @@ import msgspec
 from schemas import events as ev
 
 SITE = "P1"
+SITE2 = "P2"
 START = dt.datetime(2026, 1, 5, 0, 5, tzinfo=dt.UTC)
 
 _QTY_PER = (1, 1, 1, 2, 0.5, 1.5, 3)
@@ -91,8 +92,9 @@ def lot_size(rng: Any, *, eoq: bool = True) -> dict[str, Any]:
     return {"rule": rule}
 
 
-def item_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str, *, eoq_on_make: bool = True) -> Any:
-    fields: dict[str, Any] = {
+def item_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str, *, eoq_on_make: bool = True,
+               site: str | None = None) -> Any:
+    fields: dict[str, Any] = {"site": site,
         "event_id": event_id, "ts": ts, "item": spec.name, "source": spec.source,
         "lead_time_days": 0 if spec.phantom else rng.choice((0, 1, 2, 3, 5, 7, 10)),
         "safety_stock": rng.choice((0, 0, 0, 5, 12.5)),
@@ -103,7 +105,7 @@ def item_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str, *, eoq_on_m
     return make("item", **fields)
 
 
-def bom_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str) -> Any:
+def bom_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str, site: str | None = None) -> Any:
     components = []
     for name, qty_per in spec.components:
         line: dict[str, Any] = {"item": name, "qty_per": qty_per}
@@ -111,7 +113,8 @@ def bom_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str) -> Any:
         if scrap:
             line["scrap_pct"] = scrap
         components.append(line)
-    fields: dict[str, Any] = {"event_id": event_id, "ts": ts, "item": spec.name, "components": components,
+    fields: dict[str, Any] = {"site": site, "event_id": event_id, "ts": ts, "item": spec.name,
+                              "components": components,
                               "batch_qty": rng.choice(_BATCH), "yield_pct": rng.choice(_YIELD),
                               "phantom": spec.phantom}
     if rng.random() < 0.4:
@@ -205,12 +208,14 @@ class _Order:
 
 
 def scenario(rng: Any, *, n_events: int = 80, same_day: bool = False, master_changes: bool = False,
-             eoq_on_make: bool = True, max_depth: int = 8, opening: bool = False) -> Scenario:
+             eoq_on_make: bool = True, max_depth: int = 8, opening: bool = False,
+             second_site: bool = False) -> Scenario:
     """A random BOM DAG and ``n_events`` site events after its master data.
 
     ``opening`` starts the site events with a receipt that is always accepted
     (``Scenario.head`` then counts the master data and that receipt), for
     tests that load master data and the site's first stock in one batch.
+    ``second_site`` adds a few events at ``SITE2`` and transfers between the sites.
     """
     specs = bom_dag(rng, max_depth=max_depth)
     clock = Clock(rng, same_day=same_day)
@@ -230,14 +235,19 @@ def scenario(rng: Any, *, n_events: int = 80, same_day: bool = False, master_cha
     def qty(low: float = 1, high: int = 60) -> float:
         return rng.choice((rng.randint(int(low), high), rng.randint(int(low), high) + 0.5))
 
-    def emit(type_name: str, **fields: Any) -> None:
-        events.append(make(type_name, event_id=clock.next_id(), ts=clock.tick(), site=SITE, **fields))
+    def emit(type_name: str, site: str = SITE, **fields: Any) -> None:
+        events.append(make(type_name, event_id=clock.next_id(), ts=clock.tick(), site=site, **fields))
+
+    shipped: dict[str, tuple[str, str, float, str]] = {}   # transfer -> (item, lot, qty, to site)
 
     kinds = ["demand", "demand", "demand", "demand_change", "purchase_order", "po_change", "receipt",
              "receipt", "issue", "production_order", "release", "material_issue", "operation_report",
              "output", "close", "count"]
+    kinds += ["reschedule", "reschedule", "quality", "scrap"]
     if master_changes:
         kinds += ["item_change", "bom_change"]
+    if second_site:
+        kinds += ["site2", "site2", "transfer", "transfer_received"]
     if opening:
         emit("receipt", item=rng.choice(names), qty=qty(), lot="L1", unit_cost=rng.choice((2, 5.5)))
     while len(events) < n_events:
@@ -343,17 +353,61 @@ def scenario(rng: Any, *, n_events: int = 80, same_day: bool = False, master_cha
                     good = 1
                 emit("output", order_id=order_id, good_qty=good, scrap_qty=scrap, lot="O1",
                      status=rng.choice(("available", "qc_pending")))
+        elif kind == "reschedule":
+            # new due date and/or start of an open order (mostly released: they hold allocations)
+            released = [o for o, p in production.items() if p.status == "released"]
+            open_orders = [o for o, p in production.items() if p.status in ("planned", "released")]
+            if not open_orders:
+                continue
+            order_id = rng.choice(released if released and rng.random() < 0.7 else open_orders)
+            order = production[order_id]
+            fields = {}
+            if rng.random() < 0.5:
+                order.due = due()
+            if rng.random() < 0.8:
+                fields["start"] = order.due - dt.timedelta(days=rng.randint(0, 8))
+            emit("production_order", order_id=order_id, item=order.item, qty=order.qty, due=order.due,
+                 status=order.status, **fields)
+        elif kind == "quality":
+            emit("quality", item=rng.choice(names), lot=rng.choice(("L1", "L2", "O1")), qty=qty(1, 10),
+                 from_status="qc_pending", to_status=rng.choice(("available", "available", "rejected")))
+        elif kind == "scrap":
+            emit("scrap", item=rng.choice(names), lot=rng.choice(("L1", "L2", "O1")), qty=qty(1, 5),
+                 status=rng.choice(("available", "rejected")))
+        elif kind == "site2":
+            item = rng.choice(names)
+            if rng.random() < 0.5:
+                emit("receipt", site=SITE2, item=item, qty=qty(), lot="L1",
+                     **({"unit_cost": rng.choice((2, 7.5))} if rng.random() < 0.7 else {}))
+            else:
+                emit("demand", site=SITE2, demand_id=f"D2-{len(events)}", item=item, qty=qty(), due=due())
+        elif kind == "transfer":
+            transfer_id = f"T{len(shipped) + 1}"
+            source, target = rng.choice(((SITE, SITE2), (SITE2, SITE)))
+            item, amount = rng.choice(names), qty(1, 20)
+            shipped[transfer_id] = (item, "L1", amount, target)
+            emit("transfer_shipped", site=source, transfer_id=transfer_id, to_site=target, item=item,
+                 qty=amount, lot="L1", arrival=due())
+        elif kind == "transfer_received" and shipped:
+            transfer_id = rng.choice(list(shipped))
+            item, lot, amount, target = shipped.pop(transfer_id)
+            emit("transfer_received", site=target, transfer_id=transfer_id, item=item, qty=amount, lot=lot)
         elif kind == "count":
             emit("count", item=rng.choice(names), lot=rng.choice(("L1", "L2")), counted_qty=rng.randint(0, 80))
         elif kind == "item_change":
+            # a quarter of the changes are overrides for one site only
+            scope = rng.choice((None, None, None, SITE, *((SITE2,) if second_site else ())))
             spec = specs[rng.choice(names)]
-            events.append(item_event(rng, spec, clock.tick(), clock.next_id(), eoq_on_make=eoq_on_make))
+            events.append(item_event(rng, spec, clock.tick(), clock.next_id(), eoq_on_make=eoq_on_make, site=scope))
         elif kind == "bom_change":
+            scope = rng.choice((None, None, None, SITE, *((SITE2,) if second_site else ())))
             spec = specs[rng.choice(makes)]
             candidates = [n for n, s in specs.items() if s.level > spec.level]
             spec.components = [(c, rng.choice(_QTY_PER))
                                for c in dict.fromkeys(rng.choice(candidates) for _ in range(rng.randint(1, 3)))]
-            events.append(bom_event(rng, spec, clock.tick(), clock.next_id()))
+            if spec.level > 0 and rng.random() < 0.2:
+                spec.phantom = not spec.phantom
+            events.append(bom_event(rng, spec, clock.tick(), clock.next_id(), site=scope))
     return Scenario(master, events, specs, head=len(master) + (1 if opening else 0))
 
 

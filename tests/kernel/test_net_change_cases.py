@@ -106,7 +106,7 @@ def test_a_planned_order_that_turns_past_due_is_republished(kernel_name: str) ->
     stream = [bomgen.encode(o) for o in engine.apply(first)]
     s.advance(days=7)
     stream += [bomgen.encode(o) for o in engine.apply([s("receipt", item="Q", qty=1, lot="L1")])]
-    folded = fold_stream(stream)
+    folded = fold_stream(stream, SITE)
     assert folded["planned"]["P@2026-03-12"][-1] is True, "P@2026-03-12 was released 03-07: past due on 03-09"
     assert [e[1] for e in folded["exceptions"].values()] == ["past_due"]
     assert folded == expected_fold(engine, SITE)
@@ -154,4 +154,25 @@ def test_phantom_passes_a_changed_demand_through_to_its_components(kernel_name: 
     assert plan.planned == {"FG": [(day(6), day(6), 4 * U, 4 * U)], "C": [(day(6), day(6), 24 * U, 24 * U)]}
     engine.apply([s("demand", demand_id="D1", item="FG", qty=5, due=dt.date(2026, 3, 6))])
     assert plan.planned == {"FG": [(day(6), day(6), 5 * U, 5 * U)], "C": [(day(6), day(6), 30 * U, 30 * U)]}
+    assert_equals_regeneration(engine)
+
+
+def test_moving_a_released_orders_start_re_nets_its_components(kernel_name: str) -> None:
+    """MO1 makes 5 FG (= 1 C each) and is released with start 03-10: it reserves 5 C, an
+    allocation needed on its start date, so C (no stock) is planned 5 due 03-10.
+
+    Moving the start to 03-06 (same quantity, so the reservation itself does not change) moves
+    the allocation: a regenerative run plans C due 03-06.
+    """
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="FG", source="make", lead_time_days=2), s("item", item="C", source="buy"),
+             s("bom", item="FG", components=[{"item": "C", "qty_per": 1}]),
+             s("production_order", order_id="MO1", item="FG", qty=5, due=dt.date(2026, 3, 12),
+               start=dt.date(2026, 3, 10))]
+    engine, _ = run(kernel_name, [first])
+    assert engine.planner.plans[SITE].planned == {"C": [(day(10), day(10), 5 * U, 5 * U)]}
+    engine.apply([s("production_order", order_id="MO1", item="FG", qty=5, due=dt.date(2026, 3, 12),
+                    start=dt.date(2026, 3, 6))])
+    assert engine.sites[SITE].production["MO1"].start == dt.date(2026, 3, 6)
+    assert engine.planner.plans[SITE].planned == {"C": [(day(6), day(6), 5 * U, 5 * U)]}
     assert_equals_regeneration(engine)
