@@ -53,6 +53,8 @@ class BomLine:
     item: str
     qty_per: int  # micro-units per batch_qty of the parent
     scrap_pct: float
+    numerator: int = 0    # qty_per x (100 + scrap%) x 1e4, set by BomSpec
+    denominator: int = 1  # batch_qty x yield% x 1e4, set by BomSpec
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,9 +76,13 @@ class BomSpec:
 
     @classmethod
     def from_event(cls, event: Bom) -> BomSpec:
+        batch_qty = to_fixed(event.batch_qty)
+        yld = round(event.yield_pct * 10_000)
         return cls(
-            item=event.item, batch_qty=to_fixed(event.batch_qty),
-            lines=tuple(BomLine(c.item, to_fixed(c.qty_per), c.scrap_pct) for c in event.components),
+            item=event.item, batch_qty=batch_qty,
+            lines=tuple(BomLine(c.item, to_fixed(c.qty_per), c.scrap_pct,
+                                to_fixed(c.qty_per) * round((100 + c.scrap_pct) * 10_000), batch_qty * yld)
+                        for c in event.components),
             operations=tuple(OperationSpec(o.name, o.setup_minutes, o.run_minutes_per_unit, o.rate_per_hour)
                              for o in event.operations),
             yield_pct=event.yield_pct, phantom=event.phantom,
@@ -89,9 +95,7 @@ class BomSpec:
         requirement is always covered.  Exact integer arithmetic: scrap and yield
         percentages are taken at 1e-4 % resolution.
         """
-        scrap = round((100 + line.scrap_pct) * 10_000)      # (100 + scrap%) * 1e4
-        yld = round(self.yield_pct * 10_000)                # yield% * 1e4
-        return ceil_div(parent_qty * line.qty_per * scrap, self.batch_qty * yld)
+        return ceil_div(parent_qty * line.numerator, line.denominator)
 
 
 class MasterData:

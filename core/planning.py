@@ -28,7 +28,7 @@ from .netting import kernel as default_kernel
 from .quantity import to_number
 from .site import SiteState
 
-__all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id"]
+__all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_ids"]
 
 _RULES = {"lot_for_lot": 0, "fixed": 1, "min_multiple": 2, "period": 3, "eoq": 4}
 _DEFAULT_SPEC = ItemSpec("", "buy", "ea", 0, 0, "lot_for_lot", 0, 0, 0, 0, 1, 0.0, 0.0, None)
@@ -140,14 +140,18 @@ class Planner:
             _, item = heapq.heappop(heap)
             queued.discard(item)
             self.replanned += 1
-            for component in self._net(site, plan, graph, costs, item, today, out):
+            for component in self._net(site, plan, graph, costs, item, today, item in dirty, out):
                 if component not in queued:
                     queued.add(component)
                     heapq.heappush(heap, (graph.level(component), component))
 
     def _net(self, site: SiteState, plan: SitePlan, graph: BomGraph, costs: CostBook,
-             item: str, today: int, out: list[Any]) -> list[str]:
-        """Re-net one item; returns the components whose requirements changed."""
+             item: str, today: int, touched: bool, out: list[Any]) -> list[str]:
+        """Re-net one item; returns the components whose requirements changed.
+
+        ``touched``: an event or master data changed the item itself (not only its
+        parents' requirements), so its firm-planned orders or BOM may have changed.
+        """
         spec = site.master.item(site.site, item) or _DEFAULT_SPEC
         bom = site.master.bom(site.site, item)
         requirements = self._requirements(site, plan, item)
@@ -168,8 +172,10 @@ class Planner:
                 spec.ordering_cost, holding, req_day, req_qty, rcp_day, rcp_qty)
         old_planned = plan.planned.get(item, [])
         past_due = [p[1] < today for p in new_planned]
-        if new_planned != old_planned or past_due != plan.past_due.get(item, []):
-            self._publish_planned(site, item, spec, old_planned, new_planned, today,
+        unchanged = new_planned == old_planned
+        ids = planned_ids(item, new_planned)
+        if not unchanged or past_due != plan.past_due.get(item, []):
+            self._publish_planned(site, item, spec, old_planned, new_planned, ids, today,
                                   plan.past_due.get(item, []), out)
             if any(past_due):
                 plan.past_due[item] = past_due
@@ -181,8 +187,10 @@ class Planner:
                 plan.planned.pop(item, None)
         self._publish_shortages(site, plan, item, today, new_planned, requirements, out)
         needs = self.kernel.need_days(today, on_hand, spec.safety_stock, req_day, req_qty, rcp_qty)
-        self._publish_exceptions(site, plan, item, today, receipts, needs, out)
-        return self._pass_down(site, plan, item, bom, new_planned, phantom, requirements)
+        self._publish_exceptions(site, plan, item, today, receipts, needs, ids, out)
+        if unchanged and not touched and not phantom:
+            return []  # same planned orders, same firm orders and BOM: same dependent requirements
+        return self._pass_down(site, plan, item, bom, new_planned, ids, phantom, requirements)
 
     def _requirements(self, site: SiteState, plan: SitePlan, item: str) -> list[tuple[int, int, str, str]]:
         """Gross requirements (day, qty, kind, ref), sorted by day then ref."""
@@ -222,7 +230,7 @@ class Planner:
         return receipts
 
     def _pass_down(self, site: SiteState, plan: SitePlan, item: str, bom: Any,
-                   planned: list[tuple[int, int, int, int]], phantom: bool,
+                   planned: list[tuple[int, int, int, int]], ids: list[str], phantom: bool,
                    requirements: list[tuple[int, int, str, str]]) -> list[str]:
         """Dependent requirements this item places on its components.
 
@@ -236,8 +244,8 @@ class Planner:
             if phantom:
                 sources = [((item, kind, ref), day, qty) for day, qty, kind, ref in requirements]
             else:
-                for index, (due, release, qty, _short) in enumerate(planned):
-                    sources.append(((item, "planned_order", planned_id(item, due, index, planned)), release, qty))
+                for pid, (_due, release, qty, _short) in zip(ids, planned, strict=True):
+                    sources.append(((item, "planned_order", pid), release, qty))
                 for kind, ref in site.refs(item):
                     if kind == "production_order":
                         order = site.production[ref]
@@ -274,13 +282,13 @@ class Planner:
 
     def _publish_planned(self, site: SiteState, item: str, spec: ItemSpec,
                          old: list[tuple[int, int, int, int]], new: list[tuple[int, int, int, int]],
-                         today: int, old_past_due: list[bool], out: list[Any]) -> None:
+                         new_ids: list[str], today: int, old_past_due: list[bool], out: list[Any]) -> None:
         ts = site.clock
-        was_past_due = {planned_id(item, p[0], i, old): i < len(old_past_due) and old_past_due[i]
-                        for i, p in enumerate(old)}
+        old_ids = planned_ids(item, old)
+        was_past_due = {pid: i < len(old_past_due) and old_past_due[i] for i, pid in enumerate(old_ids)}
         kind = "make" if spec.source == "make" else "buy"
-        old_by_id = {planned_id(item, p[0], i, old): p for i, p in enumerate(old)}
-        new_by_id = {planned_id(item, p[0], i, new): p for i, p in enumerate(new)}
+        old_by_id = dict(zip(old_ids, old, strict=True))
+        new_by_id = dict(zip(new_ids, new, strict=True))
         for pid, (due, release, qty, _short) in new_by_id.items():
             before = old_by_id.get(pid)
             if before is None or before[:3] != (due, release, qty) or was_past_due[pid] != (release < today):
@@ -323,7 +331,8 @@ class Planner:
             plan.shortages.pop(item, None)
 
     def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, today: int,
-                            receipts: list[tuple[int, int, str, str]], needs: list[int], out: list[Any]) -> None:
+                            receipts: list[tuple[int, int, str, str]], needs: list[int], ids: list[str],
+                            out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
         tolerance = self.settings.defer_tolerance_days
         current: dict[str, Exception_] = {}
@@ -345,10 +354,8 @@ class Planner:
             current[exception_id] = Exception_(
                 site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item, action=action,
                 current_date=_date(day), suggested_date=_date(suggested) if suggested is not None else None)
-        planned = plan.planned.get(item, [])
-        for index, (due, release, _qty, _short) in enumerate(planned):
+        for ref, (_due, release, _qty, _short) in zip(ids, plan.planned.get(item, []), strict=True):
             if release < today:
-                ref = planned_id(item, due, index, planned)
                 exception_id = f"{site.site}|planned_order|{ref}"
                 current[exception_id] = Exception_(
                     site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
@@ -373,8 +380,21 @@ def _date(ordinal: int) -> dt.date:
     return dt.date.fromordinal(ordinal)
 
 
-def planned_id(item: str, due: int, index: int, planned: list[tuple[int, int, int, int]]) -> str:
-    """Stable id: item, due date and, when several orders share a due date, their rank."""
-    rank = sum(1 for p in planned[:index] if p[0] == due)
-    suffix = f"#{rank + 1}" if rank else ""
-    return f"{item}@{_date(due).isoformat()}{suffix}"
+def planned_ids(item: str, planned: list[tuple[int, int, int, int]]) -> list[str]:
+    """Stable ids: item and due date, plus the rank when several orders share a due date.
+
+    Planned orders come in due-date order, so one pass numbers each date's orders.
+    """
+    ids: list[str] = []
+    last_due = None
+    rank = 0
+    stem = ""
+    for due, *_ in planned:
+        if due == last_due:
+            rank += 1
+            ids.append(f"{stem}#{rank + 1}")
+        else:
+            last_due, rank = due, 0
+            stem = f"{item}@{_date(due).isoformat()}"
+            ids.append(stem)
+    return ids

@@ -13,7 +13,7 @@ from typing import Any
 from .costing import money
 from .engine import Engine
 from .kpis import site_kpis
-from .planning import planned_id
+from .planning import planned_ids
 from .quality import STATUS_INDEX
 from .quantity import to_number
 from .site import SiteState
@@ -115,8 +115,8 @@ def planned(engine: Engine) -> list[Row]:
         for item in sorted(plan.planned):
             spec = site.master.item(site.site, item)
             orders_ = plan.planned[item]
-            for index, (due, release, qty, _short) in enumerate(orders_):
-                rows.append({"site": site.site, "planned_id": planned_id(item, due, index, orders_), "item": item,
+            for pid, (due, release, qty, _short) in zip(planned_ids(item, orders_), orders_, strict=True):
+                rows.append({"site": site.site, "planned_id": pid, "item": item,
                              "kind": "make" if spec is not None and spec.source == "make" else "buy",
                              "qty": to_number(qty), "release": _iso(release), "due": _iso(due),
                              "past_due": site.today is not None and release < site.today.toordinal()})

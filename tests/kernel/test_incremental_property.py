@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from core.engine import Engine, EngineSettings
-from core.planning import Planner, SitePlan, planned_id
+from core.planning import Planner, SitePlan, planned_ids
 from core.site import SiteState
 from schemas.codecs import decode_output, encode_json
 from schemas.outputs import Cost, Exception_, OrderCost, PlannedOrder, Shortage
@@ -179,8 +179,8 @@ def expected_fold(engine: Engine, site: str) -> dict[str, dict[str, Any]]:
     today = engine.sites[site].today.toordinal()
     planned = {}
     for item, orders in plan.planned.items():
-        for index, (due, release, qty, _short) in enumerate(orders):
-            planned[planned_id(item, due, index, orders)] = (
+        for pid, (due, release, qty, _short) in zip(planned_ids(item, orders), orders, strict=True):
+            planned[pid] = (
                 item, dt.date.fromordinal(due), dt.date.fromordinal(release), qty, release < today)
     shortages = {sid: (s.item, s.date, _micro(s.qty)) for by_id in plan.shortages.values()
                  for sid, s in by_id.items()}
