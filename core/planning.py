@@ -47,8 +47,10 @@ class SitePlan:
     planned: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
     #: component -> (parent, kind, ref) -> (day, qty): requirements placed by parents
     dependent: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = field(default_factory=dict)
-    #: parent -> component -> (parent, kind, ref) -> (day, qty): what the parent placed last time
-    contributions: dict[str, dict[str, dict[tuple[str, str, str], tuple[int, int]]]] = field(default_factory=dict)
+    #: parent -> (parent, kind, ref) -> (day, qty): the orders (sources) it exploded last time, and with which BOM
+    sources: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = field(default_factory=dict)
+    source_boms: dict[str, Any] = field(default_factory=dict)
+    ids: dict[str, list[str]] = field(default_factory=dict)  # item -> planned ids, aligned with planned
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
     past_due: dict[str, list[bool]] = field(default_factory=dict)                   # item -> flag per planned
@@ -175,22 +177,24 @@ class Planner:
         unchanged = new_planned == old_planned
         ids = planned_ids(item, new_planned)
         if not unchanged or past_due != plan.past_due.get(item, []):
-            self._publish_planned(site, item, spec, old_planned, new_planned, ids, today,
-                                  plan.past_due.get(item, []), out)
+            self._publish_planned(site, item, spec, old_planned, plan.ids.get(item, []), new_planned, ids,
+                                  today, plan.past_due.get(item, []), out)
             if any(past_due):
                 plan.past_due[item] = past_due
             else:
                 plan.past_due.pop(item, None)
             if new_planned:
                 plan.planned[item] = new_planned
+                plan.ids[item] = ids
             else:
                 plan.planned.pop(item, None)
+                plan.ids.pop(item, None)
         self._publish_shortages(site, plan, item, today, new_planned, requirements, out)
         needs = self.kernel.need_days(today, on_hand, spec.safety_stock, req_day, req_qty, rcp_qty)
         self._publish_exceptions(site, plan, item, today, receipts, needs, ids, out)
         if unchanged and not touched and not phantom:
             return []  # same planned orders, same firm orders and BOM: same dependent requirements
-        return self._pass_down(site, plan, item, bom, new_planned, ids, phantom, requirements)
+        return self._pass_down(site, plan, item, bom, new_planned, ids, phantom, requirements, touched)
 
     def _requirements(self, site: SiteState, plan: SitePlan, item: str) -> list[tuple[int, int, str, str]]:
         """Gross requirements (day, qty, kind, ref), sorted by day then ref."""
@@ -231,60 +235,72 @@ class Planner:
 
     def _pass_down(self, site: SiteState, plan: SitePlan, item: str, bom: Any,
                    planned: list[tuple[int, int, int, int]], ids: list[str], phantom: bool,
-                   requirements: list[tuple[int, int, str, str]]) -> list[str]:
+                   requirements: list[tuple[int, int, str, str]], touched: bool) -> list[str]:
         """Dependent requirements this item places on its components.
 
         Planned orders need components on their release date; firm planned
         production orders on their start date.  A phantom passes its own gross
-        requirements straight through to its components.
+        requirements straight through to its components.  Only sources (orders)
+        whose date or quantity changed are exploded again.
         """
-        new: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = {}
+        Source = tuple[str, str, str]
+        old_sources = plan.sources.get(item, {})
+        new_sources: dict[Source, tuple[int, int]] = {}
         if bom is not None:
-            sources: list[tuple[tuple[str, str, str], int, int]] = []
             if phantom:
-                sources = [((item, kind, ref), day, qty) for day, qty, kind, ref in requirements]
+                for day, qty, kind, ref in requirements:
+                    key = (item, kind, ref)
+                    new_sources[key] = (day, new_sources.get(key, (day, 0))[1] + qty)
             else:
                 for pid, (_due, release, qty, _short) in zip(ids, planned, strict=True):
-                    sources.append(((item, "planned_order", pid), release, qty))
-                for kind, ref in site.refs(item):
-                    if kind == "production_order":
-                        order = site.production[ref]
-                        if order.status == "planned" and order.open_qty:
-                            sources.append(((item, kind, ref), order.start.toordinal(), order.open_qty))
-            for ref, day, qty in sources:
+                    new_sources[(item, "planned_order", pid)] = (release, qty)
+                if touched:
+                    for kind, ref in site.refs(item):
+                        if kind == "production_order":
+                            order = site.production[ref]
+                            if order.status == "planned" and order.open_qty:
+                                new_sources[(item, kind, ref)] = (order.start.toordinal(), order.open_qty)
+                else:  # firm planned orders only change when an event touches the item
+                    new_sources.update((k, v) for k, v in old_sources.items() if k[1] == "production_order")
+        old_bom = plan.source_boms.get(item)
+        if bom is old_bom:
+            removed = [k for k, v in old_sources.items() if new_sources.get(k) != v]
+            added = [k for k, v in new_sources.items() if old_sources.get(k) != v]
+        else:  # a new BOM: every source is exploded again
+            removed, added = list(old_sources), list(new_sources)
+        changed: dict[str, None] = {}
+        if removed and old_bom is not None:
+            for key in removed:
+                for line in old_bom.lines:
+                    dep = plan.dependent.get(line.item)
+                    if dep is not None and dep.pop(key, None) is not None:
+                        changed[line.item] = None
+                        if not dep:
+                            del plan.dependent[line.item]
+        if added and bom is not None:
+            for key in added:
+                day, qty = new_sources[key]
                 for line in bom.lines:
                     need = bom.component_qty(line, qty)
                     if need:
-                        per = new.setdefault(line.item, {})
-                        per[ref] = (day, per.get(ref, (day, 0))[1] + need)
-        old = plan.contributions.get(item, {})
-        if new == old:
-            return []
-        changed: list[str] = []
-        for component in dict.fromkeys([*old, *new]):
-            before, after = old.get(component, {}), new.get(component, {})
-            if before == after:
-                continue
-            changed.append(component)
-            dep = plan.dependent.setdefault(component, {})
-            for ref in before:
-                dep.pop(ref, None)
-            dep.update(after)
-            if not dep:
-                del plan.dependent[component]
-        if new:
-            plan.contributions[item] = new
+                        dep = plan.dependent.setdefault(line.item, {})
+                        dep[key] = (day, dep.get(key, (day, 0))[1] + need)
+                        changed[line.item] = None
+        if new_sources:
+            plan.sources[item] = new_sources
+            plan.source_boms[item] = bom
         else:
-            plan.contributions.pop(item, None)
-        return changed
+            plan.sources.pop(item, None)
+            plan.source_boms.pop(item, None)
+        return list(changed)
 
     # --- outputs -------------------------------------------------------------------------
 
     def _publish_planned(self, site: SiteState, item: str, spec: ItemSpec,
-                         old: list[tuple[int, int, int, int]], new: list[tuple[int, int, int, int]],
-                         new_ids: list[str], today: int, old_past_due: list[bool], out: list[Any]) -> None:
+                         old: list[tuple[int, int, int, int]], old_ids: list[str],
+                         new: list[tuple[int, int, int, int]], new_ids: list[str],
+                         today: int, old_past_due: list[bool], out: list[Any]) -> None:
         ts = site.clock
-        old_ids = planned_ids(item, old)
         was_past_due = {pid: i < len(old_past_due) and old_past_due[i] for i, pid in enumerate(old_ids)}
         kind = "make" if spec.source == "make" else "buy"
         old_by_id = dict(zip(old_ids, old, strict=True))
@@ -380,6 +396,17 @@ def _date(ordinal: int) -> dt.date:
     return dt.date.fromordinal(ordinal)
 
 
+_ISO: dict[int, str] = {}
+
+
+def _iso(ordinal: int) -> str:
+    """ISO date of a day ordinal, memoised: planned ids format the same few hundred days over and over."""
+    text = _ISO.get(ordinal)
+    if text is None:
+        text = _ISO[ordinal] = dt.date.fromordinal(ordinal).isoformat()
+    return text
+
+
 def planned_ids(item: str, planned: list[tuple[int, int, int, int]]) -> list[str]:
     """Stable ids: item and due date, plus the rank when several orders share a due date.
 
@@ -395,6 +422,6 @@ def planned_ids(item: str, planned: list[tuple[int, int, int, int]]) -> list[str
             ids.append(f"{stem}#{rank + 1}")
         else:
             last_due, rank = due, 0
-            stem = f"{item}@{_date(due).isoformat()}"
+            stem = f"{item}@{_iso(due)}"
             ids.append(stem)
     return ids
