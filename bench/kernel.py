@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -58,7 +59,7 @@ import msgspec
 
 from core.engine import Engine, EngineSettings
 from core.netting import load as load_kernel
-from core.planning import Planner
+from core.planning import Planner, SitePlan
 from schemas import events as ev
 from schemas.outputs import PlannedOrder, Rejected
 
@@ -396,7 +397,8 @@ def engine_sizes(engine: Engine) -> tuple[int, int, dict[str, int]]:
     parts: dict[str, int] = {}
     if planner is not None:
         plans = list(planner.plans.values())
-        for name in ("planned", "dependent", "contributions", "shortages", "exceptions"):  # walk order matters
+        names = [f.name for f in dataclasses.fields(SitePlan)]  # walk order matters: planned first
+        for name in names:
             parts[name] = deep_size([getattr(plan, name) for plan in plans], seen)
         parts["costs"] = deep_size([planner.costs], seen)
         parts["bom graph"] = deep_size([planner.graphs], seen)
