@@ -108,7 +108,8 @@ class InboundTransfer:
 
     @property
     def open_qty(self) -> int:
-        return 0 if self.done else self.qty
+        """What is still on the road: a partial receipt leaves the rest in transit."""
+        return 0 if self.done else self.qty - self.received
 
 
 @dataclass(slots=True)

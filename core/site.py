@@ -229,6 +229,8 @@ class SiteState:
                 raise Missing("demand", e.demand_id)
             if demand.item != e.item:
                 raise Reject(f"issue item {e.item!r} does not match demand {e.demand_id!r} item {demand.item!r}")
+            if demand.status != "open":
+                raise Reject(f"demand {e.demand_id!r} is {demand.status}")
         self._check_available(e.item, qty)
         picks = self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
         for lot, take in picks:
@@ -291,11 +293,16 @@ class SiteState:
             raise Reject(f"transfer {e.transfer_id!r} was already received")
         if transfer.item != e.item:
             raise Reject(f"received item {e.item!r} does not match transfer item {transfer.item!r}")
+        if transfer.lot != e.lot:
+            raise Reject(f"received lot {e.lot!r} does not match shipped lot {transfer.lot!r}")
         qty = to_fixed(e.qty)
+        if transfer.received + qty > transfer.qty:
+            raise Reject(f"transfer {e.transfer_id!r} receives {to_number(transfer.received + qty)} "
+                         f"of {to_number(transfer.qty)} shipped")
         self._receive_value(e.item, qty, transfer.unit_cost)
         self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
-        transfer.received = qty
-        transfer.done = True
+        transfer.received += qty
+        transfer.done = transfer.received >= transfer.qty
         self._touch(e.item)
         return []
 

@@ -46,7 +46,10 @@ __all__ = [
 #: Largest quantity accepted: keeps ``qty * 10**6`` exact in a double.
 MAX_QTY = 1e9
 
-Qty = Annotated[float, Meta(gt=0, le=MAX_QTY)]
+#: Smallest quantity: one micro-unit; anything smaller would round to nothing.
+MIN_QTY = 1e-6
+
+Qty = Annotated[float, Meta(ge=MIN_QTY, le=MAX_QTY)]
 NonNegQty = Annotated[float, Meta(ge=0, le=MAX_QTY)]
 Money = Annotated[float, Meta(ge=0, le=1e12)]
 Pct = Annotated[float, Meta(ge=0, le=1000)]

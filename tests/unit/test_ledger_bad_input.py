@@ -126,7 +126,7 @@ def test_negative_and_zero_qty(qty):
     engine = new_engine()
     data = _bytes(_receipt(qty=qty))
     bad = _feed(engine, data)
-    assert "> 0.0" in bad.reason and "`$.qty`" in bad.reason
+    assert ">= 1e-06" in bad.reason and "`$.qty`" in bad.reason
     assert json.loads(_raw_text(bad.event))["qty"] == qty
     assert engine.sites.get(SITE) is None or engine.sites[SITE].stock.physical("RAW-A") == 0
     _good_event_still_applies(engine)
@@ -285,3 +285,11 @@ def test_envelope_event_for_another_site_is_rejected():
     assert len(bad) == 1 and "'S9'" in bad[0].reason and "'S1'" in bad[0].reason
     assert "S9" not in engine.sites
     assert engine.sites[SITE].stock.lot_qty("RAW-A", "OK", "available") == q(5)
+
+
+def test_quantity_below_one_micro_unit_is_rejected_not_rounded_away():
+    engine = new_engine()
+    bad = _feed(engine, json.dumps({"type": "receipt", "event_id": "tiny", "ts": "2026-03-02T08:00:00+01:00",
+                                    "site": SITE, "item": "RAW-A", "qty": 1e-7, "lot": "L1"}).encode())
+    assert "qty" in bad.reason
+    _good_event_still_applies(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from core.reports import report
-from helpers import SITE, apply_ok, apply_rejected, mk, new_engine, q, receive
+from helpers import SITE, apply_ok, apply_rejected, mk, new_engine, q, receive, rejected
 
 
 def _po(status: str = "open", **fields):
@@ -118,3 +118,13 @@ def test_forecast_demand_kind_is_kept():
     apply_ok(engine, mk("demand", demand_id="FC-1", item="FG", qty=40, kind="forecast"))
     row = next(r for r in report(engine, "orders") if r["id"] == "FC-1")
     assert (row["kind"], row["open_qty"]) == ("forecast", 40)
+
+
+def test_issue_against_a_cancelled_demand_is_rejected():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1")
+    apply_ok(engine, mk("demand", demand_id="D-X", item="RAW-A", qty=5, due="2026-04-01"))
+    apply_ok(engine, mk("demand", demand_id="D-X", item="RAW-A", qty=5, due="2026-04-01", status="cancelled"))
+    bad = rejected(engine.apply([mk("issue", item="RAW-A", qty=2, demand_id="D-X")]))
+    assert bad and "is cancelled" in bad[0].reason
+    assert engine.sites["S1"].stock.physical("RAW-A") == q(10)

@@ -113,3 +113,19 @@ def test_shipment_id_already_in_transit_at_destination_loses_no_stock():
     in_transit = sum(t.open_qty for t in engine.sites["S2"].inbound.values())
     on_hand = sum(site.stock.physical("RAW-A") for site in engine.sites.values())
     assert on_hand + in_transit == q(20), "stock vanished between sites"
+
+
+def test_partial_receipts_leave_the_rest_in_transit_and_over_receipt_is_refused():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1", site="S1")
+    apply_ok(engine, _ship(site="S1", to_site="S2"))
+    shipped = engine.sites["S2"].inbound["T-1"].qty
+    apply_ok(engine, mk("transfer_received", site="S2", transfer_id="T-1", item="RAW-A", qty=1, lot="L1"))
+    assert engine.sites["S2"].inbound["T-1"].open_qty == shipped - q(1)
+    wrong_lot = rejected(engine.apply([mk("transfer_received", site="S2", transfer_id="T-1", item="RAW-A",
+                                          qty=1, lot="OTHER")]))
+    assert "does not match shipped lot" in wrong_lot[0].reason
+    too_much = rejected(engine.apply([mk("transfer_received", site="S2", transfer_id="T-1", item="RAW-A",
+                                         qty=shipped / 1e6, lot="L1")]))
+    assert "receives" in too_much[0].reason
+    assert engine.sites["S2"].stock.physical("RAW-A") == q(1)
