@@ -46,7 +46,7 @@ class _Parked:
     reason: str
 
 
-class _SiteClock:
+class _SeenIds:
     """Remembers event ids per site for a window of event time."""
 
     __slots__ = ("expiry", "seen")
@@ -62,7 +62,7 @@ class Engine:
         self.master = MasterData()
         self.sites: dict[str, SiteState] = {}
         self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock)
-        self._ids: dict[str | None, _SiteClock] = {}
+        self._ids: dict[str | None, _SeenIds] = {}
         self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events
         self._park_deadlines: dict[str, list[tuple[dt.datetime, int, tuple[str, str, str]]]] = {}
         self._park_seq = 0
@@ -172,7 +172,7 @@ class Engine:
     def _remember(self, site: str | None, event: Any) -> bool:
         ids = self._ids.get(site)
         if ids is None:
-            ids = self._ids[site] = _SiteClock()
+            ids = self._ids[site] = _SeenIds()
         if event.event_id in ids.seen:
             return False
         ids.seen[event.event_id] = None

@@ -157,7 +157,7 @@ class Planner:
         spec = site.master.item(site.site, item) or _DEFAULT_SPEC
         bom = site.master.bom(site.site, item)
         requirements = self._requirements(site, plan, item)
-        receipts = self._receipts(site, item)
+        receipts = site.scheduled_receipts(item)
         on_hand = site.stock.unrestricted(item)
         req_day = array("q", (r[0] for r in requirements))
         req_qty = array("q", (r[1] for r in requirements))
@@ -213,25 +213,6 @@ class Planner:
             reqs.append((day, qty, kind, ref))
         reqs.sort()
         return reqs
-
-    def _receipts(self, site: SiteState, item: str) -> list[tuple[int, int, str, str]]:
-        """Scheduled receipts (day, qty, kind, ref), sorted by day then ref."""
-        receipts: list[tuple[int, int, str, str]] = []
-        for kind, ref in site.refs(item):
-            if kind == "purchase_order":
-                po = site.purchase[ref]
-                if po.open_qty:
-                    receipts.append((po.due.toordinal(), po.open_qty, kind, ref))
-            elif kind == "production_order":
-                order = site.production[ref]
-                if order.open_qty:
-                    receipts.append((order.due.toordinal(), order.open_qty, kind, ref))
-            elif kind == "transfer":
-                transfer = site.inbound[ref]
-                if transfer.open_qty:
-                    receipts.append((transfer.arrival.toordinal(), transfer.open_qty, kind, ref))
-        receipts.sort()
-        return receipts
 
     def _pass_down(self, site: SiteState, plan: SitePlan, item: str, bom: Any,
                    planned: list[tuple[int, int, int, int]], ids: list[str], phantom: bool,

@@ -36,20 +36,20 @@ def stock(engine: Engine) -> list[Row]:
     return rows
 
 
-def on_order(site: SiteState, item: str) -> int:
-    """Scheduled receipts: open purchase and production orders, transfers in transit."""
-    total = sum(po.open_qty for po in site.purchase.values() if po.item == item)
-    total += sum(o.open_qty for o in site.production.values() if o.item == item)
-    total += sum(t.open_qty for t in site.inbound.values() if t.item == item)
-    return total
+def wip_by_item(site: SiteState) -> dict[str, int]:
+    """Quantity of each item issued to production orders that are still released."""
+    wip: dict[str, int] = {}
+    for order in site.production.values():
+        if order.status == "released":
+            for item, qty in order.issued.items():
+                wip[item] = wip.get(item, 0) + qty
+    return wip
 
 
-def wip(site: SiteState, item: str) -> int:
-    """Quantity of ``item`` issued to production orders that are still released."""
-    return sum(o.issued.get(item, 0) for o in site.production.values() if o.status == "released")
-
-
-def availability_row(site: SiteState, item: str) -> Row:
+def availability_row(site: SiteState, item: str, wip: dict[str, int] | None = None) -> Row:
+    """Physical, reserved, available, on order (the planner's scheduled receipts) and WIP of one item."""
+    if wip is None:
+        wip = wip_by_item(site)
     totals = site.stock.totals(item)
     reserved = site.stock.reserved.get(item, 0)
     return {
@@ -59,8 +59,8 @@ def availability_row(site: SiteState, item: str) -> Row:
         "available": to_number(totals[STATUS_INDEX["available"]] - reserved),
         "qc_pending": to_number(totals[STATUS_INDEX["qc_pending"]]),
         "blocked": to_number(totals[STATUS_INDEX["blocked"]]),
-        "on_order": to_number(on_order(site, item)),
-        "wip": to_number(wip(site, item)),
+        "on_order": to_number(sum(qty for _day, qty, _kind, _ref in site.scheduled_receipts(item))),
+        "wip": to_number(wip.get(item, 0)),
     }
 
 
@@ -73,7 +73,11 @@ def _site_items(site: SiteState) -> list[str]:
 
 
 def availability(engine: Engine) -> list[Row]:
-    return [availability_row(site, item) for site in _sites(engine) for item in _site_items(site)]
+    rows = []
+    for site in _sites(engine):
+        wip = wip_by_item(site)
+        rows.extend(availability_row(site, item, wip) for item in _site_items(site))
+    return rows
 
 
 def orders(engine: Engine) -> list[Row]:

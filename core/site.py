@@ -101,6 +101,30 @@ class SiteState:
         """Orders, demands and inbound transfers of an item (kind, id)."""
         return list(self.item_refs.get(item, ()))
 
+    def scheduled_receipts(self, item: str) -> list[tuple[int, int, str, str]]:
+        """Open supply of an item as (day ordinal, qty, kind, ref), sorted by day then ref.
+
+        Open purchase orders on ``due``, open production orders on ``due``,
+        transfers in transit on ``arrival``: remaining quantities only.
+        """
+        receipts: list[tuple[int, int, str, str]] = []
+        for kind, ref in self.item_refs.get(item, ()):
+            if kind == "purchase_order":
+                record: Any = self.purchase[ref]
+                day = record.due
+            elif kind == "production_order":
+                record = self.production[ref]
+                day = record.due
+            elif kind == "transfer":
+                record = self.inbound[ref]
+                day = record.arrival
+            else:
+                continue
+            if record.open_qty:
+                receipts.append((day.toordinal(), record.open_qty, kind, ref))
+        receipts.sort()
+        return receipts
+
     def allocations(self, item: str) -> list[str]:
         """Released orders that reserve ``item``."""
         return list(self.alloc_refs.get(item, ()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,9 +62,6 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     replay(args.base, base)
     changed = Engine()
     replay(args.base, changed)
-    rejected: list[bytes] = []
-    import io
-
     sink = io.BytesIO()
     replay(args.changes, changed, sink)
     rejected = [line for line in sink.getvalue().splitlines() if line.startswith(b'{"type":"rejected"')]
