@@ -36,6 +36,10 @@ class EngineSettings:
     dedup_window: dt.timedelta = dt.timedelta(days=30)
     #: "cython", "python" (the twin) or None (best available); "off" disables planning
     kernel: str | None = None
+    #: True: a shipment is announced to the receiving site inside this engine (a replay holds every
+    #: site).  False: the announcement is returned as an output, for the service to route to the
+    #: worker that owns the receiving site.
+    local_transfers: bool = True
 
 
 @dataclass(slots=True)
@@ -118,7 +122,10 @@ class Engine:
         if isinstance(event, ev.MASTER_TYPES):
             self._apply_master(event, source, out)
             return
-        state = self.site(site)
+        self._apply_timed(self.site(site), event, source, out)
+
+    def _apply_timed(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> None:
+        """Apply a site event; only an applied event moves the site clock (and may start a new day)."""
         previous = state.clock
         advance = previous is None or event.ts > previous
         if advance:
@@ -130,8 +137,8 @@ class Engine:
                 return
             if previous is None or state.today != previous.astimezone(dt.UTC).date():
                 state.new_day(state.today)
-            self._prune_ids(site, event.ts)
-            self._expire_parked(site, event.ts, out)
+            self._prune_ids(state.site, event.ts)
+            self._expire_parked(state.site, event.ts, out)
 
     def _dispatch(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> bool:
         """Apply one event to its site; True if it was applied."""
@@ -145,7 +152,10 @@ class Engine:
             out.append(self._rejected(event, reject.reason, source))
             return False
         for routed in internal:
-            self._apply_one(routed, source, out)
+            if self.settings.local_transfers:
+                self._apply_one(routed, source, out)
+            else:
+                out.append(routed)
         for kind, key in _created_refs(event):
             self._unpark(state.site, kind, key, out)
         return True
@@ -207,7 +217,7 @@ class Engine:
             return
         state = self.site(site)
         for parked in waiting:
-            self._dispatch(state, parked.event, parked.source, out)
+            self._apply_timed(state, parked.event, parked.source, out)
 
     def _expire_parked(self, site: str, now: dt.datetime, out: list[Any]) -> None:
         deadlines = self._park_deadlines.get(site)

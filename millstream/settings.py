@@ -1,0 +1,79 @@
+"""Settings of the service: documented defaults, a TOML file, then environment variables.
+
+Precedence: defaults < the file named by ``MILLSTREAM_CONFIG`` (or ``--config``) < ``MILLSTREAM_*``
+variables.  Every field is listed in ``docs/settings.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: Kafka bootstrap servers (loopback by default)
+    bootstrap: str = "127.0.0.1:9092"
+    #: partitions of the site-keyed topics (inputs, changelogs); set once, before the first start
+    partitions: int = 8
+    #: replication factor of the topics the app creates (3 on a 3-broker cluster)
+    replication: int = 1
+    #: prefix of every topic name
+    topic_prefix: str = "millstream"
+    #: port of the worker's HTTP query API and /metrics
+    web_port: int = 6066
+    #: where RocksDB tables live
+    data_dir: str = ".cache/worker"
+    #: events per engine batch in the worker
+    batch_size: int = 500
+    #: allow stock to go negative instead of rejecting over-issues
+    allow_negative_stock: bool = False
+    #: largest message accepted, bytes (larger ones are dead-lettered)
+    max_message_bytes: int = 1 << 20
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+
+def _coerce(field: dataclasses.Field[Any], raw: Any, origin: str) -> Any:
+    kind = field.type if isinstance(field.type, type) else {"int": int, "bool": bool, "str": str}[str(field.type)]
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{origin}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{origin}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def load_settings(config: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, overridden by the TOML file, overridden by ``MILLSTREAM_<FIELD>`` variables."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    path = config or environ.get("MILLSTREAM_CONFIG")
+    if path:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+        for key, raw in data.get("millstream", data).items():
+            if key not in fields:
+                raise ValueError(f"{path}: unknown setting {key!r}; known: {', '.join(fields)}")
+            values[key] = _coerce(fields[key], raw, f"{path}: {key}")
+    for name, field in fields.items():
+        variable = f"MILLSTREAM_{name.upper()}"
+        if variable in environ:
+            values[name] = _coerce(field, environ[variable], variable)
+    return Settings(**values)

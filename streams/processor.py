@@ -1,0 +1,103 @@
+"""From Kafka records to engine batches and back: decode, apply, route outputs.
+
+Transport-free on purpose: the Faust agents hand it records and send what it
+returns, and tests drive it without a broker.  It holds no business logic:
+the engine decides, the processor only says which topic and key each output
+goes to, so compaction keeps the latest state per key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from core.engine import Engine
+from millstream.settings import Settings
+from schemas import events as ev
+from schemas import outputs as out
+from schemas.codecs import decode_message, encode_json
+
+__all__ = ["InRecord", "OutRecord", "Processor"]
+
+_SOURCE = re.compile(r"(.+)\[(\d+)\]@(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class Processor:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        if engine.settings.local_transfers:
+            raise ValueError("the service engine must route transfers (EngineSettings(local_transfers=False))")
+        self.engine = engine
+        self.settings = settings
+        self._topic = {name: settings.topic(name) for name in
+                       ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")}
+
+    def process(self, records: Iterable[InRecord]) -> list[OutRecord]:
+        """Apply one batch of records; the output records to produce, in order."""
+        events: list[Any] = []
+        sources: list[str] = []
+        origins: dict[str, InRecord] = {}
+        for record in records:
+            source = f"{record.topic}[{record.partition}]@{record.offset}"
+            origins[source] = record
+            for event in decode_message(record.value, source=source):
+                events.append(event)
+                sources.append(source)
+        return [self.route(output, origins) for output in self.engine.apply(events, sources)]
+
+    def finish(self) -> list[OutRecord]:
+        return [self.route(output, {}) for output in self.engine.finish()]
+
+    def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
+        """The topic and key of one engine output."""
+        site = getattr(output, "site", None) or ""
+        if isinstance(output, out.Rejected):
+            return self._dead_letter(output, origins)
+        if isinstance(output, ev.TransferInTransit):
+            return OutRecord(self._topic["transfers"], output.site.encode(), encode_json(output))
+        if isinstance(output, out.PlannedOrder):
+            return self._record("planned-orders", f"{site}|{output.planned_id}", output)
+        if isinstance(output, out.Shortage):
+            return self._record("shortages", output.shortage_id, output)
+        if isinstance(output, out.Exception_):
+            return self._record("exceptions", output.exception_id, output)
+        if isinstance(output, out.Cost):
+            return self._record("costs", f"{site}|{output.item}", output)
+        if isinstance(output, out.OrderCost):
+            return self._record("costs", f"{site}|order:{output.order_id}", output)
+        raise TypeError(f"no route for output {type(output).__name__}")
+
+    def _record(self, topic: str, key: str, output: Any) -> OutRecord:
+        return OutRecord(self._topic[topic], key.encode(), encode_json(output))
+
+    def _dead_letter(self, rejected: out.Rejected, origins: dict[str, InRecord]) -> OutRecord:
+        """A rejection with its coordinates; an event that waited across batches is re-encoded."""
+        base = (rejected.source or "").split("#", 1)[0]
+        record = origins.get(base)
+        if record is not None:
+            topic, partition, offset, original = record.topic, record.partition, record.offset, record.value
+        else:
+            match = _SOURCE.fullmatch(base)
+            topic, partition, offset = (match[1], int(match[2]), int(match[3])) if match else ("", -1, -1)
+            original = encode_json(rejected.event) if rejected.event is not None else b""
+        letter = out.DeadLetter(
+            reason=rejected.reason, topic=topic, partition=partition, offset=offset,
+            original=base64.b64encode(original).decode(), event=rejected.event, site=rejected.site, ts=rejected.ts)
+        return OutRecord(self._topic["rejected"], (rejected.site or "").encode(), encode_json(letter))
