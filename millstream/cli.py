@@ -90,6 +90,15 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return broker.main([args.action, *args.rest])
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.app import run_worker
+
+    from .settings import load_settings
+
+    run_worker(load_settings(args.config), loglevel=args.loglevel)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="millstream", description=__doc__)
     parser.add_argument("--version", action="version", version=f"millstream {__version__}")
@@ -113,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("kind", nargs="?", choices=["input", "output", "envelope"], default="input")
     schema.set_defaults(func=cmd_schema)
+
+    worker = sub.add_parser("worker", help="run a streaming worker (settings: docs/settings.md)")
+    worker.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=cmd_worker)
 
     kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
     kafka.add_argument("action", choices=["fetch", "start", "stop", "status"])

@@ -9,6 +9,7 @@ goes to, so compaction keeps the latest state per key.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,15 @@ class OutRecord:
     value: bytes
 
 
+def _event_time(event: Any) -> Any:
+    """Sort key: a batch mixes topics, so events are applied in event-time order (stable for ties)."""
+    ts = getattr(event, "ts", None)
+    return (0, ts) if ts is not None else (-1, _EPOCH)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 class Processor:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         if engine.settings.local_transfers:
@@ -60,6 +70,9 @@ class Processor:
             for event in decode_message(record.value, source=source):
                 events.append(event)
                 sources.append(source)
+        order = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
+        events = [events[i] for i in order]
+        sources = [sources[i] for i in order]
         return [self.route(output, origins) for output in self.engine.apply(events, sources)]
 
     def finish(self) -> list[OutRecord]:

@@ -32,6 +32,12 @@ def free_port_range(count: int) -> int:
 
 
 @pytest.fixture(scope="session")
+def port_range() -> object:
+    """The free-port finder, for tests that start servers of their own."""
+    return free_port_range
+
+
+@pytest.fixture(scope="session")
 def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``MILLSTREAM_BOOTSTRAP`` when set (CI starts the broker), else a one-node broker we start and stop."""
     external = os.environ.get("MILLSTREAM_BOOTSTRAP")

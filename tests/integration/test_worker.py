@@ -1,0 +1,119 @@
+"""The Faust worker on the real broker: the sample factory gives the plan the embedded replay gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+
+from connectors.publisher import publish_lines
+from connectors.replay import replay
+from core.engine import Engine
+from core.reports import report
+from millstream.settings import Settings
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "millstream" / "samples" / "hearing_devices.jsonl"
+
+
+def _drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: float = 120.0) -> list[tuple]:
+    """Every record of the output topics, read until nothing new came for ``quiet`` seconds."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([settings.topic(n) for n in names])
+    records: list[tuple] = []
+    start = last = time.monotonic()
+    try:
+        while time.monotonic() - last < quiet and time.monotonic() - start < limit:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                records.append((message.topic(), message.key(), message.value()))
+                last = time.monotonic()
+    finally:
+        consumer.close()
+    return records
+
+
+@pytest.fixture(scope="module")
+def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
+               port_range: Any) -> Iterator[tuple[Settings, list]]:
+    settings = Settings(bootstrap=bootstrap, partitions=4, topic_prefix=f"w{uuid.uuid4().hex[:8]}",
+                        web_port=port_range(1), data_dir=str(tmp_path_factory.mktemp("worker")))
+    ensure_topics(settings)
+    publish_lines(SAMPLE.read_bytes().splitlines(), settings)
+    env = {**os.environ, "MILLSTREAM_BOOTSTRAP": bootstrap, "MILLSTREAM_PARTITIONS": "4",
+           "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
+           "MILLSTREAM_DATA_DIR": settings.data_dir}
+    log = open(Path(settings.data_dir) / "worker.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        records = _drain(settings, ["planned-orders", "shortages", "costs", "rejected"])
+        assert process.poll() is None, (Path(settings.data_dir) / "worker.log").read_text()[-3000:]
+        yield settings, records
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _latest(records: list[tuple], topic: str) -> dict[bytes, dict]:
+    latest: dict[bytes, dict] = {}
+    for name, key, value in records:
+        if name == topic:
+            latest[key] = json.loads(value, parse_float=Decimal)
+    return latest
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Engine:
+    engine = Engine()
+    replay(SAMPLE, engine)
+    return engine
+
+
+def test_planned_orders_match_the_replay(worker_run: tuple[Settings, list], embedded: Engine) -> None:
+    settings, records = worker_run
+    live = {(o["site"], o["planned_id"], str(o["qty"]), o["release"], o["due"])
+            for o in _latest(records, settings.topic("planned-orders")).values() if o.get("action") != "delete"}
+    expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
+                for r in report(embedded, "planned")}
+    assert expected and live == expected
+
+
+def test_open_shortages_and_costs_match_the_replay(worker_run: tuple[Settings, list], embedded: Engine) -> None:
+    settings, records = worker_run
+    open_shortages = {(s["site"], s["item"], s["date"], str(s["qty"]))
+                      for s in _latest(records, settings.topic("shortages")).values() if s["state"] == "open"}
+    assert open_shortages == {(r["site"], r["item"], r["date"], str(r["qty"])) for r in report(embedded, "shortages")}
+    costs = {k: v for k, v in _latest(records, settings.topic("costs")).items() if b"|order:" not in k}
+    for row in report(embedded, "costs"):
+        published = costs[f"{row['site']}|{row['item']}".encode()]
+        assert abs(Decimal(str(published["unit_cost"])) - Decimal(str(row["unit_cost"]))) <= Decimal("2e-6")
+
+
+def test_bad_events_land_in_the_rejected_topic(worker_run: tuple[Settings, list]) -> None:
+    settings, records = worker_run
+    letters = [json.loads(v) for t, _k, v in records if t == settings.topic("rejected")]
+    reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
+    assert reasons == ["duplicate event_id 'ev-0013'", "illegal status move available -> rework",
+                       "insufficient available stock"]
+    assert all(letter["topic"] == settings.topic("inventory") and letter["offset"] >= 0 for letter in letters)
