@@ -100,3 +100,16 @@ class OrderCost(BaseOutput, tag="order_cost"):
 
 
 OutputEvent = Union[Rejected, PlannedOrder, Shortage, Exception_, Cost, OrderCost]
+
+
+class DeadLetter(Struct, frozen=True, tag="dead_letter", tag_field="type", kw_only=True, omit_defaults=True):
+    """What the service publishes to the rejected topic: the reason and where the bytes came from."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    original: str  # base64 of the message as received (the whole message, also for one event of an envelope)
+    event: Any = None
+    site: str | None = None
+    ts: dt.datetime | None = None
