@@ -105,6 +105,7 @@ class InboundTransfer:
     received: int = 0
     done: bool = False
     unit_cost: float | None = None
+    key: str = ""  # its key in SiteState.inbound (the id, or id@from_site when another site reused it)
 
     @property
     def open_qty(self) -> int:

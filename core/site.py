@@ -153,6 +153,14 @@ class SiteState:
     def _index(self, item: str, kind: str, ref: str) -> None:
         self.item_refs.setdefault(item, {})[(kind, ref)] = None
 
+    def _unindex(self, item: str, kind: str, ref: str) -> None:
+        """A closed order no longer supplies or demands: planning stops looking at it."""
+        refs = self.item_refs.get(item)
+        if refs is not None:
+            refs.pop((kind, ref), None)
+            if not refs:
+                del self.item_refs[item]
+
     def _receive_value(self, item: str, qty: int, unit_cost: float | None) -> None:
         if unit_cost is not None:
             on_hand = self.stock.physical(item)
@@ -299,7 +307,7 @@ class SiteState:
             if key in self.inbound:
                 raise Reject(f"transfer {e.transfer_id!r} from {e.from_site!r} is already in transit")
         self.inbound[key] = InboundTransfer(
-            e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost)
+            e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost, key=key)
         self._index(e.item, "transfer", key)
         self._touch(e.item)
         return []
@@ -327,6 +335,8 @@ class SiteState:
         self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
         transfer.received += qty
         transfer.done = transfer.received >= transfer.qty
+        if transfer.done:
+            self._unindex(e.item, "transfer", transfer.key)
         self._touch(e.item)
         return []
 
@@ -403,6 +413,8 @@ class SiteState:
         self._set_reservations(order)
         if order.status == "closed":
             self.closed_orders.append(order.order_id)
+        if order.status in ("closed", "cancelled"):
+            self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._touch(e.item)
         return []
@@ -477,6 +489,8 @@ class SiteState:
             if po.item != e.item:
                 raise Reject(f"purchase order {e.po_id!r} is for item {po.item!r}, not {e.item!r}")
             po.qty, po.due, po.status = qty, e.due, e.status
+            if po.status != "open":
+                self._unindex(po.item, "purchase_order", po.po_id)
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
         self._touch(e.item)
         return []
@@ -496,5 +510,7 @@ class SiteState:
             if demand.item != e.item:
                 raise Reject(f"demand {e.demand_id!r} is for item {demand.item!r}, not {e.item!r}")
             demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
+            if demand.status != "open":
+                self._unindex(demand.item, "demand", demand.demand_id)
         self._touch(e.item)
         return []

@@ -90,6 +90,21 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return broker.main([args.action, *args.rest])
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from connectors.publisher import publish_lines
+    from streams.topics import ensure_topics
+
+    from .settings import load_settings
+
+    settings = load_settings(args.config)
+    ensure_topics(settings)
+    result = publish_lines(args.events.read_bytes().splitlines(), settings)
+    print(f"sent {result.sent} events to {settings.bootstrap}; {len(result.invalid)} invalid")
+    for number, reason in result.invalid:
+        print(f"  line {number}: {reason}")
+    return 0 if not result.invalid else 1
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import run_worker
 
@@ -127,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=cmd_worker)
+
+    publish = sub.add_parser("publish", help="validate a JSON Lines file and send it to the input topics")
+    publish.add_argument("events", type=Path)
+    publish.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    publish.set_defaults(func=cmd_publish)
 
     kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
     kafka.add_argument("action", choices=["fetch", "start", "stop", "status"])
