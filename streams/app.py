@@ -94,7 +94,6 @@ def create_app(settings: Settings) -> faust.App:
         finally:
             consumer.close()
 
-    app.millstream_engine = engine  # type: ignore[attr-defined]
     return app
 
 
