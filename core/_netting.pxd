@@ -2,7 +2,61 @@
 
 ctypedef long long qty_t
 
+cdef extern from *:
+    ctypedef long long int128 "__int128"  # gcc's 128-bit integer: exact BOM factor products
+
+cdef struct Entry:
+    long long day
+    qty_t qty
+
+cdef struct Order:
+    long long due
+    long long release
+    qty_t qty
+    qty_t shortfall
+
+cdef struct EntryVec:
+    Entry* data
+    Py_ssize_t n
+    Py_ssize_t cap
+
+cdef struct OrderVec:
+    Order* data
+    Py_ssize_t n
+    Py_ssize_t cap
+
 cdef qty_t ceil_to(qty_t qty, qty_t step) noexcept nogil
-cdef qty_t lowest_balance(qty_t balance, long end, long today, Py_ssize_t i, Py_ssize_t j,
-                          const long long[::1] req_day, const long long[::1] req_qty,
-                          const long long[::1] rcp_day, const long long[::1] rcp_qty) noexcept nogil
+cdef qty_t comp_qty(qty_t parent_qty, int128 numerator, int128 denominator) noexcept nogil
+cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long lead_time, int rule,
+                  qty_t fixed_qty, qty_t min_qty, qty_t max_qty, qty_t multiple, long long period_days,
+                  double ordering_cost, double holding_per_unit,
+                  const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out) except -1
+
+
+cdef class ItemNode:
+    cdef public str name
+    cdef public long long on_hand, safety_stock, fixed_qty, min_qty, max_qty, multiple, lead_time, period_days
+    cdef public int rule
+    cdef public double ordering_cost, holding
+    cdef public bint phantom
+    cdef EntryVec own, dep, rcp, firm, passed
+    cdef OrderVec planned_
+    cdef long long today_
+    cdef list comps
+    cdef int128* nums
+    cdef int128* dens
+    cdef Py_ssize_t nlines
+    cdef unsigned long long stamp
+
+    cpdef add_dep(self, long long day, long long qty)
+    cdef int _add_dep(self, long long day, qty_t qty) except -1
+    cdef int _set_lines(self, list components, list numerators, list denominators) except -1
+    cdef int _build_gross(self) except -1
+    cdef list _changes(self, long long today)
+    cdef int _touch(self, ItemNode component, list touched) except -1
+    cdef int _explode_one(self, long long day, qty_t qty, int sign, list touched) except -1
+    cdef int _explode(self, const Entry* src, Py_ssize_t n, int sign, list touched) except -1
+    cdef int _explode_orders(self, const Order* src, Py_ssize_t n, int sign, list touched) except -1
+    cdef int _diff_entries(self, const Entry* old, Py_ssize_t no, const Entry* new, Py_ssize_t nn,
+                           list touched) except -1
+    cdef int _diff_orders(self, list touched) except -1

@@ -1,12 +1,15 @@
 # cython: language_level=3
 """Compiled netting kernel; ``_netting_py.py`` is its readable twin (same results).
 
-The hot loops run on typed memoryviews without the GIL; only building the
-result list touches Python objects.  Quantities are fixed-point int64
-(micro-units), days are date ordinals.
+``ItemNode`` keeps one item's planning state in C arrays between events, so a
+re-plan walks int64 (day, qty) entries and creates Python objects only for
+planned orders that changed.  Quantities are fixed-point int64 (micro-units),
+days are date ordinals.
 """
 
 from libc.math cimport ceil, sqrt
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memmove
 
 CYTHON_MODULE = 1
 
@@ -15,10 +18,88 @@ cdef int _FIXED = 1, _MIN_MULTIPLE = 2, _PERIOD = 3, _EOQ = 4
 cdef qty_t UNIT = 1000000
 cdef long YEAR_DAYS = 365
 cdef double MAX_UNITS = 1e9
+QTY_CAP = 10**15
+cdef qty_t _QTY_CAP = 1000000000000000
 
 
-cdef inline long clamp(long long day, long today) noexcept nogil:
-    return <long>day if day > today else today
+cdef int128 _I128_MAX = ((<int128>1 << 126) - 1) * 2 + 1
+cdef unsigned long long _stamp = 0  # marks components already listed as touched by one call
+# Scratch arrays shared by every node (one call at a time, under the GIL): merged gross
+# requirements and a new plan live here until the plan is copied into its node.
+cdef EntryVec _gross
+cdef OrderVec _scratch
+_gross.data = NULL; _gross.n = 0; _gross.cap = 0
+_scratch.data = NULL; _scratch.n = 0; _scratch.cap = 0
+
+
+# --- growable arrays ------------------------------------------------------------------
+
+cdef int ev_reserve(EntryVec* v, Py_ssize_t size) except -1:
+    cdef Py_ssize_t cap
+    cdef Entry* data
+    if size <= v.cap:
+        return 0
+    cap = v.cap + v.cap // 4 + 4  # modest growth: these arrays are most of a site's memory
+    if cap < size:
+        cap = size
+    data = <Entry*>realloc(v.data, cap * sizeof(Entry))
+    if data == NULL:
+        raise MemoryError()
+    v.data, v.cap = data, cap
+    return 0
+
+
+cdef int ov_reserve(OrderVec* v, Py_ssize_t size) except -1:
+    cdef Py_ssize_t cap
+    cdef Order* data
+    if size <= v.cap:
+        return 0
+    cap = v.cap * 2 if v.cap else 8
+    if cap < size:
+        cap = size
+    data = <Order*>realloc(v.data, cap * sizeof(Order))
+    if data == NULL:
+        raise MemoryError()
+    v.data, v.cap = data, cap
+    return 0
+
+
+cdef inline int ov_push(OrderVec* v, qty_t due, qty_t release, qty_t qty, qty_t shortfall) except -1:
+    ov_reserve(v, v.n + 1)
+    v.data[v.n].due = due
+    v.data[v.n].release = release
+    v.data[v.n].qty = qty
+    v.data[v.n].shortfall = shortfall
+    v.n += 1
+    return 0
+
+
+cdef int ev_fill(EntryVec* v, list days, list qtys) except -1:
+    cdef Py_ssize_t k, n = len(days)
+    if len(qtys) != n:
+        raise ValueError("days and quantities differ in length")
+    ev_reserve(v, n)
+    for k in range(n):
+        v.data[k].day = days[k]
+        v.data[k].qty = qtys[k]
+    v.n = n
+    return 0
+
+
+cdef int ev_from_views(EntryVec* v, const long long[::1] days, const long long[::1] qtys) except -1:
+    cdef Py_ssize_t k, n = days.shape[0]
+    ev_reserve(v, n)
+    for k in range(n):
+        v.data[k].day = days[k]
+        v.data[k].qty = qtys[k] if k < qtys.shape[0] else 0
+    v.n = n
+    return 0
+
+
+# --- netting --------------------------------------------------------------------------
+
+cdef inline long long clamp(long long day, long long today) noexcept nogil:
+    return day if day > today else today
 
 
 cdef qty_t ceil_to(qty_t qty, qty_t step) noexcept nogil:
@@ -38,115 +119,571 @@ cpdef long long eoq_qty(long long annual, double ordering_cost, double holding_p
     return <long long>ceil(units) * UNIT
 
 
-cdef qty_t lowest_balance(qty_t balance, long end, long today, Py_ssize_t i, Py_ssize_t j,
-                          const long long[::1] req_day, const long long[::1] req_qty,
-                          const long long[::1] rcp_day, const long long[::1] rcp_qty) noexcept nogil:
+def component_qty(long long parent_qty, numerator, denominator):
+    """Requirement of a component for ``parent_qty`` of its parent, rounded up, capped at ``QTY_CAP``."""
+    return comp_qty(parent_qty, to_int128(numerator), to_int128(denominator))
+
+
+cdef int128 to_int128(object value) except? -1:
+    """A non-negative Python int below 2**124 (BOM factors reach ~1e21, beyond int64)."""
+    if value < 0 or value >= (1 << 124):
+        raise OverflowError(f"BOM factor out of range: {value}")
+    return ((<int128>(<long long>(value >> 62))) << 62) + <long long>(value & ((1 << 62) - 1))
+
+
+cdef qty_t comp_qty(qty_t parent_qty, int128 numerator, int128 denominator) noexcept nogil:
+    cdef int128 product, need
+    if parent_qty <= 0:
+        return 0
+    if numerator > _I128_MAX // parent_qty:
+        return _QTY_CAP  # far beyond the cap anyway: the denominator is below 2**71
+    product = <int128>parent_qty * numerator
+    need = product // denominator
+    if need * denominator < product:
+        need += 1
+    if need > _QTY_CAP:
+        return _QTY_CAP
+    return <qty_t>need
+
+
+cdef qty_t lowest_balance(qty_t balance, long long end, long long today, Py_ssize_t i, Py_ssize_t j,
+                          const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc) noexcept nogil:
+    """Lowest end-of-day balance (without a new order) before day ``end``."""
     cdef qty_t lowest = balance
-    cdef Py_ssize_t nr = req_day.shape[0], nc = rcp_day.shape[0]
-    cdef long day, day_r, day_c
+    cdef long long day, day_r, day_c
     while True:
-        day_r = clamp(req_day[i], today) if i < nr else end
-        day_c = clamp(rcp_day[j], today) if j < nc else end
+        day_r = clamp(req[i].day, today) if i < nr else end
+        day_c = clamp(rcp[j].day, today) if j < nc else end
         day = day_r if day_r < day_c else day_c
         if day >= end:
             return lowest
-        while j < nc and clamp(rcp_day[j], today) == day:
-            balance += rcp_qty[j]
+        while j < nc and clamp(rcp[j].day, today) == day:
+            balance += rcp[j].qty
             j += 1
-        while i < nr and clamp(req_day[i], today) == day:
-            balance -= req_qty[i]
+        while i < nr and clamp(req[i].day, today) == day:
+            balance -= req[i].qty
             i += 1
         if balance < lowest:
             lowest = balance
 
 
-def net_item(long today, long long on_hand, long long safety_stock, long lead_time,
-             int rule, long long fixed_qty, long long min_qty, long long max_qty, long long multiple,
-             long period_days, double ordering_cost, double holding_per_unit,
-             const long long[::1] req_day, const long long[::1] req_qty,
-             const long long[::1] rcp_day, const long long[::1] rcp_qty):
-    """Planned orders as (due, release, qty, short) tuples; see the twin for the rules."""
-    cdef Py_ssize_t nr = req_day.shape[0], nc = rcp_day.shape[0], i = 0, j = 0, k
+cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long lead_time, int rule,
+                  qty_t fixed_qty, qty_t min_qty, qty_t max_qty, qty_t multiple, long long period_days,
+                  double ordering_cost, double holding_per_unit,
+                  const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out) except -1:
+    """Planned orders into ``out``; see the twin's ``net_item`` for the rules."""
+    cdef Py_ssize_t i = 0, j = 0, k
     cdef qty_t balance = on_hand, net, short, size, cover, qty, chunk, annual = 0, eoq = 0
-    cdef long day = today, next_day
-    cdef list planned = []
-    cdef list sizes
+    cdef long long day = today, next_day
+    out.n = 0
     if rule == _EOQ:
         for k in range(nr):
-            if req_day[k] < today + YEAR_DAYS:
-                annual += req_qty[k]
+            if req[k].day < today + YEAR_DAYS:
+                annual += req[k].qty
         eoq = eoq_qty(annual, ordering_cost, holding_per_unit)
     while True:
-        while j < nc and clamp(rcp_day[j], today) == day:
-            balance += rcp_qty[j]
+        while j < nc and clamp(rcp[j].day, today) == day:
+            balance += rcp[j].qty
             j += 1
-        while i < nr and clamp(req_day[i], today) == day:
-            balance -= req_qty[i]
+        while i < nr and clamp(req[i].day, today) == day:
+            balance -= req[i].qty
             i += 1
         if balance < safety_stock:
             net = safety_stock - balance
             short = -balance if balance < 0 else 0
-            if rule == _FIXED and fixed_qty > 0:
-                sizes = [ceil_to(net, fixed_qty)]
-            elif rule == _MIN_MULTIPLE:
+            if rule == _MIN_MULTIPLE:
                 qty = net if net > min_qty else min_qty
                 if multiple > 0:
                     qty = ceil_to(qty, multiple)
-                if max_qty <= 0 or qty <= max_qty:
-                    sizes = [qty]
-                else:
+                if max_qty > 0 and qty > max_qty:
                     chunk = (max_qty // multiple) * multiple if multiple > 0 else max_qty
                     if chunk <= 0:
                         chunk = max_qty
-                    sizes = []
                     while qty > chunk:
-                        sizes.append(chunk)
+                        cover = short if short < chunk else chunk
+                        ov_push(out, day, day - lead_time, chunk, cover)
+                        short -= cover
+                        balance += chunk
                         qty -= chunk
-                    sizes.append(qty)
+                size = qty
+            elif rule == _FIXED and fixed_qty > 0:
+                size = ceil_to(net, fixed_qty)
             elif rule == _PERIOD and period_days > 1:
-                sizes = [safety_stock - lowest_balance(balance, day + period_days, today, i, j,
-                                                       req_day, req_qty, rcp_day, rcp_qty)]
+                size = safety_stock - lowest_balance(balance, day + period_days, today, i, j, req, nr, rcp, nc)
             elif rule == _EOQ:
-                sizes = [net if net > eoq else eoq]
+                size = net if net > eoq else eoq
             else:
-                sizes = [net]
-            for size in sizes:
-                cover = short if short < size else size
-                planned.append((day, day - lead_time, size, cover))
-                short -= cover
-                balance += size
+                size = net
+            cover = short if short < size else size
+            ov_push(out, day, day - lead_time, size, cover)
+            balance += size
         if i < nr:
-            next_day = clamp(req_day[i], today)
-            if j < nc and clamp(rcp_day[j], today) < next_day:
-                next_day = clamp(rcp_day[j], today)
+            next_day = clamp(req[i].day, today)
+            if j < nc and clamp(rcp[j].day, today) < next_day:
+                next_day = clamp(rcp[j].day, today)
         elif j < nc:
-            next_day = clamp(rcp_day[j], today)
+            next_day = clamp(rcp[j].day, today)
         else:
             break
         day = next_day
-    return planned
+    return 0
 
 
-def need_days(long today, long long on_hand, long long safety_stock,
-              const long long[::1] req_day, const long long[::1] req_qty, const long long[::1] rcp_qty):
+cdef int need_core(long long today, qty_t on_hand, qty_t safety_stock, const Entry* req, Py_ssize_t nr,
+                   const Entry* rcp, Py_ssize_t nc, long long* out) noexcept nogil:
     """For each receipt (in due order), the first day it is needed; -1 if never."""
-    cdef Py_ssize_t nr = req_day.shape[0], nc = rcp_qty.shape[0], i = 0, k
+    cdef Py_ssize_t i = 0, k
     cdef qty_t supply = on_hand, cumulative = 0
-    cdef long current = today, found
-    cdef list out = []
+    cdef long long current = today, found
     for k in range(nc):
         if supply - cumulative < safety_stock:
-            out.append(current)
+            out[k] = current
         else:
             found = -1
             while i < nr:
-                current = clamp(req_day[i], today)
-                while i < nr and clamp(req_day[i], today) == current:
-                    cumulative += req_qty[i]
+                current = clamp(req[i].day, today)
+                while i < nr and clamp(req[i].day, today) == current:
+                    cumulative += req[i].qty
                     i += 1
                 if supply - cumulative < safety_stock:
                     found = current
                     break
-            out.append(found)
-        supply += rcp_qty[k]
-    return out
+            out[k] = found
+        supply += rcp[k].qty
+    return 0
+
+
+def net_item(long long today, long long on_hand, long long safety_stock, long long lead_time,
+             int rule, long long fixed_qty, long long min_qty, long long max_qty, long long multiple,
+             long long period_days, double ordering_cost, double holding_per_unit,
+             const long long[::1] req_day, const long long[::1] req_qty,
+             const long long[::1] rcp_day, const long long[::1] rcp_qty):
+    """Planned orders as (due, release, qty, short) tuples; see the twin for the rules."""
+    cdef EntryVec req, rcp
+    cdef OrderVec out
+    cdef Py_ssize_t k
+    req.data = NULL; req.n = 0; req.cap = 0
+    rcp.data = NULL; rcp.n = 0; rcp.cap = 0
+    out.data = NULL; out.n = 0; out.cap = 0
+    try:
+        ev_from_views(&req, req_day, req_qty)
+        ev_from_views(&rcp, rcp_day, rcp_qty)
+        net_core(today, on_hand, safety_stock, lead_time, rule, fixed_qty, min_qty, max_qty, multiple,
+                 period_days, ordering_cost, holding_per_unit, req.data, req.n, rcp.data, rcp.n, &out)
+        return [(out.data[k].due, out.data[k].release, out.data[k].qty, out.data[k].shortfall) for k in range(out.n)]
+    finally:
+        free(req.data)
+        free(rcp.data)
+        free(out.data)
+
+
+def need_days(long long today, long long on_hand, long long safety_stock,
+              const long long[::1] req_day, const long long[::1] req_qty, const long long[::1] rcp_qty):
+    """For each receipt (in due order), the first day it is needed; -1 if never."""
+    cdef EntryVec req, rcp
+    cdef Py_ssize_t k
+    cdef long long* out = NULL
+    req.data = NULL; req.n = 0; req.cap = 0
+    rcp.data = NULL; rcp.n = 0; rcp.cap = 0
+    try:
+        ev_from_views(&req, req_day, req_qty)
+        ev_from_views(&rcp, rcp_qty, rcp_qty)  # only the quantities of receipts matter here
+        out = <long long*>malloc((rcp.n + 1) * sizeof(long long))
+        if out == NULL:
+            raise MemoryError()
+        need_core(today, on_hand, safety_stock, req.data, req.n, rcp.data, rcp.n, out)
+        return [out[k] for k in range(rcp.n)]
+    finally:
+        free(req.data)
+        free(rcp.data)
+        free(out)
+
+
+# --- per-item state ---------------------------------------------------------------------
+
+cdef class ItemNode:
+    """Planning state of one item in C arrays; the twin's ``ItemNode`` explains the model."""
+
+    def __cinit__(self, str name):
+        self.name = name
+        self.comps = []
+
+    def __dealloc__(self):
+        free(self.own.data)
+        free(self.dep.data)
+        free(self.rcp.data)
+        free(self.firm.data)
+        free(self.passed.data)
+        free(self.planned_.data)
+        free(self.nums)
+        free(self.dens)
+
+    # --- copies (what-if runs on a deep copy of the engine) ---------------------------------
+
+    def __reduce__(self):
+        return (ItemNode, (self.name,), self.__getstate__())
+
+    def __getstate__(self):
+        params = (self.safety_stock, self.lead_time, self.rule, self.fixed_qty, self.min_qty, self.max_qty,
+                  self.multiple, self.period_days, self.ordering_cost, self.holding)
+        lines = ([from_int128(self.nums[k]) for k in range(self.nlines)],
+                 [from_int128(self.dens[k]) for k in range(self.nlines)])
+        return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
+                _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines)
+
+    def __setstate__(self, state):
+        cdef Py_ssize_t k
+        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines = state
+        self.set_params(*params)
+        for vec, pairs in ((0, own), (1, dep), (2, rcp), (3, firm), (4, passed)):
+            days, qtys = [p[0] for p in pairs], [p[1] for p in pairs]
+            if vec == 0:
+                ev_fill(&self.own, days, qtys)
+            elif vec == 1:
+                ev_fill(&self.dep, days, qtys)
+            elif vec == 2:
+                ev_fill(&self.rcp, days, qtys)
+            elif vec == 3:
+                ev_fill(&self.firm, days, qtys)
+            else:
+                ev_fill(&self.passed, days, qtys)
+        self.planned_.n = 0
+        for due, release, qty, shortfall in planned:
+            ov_push(&self.planned_, due, release, qty, shortfall)
+        self._set_lines(comps, lines[0], lines[1])
+        self.phantom = phantom
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def set_params(self, long long safety_stock, long long lead_time, int rule, long long fixed_qty,
+                   long long min_qty, long long max_qty, long long multiple, long long period_days,
+                   double ordering_cost, double holding):
+        self.safety_stock, self.lead_time, self.rule = safety_stock, lead_time, rule
+        self.fixed_qty, self.min_qty, self.max_qty, self.multiple = fixed_qty, min_qty, max_qty, multiple
+        self.period_days, self.ordering_cost, self.holding = period_days, ordering_cost, holding
+
+    def set_own(self, list days, list qtys):
+        ev_fill(&self.own, days, qtys)
+
+    def set_receipts(self, list days, list qtys):
+        ev_fill(&self.rcp, days, qtys)
+
+    cpdef add_dep(self, long long day, long long qty):
+        self._add_dep(day, qty)
+
+    cdef int _add_dep(self, long long day, qty_t qty) except -1:
+        cdef Py_ssize_t lo = 0, hi = self.dep.n, mid
+        cdef Entry* data = self.dep.data
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if data[mid].day < day:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.dep.n and data[lo].day == day:
+            data[lo].qty += qty
+            if data[lo].qty == 0:
+                memmove(&data[lo], &data[lo + 1], (self.dep.n - lo - 1) * sizeof(Entry))
+                self.dep.n -= 1
+        elif qty != 0:
+            ev_reserve(&self.dep, self.dep.n + 1)
+            data = self.dep.data
+            memmove(&data[lo + 1], &data[lo], (self.dep.n - lo) * sizeof(Entry))
+            data[lo].day = day
+            data[lo].qty = qty
+            self.dep.n += 1
+        return 0
+
+    def set_firm(self, list days, list qtys):
+        cdef EntryVec new
+        cdef list touched = []
+        new.data = NULL; new.n = 0; new.cap = 0
+        ev_fill(&new, days, qtys)
+        _next_stamp()
+        try:
+            self._diff_entries(self.firm.data, self.firm.n, new.data, new.n, touched)
+        except BaseException:
+            free(new.data)
+            raise
+        free(self.firm.data)
+        self.firm = new
+        return touched
+
+    def set_bom(self, list components, list numerators, list denominators, bint phantom):
+        cdef list touched = []
+        _next_stamp()
+        self._explode_orders(self.planned_.data, self.planned_.n, -1, touched)
+        self._explode(self.firm.data, self.firm.n, -1, touched)
+        self._explode(self.passed.data, self.passed.n, -1, touched)
+        self.passed.n = 0
+        self._set_lines(components, numerators, denominators)
+        self.phantom = phantom
+        self._explode_orders(self.planned_.data, self.planned_.n, 1, touched)
+        self._explode(self.firm.data, self.firm.n, 1, touched)
+        return touched
+
+    cdef int _set_lines(self, list components, list numerators, list denominators) except -1:
+        cdef Py_ssize_t k, n = len(components)
+        cdef int128* nums
+        cdef int128* dens
+        if len(numerators) != n or len(denominators) != n:
+            raise ValueError("components, numerators and denominators differ in length")
+        nums = <int128*>realloc(self.nums, (n + 1) * sizeof(int128))
+        if nums == NULL:
+            raise MemoryError()
+        self.nums = nums
+        dens = <int128*>realloc(self.dens, (n + 1) * sizeof(int128))
+        if dens == NULL:
+            raise MemoryError()
+        self.dens = dens
+        for k in range(n):
+            if not isinstance(components[k], ItemNode):
+                raise TypeError("components must be ItemNode objects")
+            self.nums[k] = to_int128(numerators[k])
+            self.dens[k] = to_int128(denominators[k])
+            if self.dens[k] <= 0:
+                raise ValueError("a BOM line's denominator must be positive")
+        self.comps = list(components)
+        self.nlines = n
+        return 0
+
+    # --- planning ----------------------------------------------------------------------
+
+    cdef int _build_gross(self) except -1:
+        """Own and dependent requirements merged into day totals (both sorted by day) in ``_gross``."""
+        cdef Py_ssize_t i = 0, j = 0, n = 0
+        cdef long long day
+        cdef qty_t qty
+        cdef Entry* own = self.own.data
+        cdef Entry* dep = self.dep.data
+        ev_reserve(&_gross, self.own.n + self.dep.n)
+        cdef Entry* out = _gross.data
+        while i < self.own.n or j < self.dep.n:
+            if j >= self.dep.n or (i < self.own.n and own[i].day <= dep[j].day):
+                day, qty = own[i].day, own[i].qty
+                i += 1
+            else:
+                day, qty = dep[j].day, dep[j].qty
+                j += 1
+            if n and out[n - 1].day == day:
+                out[n - 1].qty += qty
+                if out[n - 1].qty == 0:
+                    n -= 1
+            elif qty != 0:
+                out[n].day = day
+                out[n].qty = qty
+                n += 1
+        _gross.n = n
+        return 0
+
+    def gross(self):
+        self._build_gross()
+        return [(_gross.data[k].day, _gross.data[k].qty) for k in range(_gross.n)]
+
+    def replan(self, long long today):
+        cdef list touched = []
+        cdef list changes
+        cdef Order* data
+        self._build_gross()
+        _scratch.n = 0
+        if not self.phantom:
+            net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
+                     self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
+                     self.holding, _gross.data, _gross.n, self.rcp.data, self.rcp.n, &_scratch)
+        changes = self._changes(today)
+        _next_stamp()
+        if self.nlines:
+            self._diff_orders(touched)
+        if self.phantom:
+            self._diff_entries(self.passed.data, self.passed.n, _gross.data, _gross.n, touched)
+            ev_reserve(&self.passed, _gross.n)
+            memmove(self.passed.data, _gross.data, _gross.n * sizeof(Entry))
+            self.passed.n = _gross.n
+        if _scratch.n != self.planned_.cap:  # exact size: plans are the bulk of a site's memory
+            data = <Order*>realloc(self.planned_.data, (_scratch.n if _scratch.n else 1) * sizeof(Order))
+            if data == NULL:
+                raise MemoryError()
+            self.planned_.data, self.planned_.cap = data, _scratch.n
+        memcpy(self.planned_.data, _scratch.data, _scratch.n * sizeof(Order))
+        self.planned_.n = _scratch.n
+        self.today_ = today
+        return changes, touched
+
+    cdef list _changes(self, long long today):
+        """Planned orders to publish, matched by identity (due, rank within the due date)."""
+        cdef list out = []
+        cdef Order* old = self.planned_.data
+        cdef Order* new = _scratch.data
+        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
+        cdef long long ri = 0, rj = 0, old_today = self.today_
+        cdef int side
+        while i < no or j < nn:
+            if j >= nn:
+                side = -1
+            elif i >= no:
+                side = 1
+            elif old[i].due != new[j].due:
+                side = -1 if old[i].due < new[j].due else 1
+            else:
+                side = -1 if ri < rj else (1 if rj < ri else 0)
+            if side < 0:
+                out.append((old[i].due, ri, old[i].release, old[i].qty, old[i].release < old_today, True))
+                i += 1
+                ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
+            elif side > 0:
+                out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                j += 1
+                rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
+            else:
+                if (old[i].release != new[j].release or old[i].qty != new[j].qty
+                        or (old[i].release < old_today) != (new[j].release < today)):
+                    out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                i += 1
+                ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
+                j += 1
+                rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
+        return out
+
+    def need_days(self, long long today):
+        cdef Py_ssize_t k
+        cdef long long* out
+        self._build_gross()
+        if self.rcp.n == 0:
+            return []
+        out = <long long*>malloc(self.rcp.n * sizeof(long long))
+        if out == NULL:
+            raise MemoryError()
+        need_core(today, self.on_hand, self.safety_stock, _gross.data, _gross.n,
+                  self.rcp.data, self.rcp.n, out)
+        try:
+            return [out[k] for k in range(self.rcp.n)]
+        finally:
+            free(out)
+
+    def planned(self):
+        cdef Order* p = self.planned_.data
+        return [(p[k].due, p[k].release, p[k].qty, p[k].shortfall) for k in range(self.planned_.n)]
+
+    def past_due(self, long long today):
+        cdef Order* p = self.planned_.data
+        cdef Py_ssize_t n = 0
+        while n < self.planned_.n and p[n].release < today:
+            n += 1
+        return [(p[k].due, p[k].release, p[k].qty, p[k].shortfall) for k in range(n)]
+
+    def released_on(self, long long day, long long today):
+        """Planned orders (due, rank, release, qty) whose release (overdue: today) is ``day``."""
+        cdef Order* p = self.planned_.data
+        cdef list out = []
+        cdef long long rank = 0
+        cdef Py_ssize_t k
+        for k in range(self.planned_.n):
+            rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
+            if clamp(p[k].release, today) == day:
+                out.append((p[k].due, rank, p[k].release, p[k].qty))
+        return out
+
+    def __sizeof__(self):
+        return self.allocated_bytes()
+
+    def planned_count(self):
+        return self.planned_.n
+
+    def dependent(self):
+        return [(self.dep.data[k].day, self.dep.data[k].qty) for k in range(self.dep.n)]
+
+    def memory_bytes(self):
+        """Bytes of the per-item arrays in use (16 per entry, 32 per planned order)."""
+        return 16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n) + 32 * self.planned_.n
+
+    def allocated_bytes(self):
+        """Bytes this node holds, with spare capacity and the object itself."""
+        cdef Py_ssize_t entries = self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
+        return (sizeof(ItemNode) + entries * sizeof(Entry) + self.planned_.cap * sizeof(Order)
+                + 2 * self.nlines * sizeof(int128))
+
+    # --- explosion -----------------------------------------------------------------------
+
+    cdef int _touch(self, ItemNode component, list touched) except -1:
+        if component.stamp != _stamp:
+            component.stamp = _stamp
+            touched.append(component)
+        return 0
+
+    cdef int _explode_one(self, long long day, qty_t qty, int sign, list touched) except -1:
+        cdef Py_ssize_t k
+        cdef qty_t need
+        cdef ItemNode component
+        for k in range(self.nlines):
+            need = comp_qty(qty, self.nums[k], self.dens[k])
+            if need:
+                component = <ItemNode>self.comps[k]
+                component._add_dep(day, sign * need)
+                self._touch(component, touched)
+        return 0
+
+    cdef int _explode(self, const Entry* src, Py_ssize_t n, int sign, list touched) except -1:
+        cdef Py_ssize_t s
+        for s in range(n):
+            self._explode_one(src[s].day, src[s].qty, sign, touched)
+        return 0
+
+    cdef int _explode_orders(self, const Order* src, Py_ssize_t n, int sign, list touched) except -1:
+        cdef Py_ssize_t s
+        for s in range(n):
+            self._explode_one(src[s].release, src[s].qty, sign, touched)
+        return 0
+
+    cdef int _diff_entries(self, const Entry* old, Py_ssize_t no, const Entry* new, Py_ssize_t nn,
+                           list touched) except -1:
+        """Explode the difference of two day-sorted source lists (as multisets of day and qty)."""
+        cdef Py_ssize_t i = 0, j = 0
+        if not self.nlines:
+            return 0
+        while i < no or j < nn:
+            if j >= nn or (i < no and old[i].day < new[j].day):
+                self._explode_one(old[i].day, old[i].qty, -1, touched)
+                i += 1
+            elif i >= no or new[j].day < old[i].day:
+                self._explode_one(new[j].day, new[j].qty, 1, touched)
+                j += 1
+            else:
+                if old[i].qty != new[j].qty:
+                    self._explode_one(old[i].day, old[i].qty, -1, touched)
+                    self._explode_one(new[j].day, new[j].qty, 1, touched)
+                i += 1
+                j += 1
+        return 0
+
+    cdef int _diff_orders(self, list touched) except -1:
+        """The same over the old and new planned orders, as sources (release, qty)."""
+        cdef const Order* old = self.planned_.data
+        cdef const Order* new = _scratch.data
+        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
+        while i < no or j < nn:
+            if j >= nn or (i < no and old[i].release < new[j].release):
+                self._explode_one(old[i].release, old[i].qty, -1, touched)
+                i += 1
+            elif i >= no or new[j].release < old[i].release:
+                self._explode_one(new[j].release, new[j].qty, 1, touched)
+                j += 1
+            else:
+                if old[i].qty != new[j].qty:
+                    self._explode_one(old[i].release, old[i].qty, -1, touched)
+                    self._explode_one(new[j].release, new[j].qty, 1, touched)
+                i += 1
+                j += 1
+        return 0
+
+
+cdef list _entries(EntryVec* v):
+    return [(v.data[k].day, v.data[k].qty) for k in range(v.n)]
+
+
+cdef object from_int128(int128 value):
+    return ((<long long>(value >> 62)) << 62) + <long long>(value & ((<int128>1 << 62) - 1))
+
+
+cdef void _next_stamp() noexcept:
+    global _stamp
+    _stamp += 1

@@ -5,7 +5,10 @@ requirements and scheduled receipts in date order from the site's today,
 and whenever the projected available balance would fall below safety stock it
 plans an order covering the net requirement, sized by the item's lot rule.
 ``need_days`` tells, for each open receipt, the first day it is needed
-(for expedite/defer/cancel messages).
+(for expedite/defer/cancel messages).  ``ItemNode`` keeps one item's planning
+state between events (gross requirements by source kind, receipts, the last
+plan, what it exploded onto its components) so that net change costs only the
+items an event reaches; the compiled module has the same class over C arrays.
 
 All quantities are fixed-point integers (micro-units); days are date ordinals.
 Inputs are sorted by day; days before ``today`` count as today (overdue).
@@ -22,6 +25,7 @@ LOT_FOR_LOT, FIXED, MIN_MULTIPLE, PERIOD, EOQ = 0, 1, 2, 3, 4
 UNIT = 1_000_000
 YEAR_DAYS = 365
 MAX_UNITS = 1e9  # the contract's largest quantity: an EOQ beyond it is capped
+QTY_CAP = 10**15  # the contract's largest quantity in micro-units: one source's requirement is capped there
 
 __all__ = [
     "CYTHON_MODULE",
@@ -30,6 +34,9 @@ __all__ = [
     "LOT_FOR_LOT",
     "MIN_MULTIPLE",
     "PERIOD",
+    "QTY_CAP",
+    "ItemNode",
+    "component_qty",
     "eoq_qty",
     "need_days",
     "net_item",
@@ -176,4 +183,226 @@ def need_days(today: int, on_hand: int, safety_stock: int,
                     break
             out.append(found)
         supply += qty
+    return out
+
+
+def component_qty(parent_qty: int, numerator: int, denominator: int) -> int:
+    """Requirement of a component for ``parent_qty`` of its parent, rounded up, capped at ``QTY_CAP``."""
+    return min(-((-parent_qty * numerator) // denominator), QTY_CAP)
+
+
+Change = tuple[int, int, int, int, bool, bool]  # due, rank, release, qty, past_due, deleted
+
+
+class ItemNode:
+    """Planning state of one item, kept between events.
+
+    Gross requirements come in two parts: ``own`` (the item's demands and
+    allocations, replaced whenever an event touches the item) and ``dependent``
+    (placed by parents, kept as day totals and changed by differences).  An
+    item explodes three kinds of sources onto its components: its planned
+    orders (on release), its firm planned production orders (on start), and,
+    for a phantom, its own gross requirements day by day.  What it exploded is
+    remembered, so a re-plan sends components only the differences.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_hand = 0
+        self.safety_stock = 0
+        self.lead_time = 0
+        self.rule = LOT_FOR_LOT
+        self.fixed_qty = self.min_qty = self.max_qty = self.multiple = 0
+        self.period_days = 0
+        self.ordering_cost = 0.0
+        self.holding = 0.0
+        self.phantom = False
+        self._own: list[tuple[int, int]] = []
+        self._dep: dict[int, int] = {}
+        self._rcp: list[tuple[int, int]] = []
+        self._planned: list[tuple[int, int, int, int]] = []  # due, release, qty, short
+        self._today = 0  # the day of the last re-plan: past-due flags of what was published
+        self._firm: list[tuple[int, int]] = []
+        self._passed: list[tuple[int, int]] = []
+        self._lines: list[tuple[ItemNode, int, int]] = []
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def set_params(self, safety_stock: int, lead_time: int, rule: int, fixed_qty: int, min_qty: int,
+                   max_qty: int, multiple: int, period_days: int, ordering_cost: float, holding: float) -> None:
+        self.safety_stock, self.lead_time, self.rule = safety_stock, lead_time, rule
+        self.fixed_qty, self.min_qty, self.max_qty, self.multiple = fixed_qty, min_qty, max_qty, multiple
+        self.period_days, self.ordering_cost, self.holding = period_days, ordering_cost, holding
+
+    def set_own(self, days: Sequence[int], qtys: Sequence[int]) -> None:
+        """The item's own requirements (demands, allocations), sorted by day."""
+        self._own = list(zip(days, qtys, strict=True))
+
+    def set_receipts(self, days: Sequence[int], qtys: Sequence[int]) -> None:
+        """Scheduled receipts, sorted by day (the order of ``need_days``)."""
+        self._rcp = list(zip(days, qtys, strict=True))
+
+    def add_dep(self, day: int, qty: int) -> None:
+        """Add (or, negative, take back) a requirement placed by a parent."""
+        total = self._dep.get(day, 0) + qty
+        if total:
+            self._dep[day] = total
+        else:
+            self._dep.pop(day, None)
+
+    def set_firm(self, days: Sequence[int], qtys: Sequence[int]) -> list[ItemNode]:
+        """Firm planned orders (start, qty), sorted; components whose requirements changed."""
+        new = list(zip(days, qtys, strict=True))
+        touched: list[ItemNode] = []
+        self._explode_diff(self._firm, new, touched)
+        self._firm = new
+        return touched
+
+    def set_bom(self, components: Sequence[ItemNode], numerators: Sequence[int], denominators: Sequence[int],
+                phantom: bool) -> list[ItemNode]:
+        """A new BOM (or none): take back everything exploded with the old one, explode again."""
+        touched: list[ItemNode] = []
+        for sources in (self._planned_sources(self._planned), self._firm, self._passed):
+            self._explode(sources, -1, touched)
+        self._passed = []
+        self._lines = list(zip(components, numerators, denominators, strict=True))
+        self.phantom = phantom
+        self._explode(self._planned_sources(self._planned), 1, touched)
+        self._explode(self._firm, 1, touched)
+        return touched
+
+    # --- planning ----------------------------------------------------------------------
+
+    def gross(self) -> list[tuple[int, int]]:
+        """All gross requirements as (day, qty) totals per day, sorted."""
+        totals: dict[int, int] = {}
+        for day, qty in self._own:
+            totals[day] = totals.get(day, 0) + qty
+        for day, qty in self._dep.items():
+            totals[day] = totals.get(day, 0) + qty
+        return sorted((d, q) for d, q in totals.items() if q)
+
+    def replan(self, today: int) -> tuple[list[Change], list[ItemNode]]:
+        """Net the item again: the planned orders that changed, and the components it changed."""
+        gross = self.gross()
+        if self.phantom:
+            new: list[tuple[int, int, int, int]] = []
+        else:
+            new = net_item(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
+                           self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
+                           self.holding, [d for d, _ in gross], [q for _, q in gross],
+                           [d for d, _ in self._rcp], [q for _, q in self._rcp])
+        changes = _changes(self._planned, self._today, new, today)
+        touched: list[ItemNode] = []
+        self._explode_diff(self._planned_sources(self._planned), self._planned_sources(new), touched)
+        if self.phantom:
+            self._explode_diff(self._passed, gross, touched)
+            self._passed = gross
+        self._planned = new
+        self._today = today
+        return changes, touched
+
+    def need_days(self, today: int) -> list[int]:
+        gross = self.gross()
+        return need_days(today, self.on_hand, self.safety_stock, [d for d, _ in gross], [q for _, q in gross],
+                         [q for _, q in self._rcp])
+
+    def planned(self) -> list[tuple[int, int, int, int]]:
+        return list(self._planned)
+
+    def past_due(self, today: int) -> list[tuple[int, int, int, int]]:
+        """Planned orders released before ``today`` (they come first: sorted by due, one lead time)."""
+        return [p for p in self._planned if p[1] < today]
+
+    def released_on(self, day: int, today: int) -> list[tuple[int, int, int, int]]:
+        """Planned orders (due, rank, release, qty) whose release (overdue: today) is ``day``."""
+        ranked = zip(self._planned, _ranks(self._planned), strict=True)
+        return [(due, rank, release, qty) for (due, release, qty, _), rank in ranked if max(release, today) == day]
+
+    def planned_count(self) -> int:
+        return len(self._planned)
+
+    def dependent(self) -> list[tuple[int, int]]:
+        return sorted(self._dep.items())
+
+    def memory_bytes(self) -> int:
+        """Bytes of the per-item arrays in the compiled layout (16 per entry, 32 per planned order)."""
+        entries = len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
+        return 16 * entries + 32 * len(self._planned)
+
+    def allocated_bytes(self) -> int:
+        """The compiled node's figure; the twin has no C arrays, so its layout estimate stands in."""
+        return self.memory_bytes()
+
+    # --- explosion -----------------------------------------------------------------------
+
+    @staticmethod
+    def _planned_sources(planned: list[tuple[int, int, int, int]]) -> list[tuple[int, int]]:
+        return [(release, qty) for _due, release, qty, _short in planned]
+
+    def _explode(self, sources: list[tuple[int, int]], sign: int, touched: list[ItemNode]) -> None:
+        for day, qty in sources:
+            for component, numerator, denominator in self._lines:
+                need = component_qty(qty, numerator, denominator)
+                if need:
+                    component.add_dep(day, sign * need)
+                    if all(other is not component for other in touched):  # each component once per call
+                        touched.append(component)
+
+    def _explode_diff(self, old: list[tuple[int, int]], new: list[tuple[int, int]],
+                      touched: list[ItemNode]) -> None:
+        """Explode the difference of two day-sorted source lists (as multisets of day and qty)."""
+        if not self._lines:
+            return
+        i = j = 0
+        removed: list[tuple[int, int]] = []
+        added: list[tuple[int, int]] = []
+        while i < len(old) or j < len(new):
+            if j >= len(new) or (i < len(old) and old[i][0] < new[j][0]):
+                removed.append(old[i])
+                i += 1
+            elif i >= len(old) or new[j][0] < old[i][0]:
+                added.append(new[j])
+                j += 1
+            else:
+                if old[i][1] != new[j][1]:
+                    removed.append(old[i])
+                    added.append(new[j])
+                i += 1
+                j += 1
+        self._explode(removed, -1, touched)
+        self._explode(added, 1, touched)
+
+
+def _ranks(planned: list[tuple[int, int, int, int]]) -> list[int]:
+    """Rank of each planned order among those due the same day (they come sorted by due)."""
+    ranks: list[int] = []
+    for k, order in enumerate(planned):
+        ranks.append(ranks[-1] + 1 if k and planned[k - 1][0] == order[0] else 0)
+    return ranks
+
+
+def _changes(old: list[tuple[int, int, int, int]], old_today: int,
+             new: list[tuple[int, int, int, int]], today: int) -> list[Change]:
+    """Planned orders to publish, matched by identity (due, rank within the due date)."""
+    out: list[Change] = []
+    old_ranks, new_ranks = _ranks(old), _ranks(new)
+    i = j = 0
+    while i < len(old) or j < len(new):
+        old_key = (old[i][0], old_ranks[i]) if i < len(old) else None
+        new_key = (new[j][0], new_ranks[j]) if j < len(new) else None
+        if new_key is None or (old_key is not None and old_key < new_key):
+            due, release, qty, _ = old[i]
+            out.append((due, old_ranks[i], release, qty, release < old_today, True))
+            i += 1
+        elif old_key is None or new_key < old_key:
+            due, release, qty, _ = new[j]
+            out.append((due, new_ranks[j], release, qty, release < today, False))
+            j += 1
+        else:
+            (_, o_release, o_qty, _), (due, release, qty, _) = old[i], new[j]
+            if o_release != release or o_qty != qty or (o_release < old_today) != (release < today):
+                out.append((due, new_ranks[j], release, qty, release < today, False))
+            i += 1
+            j += 1
     return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from array import array
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -25,10 +24,10 @@ from .bomgraph import BomGraph
 from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
-from .quantity import to_number
+from .quantity import to_fixed, to_number
 from .site import SiteState
 
-__all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_ids"]
+__all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id", "planned_ids"]
 
 _RULES = {"lot_for_lot": 0, "fixed": 1, "min_multiple": 2, "period": 3, "eoq": 4}
 _DEFAULT_SPEC = ItemSpec("", "buy", "ea", 0, 0, "lot_for_lot", 0, 0, 0, 0, 1, 0.0, 0.0, None)
@@ -42,18 +41,31 @@ class PlannerSettings:
 
 @dataclass(slots=True)
 class SitePlan:
-    """What the planner last published for one site."""
+    """One site's planning state: an ``ItemNode`` per item, and what was last published.
 
-    planned: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=dict)
-    #: component -> (parent, kind, ref) -> (day, qty): requirements placed by parents
-    dependent: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = field(default_factory=dict)
-    #: parent -> (parent, kind, ref) -> (day, qty): the orders (sources) it exploded last time, and with which BOM
-    sources: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = field(default_factory=dict)
-    source_boms: dict[str, Any] = field(default_factory=dict)
-    ids: dict[str, list[str]] = field(default_factory=dict)  # item -> planned ids, aligned with planned
+    The nodes hold the numbers (requirements, receipts, planned orders, what
+    each item exploded onto its components); the dicts beside them hold the
+    references (which demand, which order) needed only to explain a shortage or
+    an exception, so the hot path never builds them.
+    """
+
+    nodes: dict[str, Any] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)   # nodes created for a component, inputs not loaded yet
+    own: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)       # demands, allocations
+    receipts: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)  # open supply
+    firm: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)      # firm planned orders
+    boms: dict[str, Any] = field(default_factory=dict)   # the BOM each node exploded with
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
-    past_due: dict[str, list[bool]] = field(default_factory=dict)                   # item -> flag per planned
+
+    @property
+    def planned(self) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Planned orders (due, release, qty, short) per item that has any."""
+        return {item: node.planned() for item, node in self.nodes.items() if node.planned_count()}
+
+    def dependent(self) -> dict[str, list[tuple[int, int]]]:
+        """Requirements placed by parents, (day, qty) totals per item that has any."""
+        return {item: dep for item, node in self.nodes.items() if (dep := node.dependent())}
 
 
 class Planner:
@@ -113,8 +125,50 @@ class Planner:
         items.update(dict.fromkeys(site.master.site_items.get(site.site, ())))
         items.update(dict.fromkeys(site.stock.by_item))
         items.update(dict.fromkeys(site.item_refs))
-        items.update(dict.fromkeys(self.plans.get(site.site, SitePlan()).dependent))
+        plan = self.plans.get(site.site)
+        if plan is not None:
+            items.update(dict.fromkeys(plan.nodes))
         return list(items)
+
+    def mrp_record(self, site: SiteState, item: str) -> dict[str, Any] | None:
+        """The time-phased record of one item as last planned (JSON-ready), or None if unknown."""
+        plan = self.plans.get(site.site)
+        node = plan.nodes.get(item) if plan is not None else None
+        if node is None or site.today is None or plan is None:
+            return None
+        today = site.today.toordinal()
+        planned = node.planned()
+        gross_by_day: dict[int, int] = {}
+        for day, qty in node.gross():
+            gross_by_day[max(day, today)] = gross_by_day.get(max(day, today), 0) + qty
+        receipts_by_day: dict[int, int] = {}
+        for day, qty, _kind, _ref in plan.receipts.get(item, ()):
+            receipts_by_day[max(day, today)] = receipts_by_day.get(max(day, today), 0) + qty
+        planned_by_day: dict[int, int] = {}
+        for due, _release, qty, _short in planned:
+            planned_by_day[due] = planned_by_day.get(due, 0) + qty
+        balance = node.on_hand
+        projected = []
+        for day in sorted(set(gross_by_day) | set(receipts_by_day) | set(planned_by_day)):
+            gross, receipts, orders = gross_by_day.get(day, 0), receipts_by_day.get(day, 0), planned_by_day.get(day, 0)
+            balance += receipts + orders - gross
+            projected.append({"date": _iso(day), "gross": to_number(gross), "receipts": to_number(receipts),
+                              "planned": to_number(orders), "balance": to_number(balance)})
+        own = [{"date": _iso(d), "qty": to_number(q), "kind": k, "ref": r} for d, q, k, r in plan.own.get(item, ())]
+        dependent = [{"date": _iso(d), "qty": to_number(q), "kind": "dependent", "ref": ""}
+                     for d, q in node.dependent()]
+        return {
+            "item": item, "today": _iso(today), "on_hand": to_number(node.on_hand),
+            "safety_stock": to_number(node.safety_stock),
+            "gross_requirements": sorted(own + dependent, key=lambda r: (r["date"], r["kind"], r["ref"])),
+            "scheduled_receipts": [{"date": _iso(d), "qty": to_number(q), "kind": k, "ref": r}
+                                   for d, q, k, r in plan.receipts.get(item, ())],
+            "projected": projected,
+            "planned_orders": [{"planned_id": pid, "qty": to_number(qty), "release": _iso(release),
+                                "due": _iso(due), "past_due": release < today}
+                               for pid, (due, release, qty, _short) in zip(planned_ids(item, planned), planned,
+                                                                           strict=True)],
+        }
 
     # --- netting -------------------------------------------------------------------------
 
@@ -135,182 +189,135 @@ class Planner:
             if spec is not None and spec.lot_rule == "eoq":
                 dirty[item] = None
         today = site.today.toordinal()
-        heap = [(graph.level(item), item) for item in dirty]
+        levels = graph.levels
+        heap = [(levels.get(item, 0), item) for item in dirty]
         heapq.heapify(heap)
         queued = set(dirty)
+        nodes = plan.nodes
+        stale = plan.stale
         while heap:
             _, item = heapq.heappop(heap)
             queued.discard(item)
             self.replanned += 1
-            for component in self._net(site, plan, graph, costs, item, today, item in dirty, out):
-                if component not in queued:
-                    queued.add(component)
-                    heapq.heappush(heap, (graph.level(component), component))
+            node = nodes.get(item)
+            if node is None:
+                node = nodes[item] = self.kernel.ItemNode(item)
+                stale.add(item)
+            reached = self._load(site, plan, costs, item, node) if item in dirty or item in stale else ()
+            changes, components = node.replan(today)
+            if changes:
+                self._publish_planned(site, item, changes, out)
+            past_due = node.past_due(today) if node.planned_count() else []
+            if past_due or item in plan.shortages:
+                self._publish_shortages(site, plan, graph, item, today, past_due, out)
+            if past_due or item in plan.receipts or item in plan.exceptions:
+                self._publish_exceptions(site, plan, item, node, today, past_due, out)
+            for reached_nodes in (reached, components):
+                for component in reached_nodes:
+                    name = component.name
+                    if name not in queued:
+                        queued.add(name)
+                        heapq.heappush(heap, (levels.get(name, 0), name))
 
-    def _net(self, site: SiteState, plan: SitePlan, graph: BomGraph, costs: CostBook,
-             item: str, today: int, touched: bool, out: list[Any]) -> list[str]:
-        """Re-net one item; returns the components whose requirements changed.
+    def _node(self, plan: SitePlan, item: str) -> Any:
+        node = plan.nodes.get(item)
+        if node is None:
+            node = plan.nodes[item] = self.kernel.ItemNode(item)
+            plan.stale.add(item)
+        return node
 
-        ``touched``: an event or master data changed the item itself (not only its
-        parents' requirements), so its firm-planned orders or BOM may have changed.
+    def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, item: str, node: Any) -> list[Any]:
+        """Read an item's inputs from the site into its node; returns components whose requirements changed.
+
+        Only items an event touched (or master data, or a new day) are read: the
+        others' demands, supply and stock have not changed.
         """
+        plan.stale.discard(item)
         spec = site.master.item(site.site, item) or _DEFAULT_SPEC
-        bom = site.master.bom(site.site, item)
-        requirements = self._requirements(site, plan, item)
+        holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
+        node.set_params(spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule], spec.fixed_qty,
+                        spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
+        node.on_hand = site.stock.unrestricted(item)
+        own, firm = self._own_and_firm(site, item)
+        _keep(plan.own, item, own)
+        cap = self.kernel.QTY_CAP
+        node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
         receipts = site.scheduled_receipts(item)
-        on_hand = site.stock.unrestricted(item)
-        req_day = array("q", (r[0] for r in requirements))
-        req_qty = array("q", (r[1] for r in requirements))
-        rcp_day = array("q", (r[0] for r in receipts))
-        rcp_qty = array("q", (r[1] for r in receipts))
-        phantom = bom is not None and bom.phantom
-        if phantom:
-            new_planned = []
-        else:
-            holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
-            new_planned = self.kernel.net_item(
-                today, on_hand, spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule],
-                spec.fixed_qty, spec.min_qty, spec.max_qty, spec.multiple, spec.period_days,
-                spec.ordering_cost, holding, req_day, req_qty, rcp_day, rcp_qty)
-        old_planned = plan.planned.get(item, [])
-        past_due = [p[1] < today for p in new_planned]
-        unchanged = new_planned == old_planned
-        ids = planned_ids(item, new_planned)
-        if not unchanged or past_due != plan.past_due.get(item, []):
-            self._publish_planned(site, item, spec, old_planned, plan.ids.get(item, []), new_planned, ids,
-                                  today, plan.past_due.get(item, []), out)
-            if any(past_due):
-                plan.past_due[item] = past_due
+        _keep(plan.receipts, item, receipts)
+        node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
+        reached: list[Any] = []
+        bom = site.master.bom(site.site, item)
+        if bom is not plan.boms.get(item):
+            lines = bom.lines if bom is not None else ()
+            reached.extend(node.set_bom([self._node(plan, line.item) for line in lines],
+                                        [line.numerator for line in lines], [line.denominator for line in lines],
+                                        bom is not None and bom.phantom))
+            if bom is None:
+                del plan.boms[item]
             else:
-                plan.past_due.pop(item, None)
-            if new_planned:
-                plan.planned[item] = new_planned
-                plan.ids[item] = ids
-            else:
-                plan.planned.pop(item, None)
-                plan.ids.pop(item, None)
-        self._publish_shortages(site, plan, item, today, new_planned, requirements, out)
-        needs = self.kernel.need_days(today, on_hand, spec.safety_stock, req_day, req_qty, rcp_qty)
-        self._publish_exceptions(site, plan, item, today, receipts, needs, ids, out)
-        if unchanged and not touched and not phantom:
-            return []  # same planned orders, same firm orders and BOM: same dependent requirements
-        return self._pass_down(site, plan, item, bom, new_planned, ids, phantom, requirements, touched)
+                plan.boms[item] = bom
+        if bom is None or bom.phantom:
+            firm = []  # only a made item explodes its firm planned orders; a phantom passes requirements
+        _keep(plan.firm, item, firm)
+        reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
+        return reached
 
-    def _requirements(self, site: SiteState, plan: SitePlan, item: str) -> list[tuple[int, int, str, str]]:
-        """Gross requirements (day, qty, kind, ref), sorted by day then ref."""
-        reqs: list[tuple[int, int, str, str]] = []
+    @staticmethod
+    def _own_and_firm(site: SiteState, item: str
+                      ) -> tuple[list[tuple[int, int, str, str]], list[tuple[int, int, str, str]]]:
+        """Own gross requirements (open demands, released orders' reservations) and firm planned orders."""
+        own: list[tuple[int, int, str, str]] = []
+        firm: list[tuple[int, int, str, str]] = []
         for kind, ref in site.refs(item):
             if kind == "demand":
                 demand = site.demands[ref]
                 if demand.open_qty:
-                    reqs.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
+                    own.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
+            elif kind == "production_order":
+                order = site.production[ref]
+                if order.status == "planned" and order.open_qty:
+                    firm.append((order.start.toordinal(), order.open_qty, kind, ref))
         for order_id in site.allocations(item):
             order = site.production[order_id]
             qty = order.reserved.get(item, 0)
             if qty and order.status == "released":
-                reqs.append((order.start.toordinal(), qty, "production_order", order_id))
-        for (_parent, kind, ref), (day, qty) in plan.dependent.get(item, {}).items():
-            reqs.append((day, qty, kind, ref))
-        reqs.sort()
-        return reqs
-
-    def _pass_down(self, site: SiteState, plan: SitePlan, item: str, bom: Any,
-                   planned: list[tuple[int, int, int, int]], ids: list[str], phantom: bool,
-                   requirements: list[tuple[int, int, str, str]], touched: bool) -> list[str]:
-        """Dependent requirements this item places on its components.
-
-        Planned orders need components on their release date; firm planned
-        production orders on their start date.  A phantom passes its own gross
-        requirements straight through to its components.  Only sources (orders)
-        whose date or quantity changed are exploded again.
-        """
-        Source = tuple[str, str, str]
-        old_sources = plan.sources.get(item, {})
-        new_sources: dict[Source, tuple[int, int]] = {}
-        if bom is not None:
-            if phantom:
-                for day, qty, kind, ref in requirements:
-                    key = (item, kind, ref)
-                    new_sources[key] = (day, new_sources.get(key, (day, 0))[1] + qty)
-            else:
-                for pid, (_due, release, qty, _short) in zip(ids, planned, strict=True):
-                    new_sources[(item, "planned_order", pid)] = (release, qty)
-                if touched:
-                    for kind, ref in site.refs(item):
-                        if kind == "production_order":
-                            order = site.production[ref]
-                            if order.status == "planned" and order.open_qty:
-                                new_sources[(item, kind, ref)] = (order.start.toordinal(), order.open_qty)
-                else:  # firm planned orders only change when an event touches the item
-                    new_sources.update((k, v) for k, v in old_sources.items() if k[1] == "production_order")
-        old_bom = plan.source_boms.get(item)
-        if bom is old_bom:
-            removed = [k for k, v in old_sources.items() if new_sources.get(k) != v]
-            added = [k for k, v in new_sources.items() if old_sources.get(k) != v]
-        else:  # a new BOM: every source is exploded again
-            removed, added = list(old_sources), list(new_sources)
-        changed: dict[str, None] = {}
-        if removed and old_bom is not None:
-            for key in removed:
-                for line in old_bom.lines:
-                    dep = plan.dependent.get(line.item)
-                    if dep is not None and dep.pop(key, None) is not None:
-                        changed[line.item] = None
-                        if not dep:
-                            del plan.dependent[line.item]
-        if added and bom is not None:
-            for key in added:
-                day, qty = new_sources[key]
-                for line in bom.lines:
-                    need = bom.component_qty(line, qty)
-                    if need:
-                        dep = plan.dependent.setdefault(line.item, {})
-                        dep[key] = (day, dep.get(key, (day, 0))[1] + need)
-                        changed[line.item] = None
-        if new_sources:
-            plan.sources[item] = new_sources
-            plan.source_boms[item] = bom
-        else:
-            plan.sources.pop(item, None)
-            plan.source_boms.pop(item, None)
-        return list(changed)
+                own.append((order.start.toordinal(), qty, "production_order", order_id))
+        own.sort()
+        firm.sort()
+        return own, firm
 
     # --- outputs -------------------------------------------------------------------------
 
-    def _publish_planned(self, site: SiteState, item: str, spec: ItemSpec,
-                         old: list[tuple[int, int, int, int]], old_ids: list[str],
-                         new: list[tuple[int, int, int, int]], new_ids: list[str],
-                         today: int, old_past_due: list[bool], out: list[Any]) -> None:
-        ts = site.clock
-        was_past_due = {pid: i < len(old_past_due) and old_past_due[i] for i, pid in enumerate(old_ids)}
-        kind = "make" if spec.source == "make" else "buy"
-        old_by_id = dict(zip(old_ids, old, strict=True))
-        new_by_id = dict(zip(new_ids, new, strict=True))
-        for pid, (due, release, qty, _short) in new_by_id.items():
-            before = old_by_id.get(pid)
-            if before is None or before[:3] != (due, release, qty) or was_past_due[pid] != (release < today):
-                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=pid, item=item, kind=kind,
-                                        qty=to_number(qty), release=_date(release), due=_date(due),
-                                        past_due=release < today))
-        for pid, (due, release, qty, _short) in old_by_id.items():
-            if pid not in new_by_id:
-                out.append(PlannedOrder(site=site.site, ts=ts, planned_id=pid, item=item, kind=kind,
-                                        qty=to_number(qty), release=_date(release), due=_date(due),
-                                        action="delete"))
+    def _publish_planned(self, site: SiteState, item: str, changes: list[tuple[int, int, int, int, bool, bool]],
+                         out: list[Any]) -> None:
+        spec = site.master.item(site.site, item)
+        kind = "make" if spec is not None and spec.source == "make" else "buy"
+        ts, name, dates, number = site.clock, site.site, _DATES, to_number
+        stem_due, stem = -1, ""
+        for due, rank, release, qty, past_due, deleted in changes:
+            if due != stem_due:
+                stem_due, stem = due, f"{item}@{_iso(due)}"
+            released = dates.get(release) or _date(release)
+            if deleted:
+                out.append(PlannedOrder(site=name, ts=ts, planned_id=stem if rank == 0 else f"{stem}#{rank + 1}",
+                                        item=item, kind=kind, qty=number(qty), release=released,
+                                        due=dates.get(due) or _date(due), action="delete"))
+            else:
+                out.append(PlannedOrder(site=name, ts=ts, planned_id=stem if rank == 0 else f"{stem}#{rank + 1}",
+                                        item=item, kind=kind, qty=number(qty), release=released,
+                                        due=dates.get(due) or _date(due), past_due=past_due))
 
-    def _publish_shortages(self, site: SiteState, plan: SitePlan, item: str, today: int,
-                           planned: list[tuple[int, int, int, int]],
-                           requirements: list[tuple[int, int, str, str]], out: list[Any]) -> None:
+    def _publish_shortages(self, site: SiteState, plan: SitePlan, graph: BomGraph, item: str, today: int,
+                           past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """A shortage: a requirement that only a past-due planned order could cover."""
         short_by_day: dict[int, int] = {}
-        for due, release, _qty, short in planned:
-            if release < today and short > 0:
+        for due, _release, _qty, short in past_due:
+            if short > 0:
                 short_by_day[due] = short_by_day.get(due, 0) + short
         current: dict[str, Shortage] = {}
         for day, qty in short_by_day.items():
-            hits = [ShortageHit(ref=ref, kind=kind, qty=to_number(rq), due=_date(max(rday, today)))
-                    for rday, rq, kind, ref in requirements if max(rday, today) == day]
-            shortage_id = f"{site.site}|{item}|{_date(day).isoformat()}"
+            hits = sorted(self._hits(plan, graph, item, day, today), key=lambda h: (h.kind, h.ref, h.qty))
+            shortage_id = f"{site.site}|{item}|{_iso(day)}"
             current[shortage_id] = Shortage(site=site.site, ts=site.clock, shortage_id=shortage_id, item=item,
                                             date=_date(day), qty=to_number(qty), state="open", hits=hits)
         previous = plan.shortages.get(item, {})
@@ -322,17 +329,42 @@ class Planner:
             if shortage_id not in current:
                 out.append(Shortage(site=site.site, ts=site.clock, shortage_id=shortage_id, item=item,
                                     date=old.date, qty=0, state="resolved", hits=old.hits))
-        if current:
-            plan.shortages[item] = current
-        else:
-            plan.shortages.pop(item, None)
+        _keep(plan.shortages, item, current)
 
-    def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, today: int,
-                            receipts: list[tuple[int, int, str, str]], needs: list[int], ids: list[str],
-                            out: list[Any]) -> None:
+    def _hits(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int) -> list[ShortageHit]:
+        """The requirements of ``item`` due on ``day`` (overdue ones count as today), with what they are for.
+
+        Dependent requirements are traced back to the parents' orders here, when
+        a shortage needs explaining, instead of being kept by reference.
+        """
+        hits = [ShortageHit(ref=ref, kind=kind, qty=to_number(qty), due=_date(day))
+                for rday, qty, kind, ref in plan.own.get(item, ()) if max(rday, today) == day]
+        for parent in graph.parents.get(item, ()):
+            bom = plan.boms.get(parent)
+            node = plan.nodes.get(parent)
+            if bom is None or node is None:
+                continue
+            lines = [line for line in bom.lines if line.item == item]
+            if bom.phantom:
+                sources = [(h.kind, h.ref, to_fixed(h.qty)) for h in self._hits(plan, graph, parent, day, today)]
+            else:
+                sources = [("planned_order", planned_id(parent, due, rank), qty)
+                           for due, rank, _release, qty in node.released_on(day, today)]
+                sources += [(kind, ref, qty) for start, qty, kind, ref in plan.firm.get(parent, ())
+                            if max(start, today) == day]
+            for kind, ref, qty in sources:
+                for line in lines:
+                    need = self.kernel.component_qty(qty, line.numerator, line.denominator)
+                    hits.append(ShortageHit(ref=ref, kind=kind, qty=to_number(need), due=_date(day)))
+        return hits
+
+    def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, node: Any, today: int,
+                            past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
         tolerance = self.settings.defer_tolerance_days
         current: dict[str, Exception_] = {}
+        receipts = plan.receipts.get(item, ())
+        needs = node.need_days(today) if receipts else []
         for (day, _qty, kind, ref), need in zip(receipts, needs, strict=True):
             if kind == "transfer":
                 continue  # goods already on the road: nothing to reschedule
@@ -351,12 +383,11 @@ class Planner:
             current[exception_id] = Exception_(
                 site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item, action=action,
                 current_date=_date(day), suggested_date=_date(suggested) if suggested is not None else None)
-        for ref, (_due, release, _qty, _short) in zip(ids, plan.planned.get(item, []), strict=True):
-            if release < today:
-                exception_id = f"{site.site}|planned_order|{ref}"
-                current[exception_id] = Exception_(
-                    site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
-                    action="past_due", current_date=_date(release), suggested_date=_date(today))
+        for ref, (_due, release, _qty, _short) in zip(planned_ids(item, past_due), past_due, strict=True):
+            exception_id = f"{site.site}|planned_order|{ref}"
+            current[exception_id] = Exception_(
+                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
+                action="past_due", current_date=_date(release), suggested_date=_date(today))
         previous = plan.exceptions.get(item, {})
         for exception_id, message in current.items():
             old = previous.get(exception_id)
@@ -367,14 +398,26 @@ class Planner:
             if exception_id not in current:
                 out.append(Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=old.ref,
                                       item=item, action=old.action, state="resolved"))
-        if current:
-            plan.exceptions[item] = current
-        else:
-            plan.exceptions.pop(item, None)
+        _keep(plan.exceptions, item, current)
+
+
+def _keep(store: dict[str, Any], key: str, value: Any) -> None:
+    """Keep a non-empty value under ``key``; forget the key when empty (sparse per-item dicts)."""
+    if value:
+        store[key] = value
+    else:
+        store.pop(key, None)
+
+
+_DATES: dict[int, dt.date] = {}
 
 
 def _date(ordinal: int) -> dt.date:
-    return dt.date.fromordinal(ordinal)
+    """Date of a day ordinal, memoised: outputs name the same few hundred days over and over."""
+    day = _DATES.get(ordinal)
+    if day is None:
+        day = _DATES[ordinal] = dt.date.fromordinal(ordinal)
+    return day
 
 
 _ISO: dict[int, str] = {}
@@ -386,6 +429,12 @@ def _iso(ordinal: int) -> str:
     if text is None:
         text = _ISO[ordinal] = dt.date.fromordinal(ordinal).isoformat()
     return text
+
+
+def planned_id(item: str, due: int, rank: int) -> str:
+    """Stable id of a planned order: item and due date, plus the rank when several share the date."""
+    stem = f"{item}@{_iso(due)}"
+    return stem if rank == 0 else f"{stem}#{rank + 1}"
 
 
 def planned_ids(item: str, planned: list[tuple[int, int, int, int]]) -> list[str]:

@@ -18,11 +18,18 @@ def to_fixed(value: float | int) -> int:
     return round(value * SCALE)
 
 
+_MILLION = Decimal(SCALE)
+
+
 def to_number(micro: int) -> int | Decimal:
-    """Micro-units -> the shortest exact number for output."""
+    """Micro-units -> the shortest exact number for output.
+
+    An exact division by 10**6 gives the shortest form directly (the same as
+    ``scaleb(-6).normalize()``, at half the cost: plans publish many).
+    """
     if micro % SCALE == 0:
         return micro // SCALE
-    return Decimal(micro).scaleb(-6).normalize()
+    return Decimal(micro) / _MILLION
 
 
 def ceil_div(numerator: int, denominator: int) -> int:

@@ -66,7 +66,7 @@ def plan_state(planner: Planner, site: str) -> dict[str, Any]:
     plan = planner.plans.get(site) or SitePlan()
     return {
         "planned": {item: list(orders) for item, orders in sorted(plan.planned.items()) if orders},
-        "dependent": {item: dict(sorted(dep.items())) for item, dep in sorted(plan.dependent.items()) if dep},
+        "dependent": dict(sorted(plan.dependent().items())),
         "shortages": {item: {sid: _plain(s) for sid, s in sorted(by_id.items())}
                       for item, by_id in sorted(plan.shortages.items()) if by_id},
         "exceptions": {item: {eid: _plain(e) for eid, e in sorted(by_id.items())}

@@ -1,0 +1,147 @@
+"""``ItemNode``: the per-item planning state, compiled and twin, driven operation by operation.
+
+A small BOM (a parent over two components, one of them a phantom over a third
+item) is fed random operations: own requirements, receipts, stock, parameters,
+firm planned orders, BOM changes and re-plans on moving days.  After every
+operation both kernels must agree on everything a node shows, and each node's
+dependent requirements must equal what its parents' current sources explode to
+(the invariant that makes net change equal a regenerative run).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import load_kernel
+
+U = 1_000_000
+T = 739_000
+NAMES = ("P", "C1", "PH", "C2")
+
+day = st.integers(T - 3, T + 40)
+qty = st.integers(1, 500).map(lambda q: q * U // 4)
+pairs = st.lists(st.tuples(day, qty), max_size=6).map(sorted)
+params = st.tuples(st.integers(0, 20).map(lambda q: q * U), st.integers(0, 5), st.integers(0, 4),
+                   st.integers(0, 30).map(lambda q: q * U), st.integers(0, 30).map(lambda q: q * U),
+                   st.integers(0, 60).map(lambda q: q * U), st.sampled_from((0, U, 5 * U, 10 * U)),
+                   st.integers(1, 10), st.floats(0, 200), st.floats(0, 5))
+factor = st.tuples(st.integers(1, 4 * U), st.integers(0, 20)).map(lambda t: (t[0] * (100 + t[1]) * 10_000,
+                                                                              U * 100 * 10_000))
+operation = st.one_of(
+    st.tuples(st.just("own"), st.sampled_from(NAMES), pairs),
+    st.tuples(st.just("receipts"), st.sampled_from(NAMES), pairs),
+    st.tuples(st.just("on_hand"), st.sampled_from(NAMES), st.integers(0, 100).map(lambda q: q * U)),
+    st.tuples(st.just("params"), st.sampled_from(NAMES), params),
+    st.tuples(st.just("firm"), st.just("P"), pairs),
+    st.tuples(st.just("bom"), st.just("P"), st.tuples(factor, factor, st.booleans())),
+    st.tuples(st.just("replan"), st.sampled_from(NAMES), st.integers(0, 3)),
+)
+
+
+class Model:
+    """Four nodes of one kernel and the BOM links between them."""
+
+    def __init__(self, kernel: ModuleType) -> None:
+        self.kernel = kernel
+        self.nodes = {name: kernel.ItemNode(name) for name in NAMES}
+        self.today = T
+        self.log: list[Any] = []
+        self.nodes["PH"].set_bom([self.nodes["C2"]], [3 * U * 100 * 10_000], [2 * U * 100 * 10_000], True)
+
+    def apply(self, op: tuple[str, str, Any]) -> None:
+        kind, name, arg = op
+        node = self.nodes[name]
+        if kind == "own":
+            node.set_own([d for d, _ in arg], [q for _, q in arg])
+        elif kind == "receipts":
+            node.set_receipts([d for d, _ in arg], [q for _, q in arg])
+        elif kind == "on_hand":
+            node.on_hand = arg
+        elif kind == "params":
+            node.set_params(*arg)
+        elif kind == "firm":
+            self.log.append(sorted(n.name for n in node.set_firm([d for d, _ in arg], [q for _, q in arg])))
+        elif kind == "bom":
+            (n1, d1), (n2, d2), with_phantom = arg
+            components = [self.nodes["C1"], self.nodes["PH"]] if with_phantom else [self.nodes["C1"]]
+            nums, dens = ([n1, n2], [d1, d2]) if with_phantom else ([n1], [d1])
+            self.log.append(sorted(n.name for n in node.set_bom(components, nums, dens, False)))
+        else:
+            self.today += arg
+            changes, touched = node.replan(self.today)
+            self.log.append((changes, sorted(n.name for n in touched)))
+
+    def view(self) -> dict[str, Any]:
+        return {name: (node.planned(), node.dependent(), node.gross(), node.need_days(self.today),
+                       node.past_due(self.today), node.memory_bytes(), node.released_on(self.today, self.today))
+                for name, node in self.nodes.items()}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(operation, min_size=1, max_size=40))
+def test_compiled_node_equals_twin_step_by_step(ops: list[tuple[str, str, Any]]) -> None:
+    compiled, twin = Model(load_kernel("cython")), Model(load_kernel("python"))
+    for op in ops:
+        compiled.apply(op)
+        twin.apply(op)
+        assert compiled.log == twin.log, op
+        assert compiled.view() == twin.view(), op
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(operation, min_size=1, max_size=40))
+def test_dependent_requirements_are_the_explosion_of_current_sources(ops: list[tuple[str, str, Any]]) -> None:
+    """After a re-plan of the parents, each component holds exactly what their sources explode to."""
+    kernel = load_kernel("python")
+    model = Model(kernel)
+    for op in ops:
+        model.apply(op)
+    for name in ("P", "PH"):  # parents first (P places requirements on PH)
+        model.nodes[name].replan(model.today)
+    expected: dict[str, dict[int, int]] = {"C1": {}, "PH": {}, "C2": {}}
+    p = model.nodes["P"]
+    sources = [(release, q) for _due, release, q, _ in p.planned()] + list(p._firm)
+    for component, numerator, denominator in p._lines:
+        for d, q in sources:
+            need = kernel.component_qty(q, numerator, denominator)
+            expected[component.name][d] = expected[component.name].get(d, 0) + need
+    for d, q in model.nodes["PH"].gross():
+        need = kernel.component_qty(q, 3 * U * 100 * 10_000, 2 * U * 100 * 10_000)
+        expected["C2"][d] = expected["C2"].get(d, 0) + need
+    for name, by_day in expected.items():
+        assert model.nodes[name].dependent() == sorted((d, q) for d, q in by_day.items() if q), name
+
+
+def test_component_qty_rounds_up_and_caps(kernel: ModuleType) -> None:
+    # 3 units x 1.1 (10 % scrap) / 0.9 yield = 3.6666.. -> rounded up at 1e-6
+    numerator, denominator = U * 110 * 10_000, U * 90 * 10_000
+    assert kernel.component_qty(3 * U, numerator, denominator) == 3_666_667
+    assert kernel.component_qty(0, numerator, denominator) == 0
+    # factors beyond int64 (a 1e9-unit qty_per) stay exact, and the result is capped at the contract's maximum
+    assert kernel.component_qty(2, 10**9 * U * 100 * 10_000, U * 100 * 10_000) == 2 * 10**9
+    assert kernel.component_qty(10**15, 10**9 * U * 200 * 10_000, 1) == kernel.QTY_CAP
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_node_plans_like_the_original(kernel: ModuleType, how: str) -> None:
+    parent, component = kernel.ItemNode("P"), kernel.ItemNode("C")
+    parent.set_params(0, 2, 0, 0, 0, 0, 0, 1, 0.0, 0.0)
+    parent.set_bom([component], [2 * U * 100 * 10_000], [U * 100 * 10_000], False)
+    parent.set_own([T + 5, T + 9], [4 * U, 6 * U])
+    parent.replan(T)
+    pair = [parent, component]
+    parent2, component2 = copy.deepcopy(pair) if how == "deepcopy" else pickle.loads(pickle.dumps(pair))
+    assert parent2.planned() == parent.planned() == [(T + 5, T + 3, 4 * U, 4 * U), (T + 9, T + 7, 6 * U, 6 * U)]
+    assert component2.dependent() == component.dependent() == [(T + 3, 8 * U), (T + 7, 12 * U)]
+    parent2.set_own([T + 9], [6 * U])  # the copy moves on alone
+    changes, touched = parent2.replan(T)
+    assert [c[-1] for c in changes] == [True] and [n.name for n in touched] == ["C"]
+    assert component2.dependent() == [(T + 7, 12 * U)]
+    assert component.dependent() == [(T + 3, 8 * U), (T + 7, 12 * U)]
