@@ -39,8 +39,10 @@ def publish_lines(lines: Iterable[bytes], settings: Settings, timeout: float = 6
     """Validate each line against the contract, send the valid ones, wait for every delivery."""
     from confluent_kafka import Producer
 
+    # murmur2: the Java client's partitioner, which Faust uses for the transfers it routes and the query
+    # API uses to find a site's worker (librdkafka's default, CRC32, would put a site elsewhere)
     producer = Producer({"bootstrap.servers": settings.bootstrap, "enable.idempotence": True,
-                         "linger.ms": 20, "acks": "all"})
+                         "linger.ms": 20, "acks": "all", "partitioner": "murmur2_random"})
     report = PublishReport()
     failures: list[str] = []
 

@@ -26,6 +26,7 @@ from millstream.settings import Settings
 
 from .processor import InRecord, Processor
 from .topics import ensure_topics
+from .web import register_views
 
 __all__ = ["create_app"]
 
@@ -48,11 +49,13 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_host="127.0.0.1",
+        web_bind="127.0.0.1",
         web_port=settings.web_port,
         datadir=settings.data_dir,
     )
     engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock))
     processor = Processor(engine, settings)
+    register_views(app, engine, settings)  # the HTTP query API (streams/web.py)
     inputs = app.topic(*(settings.topic(name) for name in SITE_TOPICS), value_type=bytes, key_type=bytes)
     out_topics: dict[str, Any] = {}
 

@@ -1,0 +1,244 @@
+"""The worker's HTTP query API: thin Faust views over ``core.queries``.
+
+Views run on the event loop that applies batches, and a batch is applied
+without awaiting, so an answer never sees half a batch.  A site-keyed request
+is answered by the worker that owns the site (``streams.routing``): this one,
+or the owner, asked on the caller's behalf.  Orders and lots asked without a
+site may be held anywhere: every worker answers for the sites it owns and the
+answers are merged.  Errors are JSON ``{"error": ...}``: unknown key 404,
+ambiguous id 409, bad path or parameter 400, no assignment yet 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web as aioweb
+
+from core import queries
+from core.engine import Engine
+from millstream.settings import Settings
+from schemas.codecs import encode_json
+
+from .routing import ROUTED_HEADER, WORKER_HEADER, SiteRouter
+
+__all__ = ["ENDPOINTS", "register_views"]
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = (
+    "/sites/{site}/items/{item}", "/sites/{site}/items/{item}/mrp", "/sites/{site}/shortages",
+    "/orders/{order_id}", "/lots/{lot}/trace",
+)
+MAX_KEY = 200   # the contract's key length
+
+
+class BadRequest(ValueError):
+    """A path or query parameter the API cannot take."""
+
+
+def _key(name: str, value: str) -> str:
+    if not value or len(value) > MAX_KEY or not value.isprintable():
+        raise BadRequest(f"{name} must be 1 to {MAX_KEY} printable characters")
+    return value
+
+
+def _params(request: Any, allowed: tuple[str, ...]) -> dict[str, str]:
+    query = request.query
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown parameter {unknown[0]!r}; this path takes {', '.join(allowed) or 'none'}")
+    params = {}
+    for name in set(query):
+        values = query.getall(name)
+        if len(values) > 1:
+            raise BadRequest(f"parameter {name!r} given {len(values)} times")
+        params[name] = _key(name, values[0])
+    return params
+
+
+class NotReady(RuntimeError):
+    """No partition assignment yet: nobody can say which worker holds what."""
+
+
+class _Api:
+    """The query endpoints over one engine; ``register_views`` maps paths to them."""
+
+    def __init__(self, engine: Engine, router: SiteRouter) -> None:
+        self.engine = engine
+        self.router = router
+
+    # --- responses ---------------------------------------------------------------------
+
+    def respond(self, status: int, body: Any) -> aioweb.Response:
+        data = body if isinstance(body, bytes) else encode_json(body)
+        return aioweb.Response(body=data, status=status, content_type="application/json",
+                               headers={WORKER_HEADER: self.router.url})
+
+    def error(self, status: int, message: str, **extra: Any) -> aioweb.Response:
+        return self.respond(status, {"error": message, **extra})
+
+    async def guarded(self, answer: Awaitable[aioweb.Response]) -> aioweb.Response:
+        try:
+            return await answer
+        except BadRequest as exc:
+            return self.error(400, str(exc))
+        except queries.NotFound as exc:
+            return self.error(404, str(exc))
+        except queries.Ambiguous as exc:
+            return self.error(409, str(exc), matches=exc.matches)
+        except queries.Unavailable as exc:
+            return self.error(501, str(exc))
+        except NotReady as exc:
+            return self.error(503, str(exc))
+        except Exception:
+            log.exception("query failed")
+            return self.error(500, "internal error; see the worker log")
+
+    # --- routing -------------------------------------------------------------------------
+
+    def _owner(self, site: str) -> str:
+        owner = self.router.owner(site)
+        if owner is None:
+            raise NotReady("no partition assignment yet (the group is rebalancing); retry")
+        return owner
+
+    async def for_site(self, request: Any, site: str, local: Callable[[], Any]) -> aioweb.Response:
+        """Answer here if this worker owns the site (or a peer forwarded the request), else ask the owner."""
+        _key("site", site)
+        if request.headers.get(ROUTED_HEADER):
+            return self.respond(200, local())
+        owner = self._owner(site)
+        if self.router.is_self(owner):
+            return self.respond(200, local())
+        try:
+            status, body, served_by = await self.router.forward(owner, request.raw_path)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return self.error(502, f"worker {owner}, owner of site {site!r}, did not answer: {exc!r}")
+        response = self.respond(status, body)
+        response.headers[WORKER_HEADER] = served_by
+        return response
+
+    def held_sites(self) -> list[str]:
+        """Sites this worker owns now (memory may still hold sites of partitions it gave away)."""
+        if not self.router.assigned():
+            raise NotReady("no partition assignment yet (the group is rebalancing); retry")
+        return sorted(s for s in self.engine.sites if self.router.is_self(self._owner(s)))
+
+    async def everywhere(self, request: Any) -> list[tuple[int, dict[str, Any]]]:
+        """The peers' answers (200 and 409: status, JSON) to the same request, for merging; none if forwarded."""
+        if request.headers.get(ROUTED_HEADER):
+            return []
+        peers = self.router.peers()
+        results = await asyncio.gather(*(self.router.forward(url, request.raw_path) for url in peers),
+                                       return_exceptions=True)
+        bodies = []
+        for url, result in zip(peers, results, strict=True):
+            if isinstance(result, BaseException):
+                raise NotReady(f"worker {url} did not answer: {result!r}")
+            status, body, _ = result
+            if status in (200, 409):
+                bodies.append((status, msgspec.json.decode(body)))
+            elif status != 404:
+                raise NotReady(f"worker {url} answered {status}: {body[:200]!r}")
+        return bodies
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    async def item(self, request: Any, site: str, item: str) -> aioweb.Response:
+        _params(request, ())
+        _key("item", item)
+        return await self.for_site(request, site, lambda: queries.item_status(self.engine, site, item))
+
+    async def mrp(self, request: Any, site: str, item: str) -> aioweb.Response:
+        _params(request, ())
+        _key("item", item)
+        return await self.for_site(request, site, lambda: queries.mrp_record(self.engine, site, item))
+
+    async def shortages(self, request: Any, site: str) -> aioweb.Response:
+        _params(request, ())
+        return await self.for_site(request, site, lambda: queries.shortages(self.engine, site))
+
+    async def order(self, request: Any, order_id: str) -> aioweb.Response:
+        params = _params(request, ("site", "kind"))
+        _key("order id", order_id)
+        kind, site = params.get("kind"), params.get("site")
+        if kind not in (None, *queries.ORDER_KINDS):
+            raise BadRequest(f"kind must be one of {', '.join(queries.ORDER_KINDS)}")
+        if site is not None:
+            return await self.for_site(request, site, lambda: queries.order(self.engine, order_id, site, kind))
+        found = queries.find_orders(self.engine, order_id, self.held_sites(), kind)
+        elsewhere: list[dict[str, Any]] = []   # matches of ambiguous answers from peers
+        for status, body in await self.everywhere(request):
+            if status == 200:
+                found.append(body)
+            else:
+                elsewhere.extend(body.get("matches", []))
+        if elsewhere:
+            matches = [{"site": r["site"], "kind": r["kind"]} for r in found] + elsewhere
+            raise queries.Ambiguous(f"{len(matches)} records have id {order_id!r}: narrow with ?site= or ?kind=",
+                                    matches)
+        return self.respond(200, queries.one_order(order_id, found))
+
+    async def trace(self, request: Any, lot: str) -> aioweb.Response:
+        params = _params(request, ("item", "site"))
+        _key("lot", lot)
+        item, site = params.get("item"), params.get("site")
+        if site is not None:
+            return await self.for_site(request, site, lambda: {
+                "lot": lot, "traces": queries.lot_traces(self.engine, lot, item, [site])})
+        try:
+            traces = queries.lot_traces(self.engine, lot, item, self.held_sites())
+        except queries.NotFound:
+            traces = []
+        for _status, body in await self.everywhere(request):
+            traces.extend(body.get("traces", []))
+        if not traces:
+            raise queries.NotFound(f"unknown lot {lot!r}" + (f" of item {item!r}" if item else ""))
+        traces.sort(key=lambda t: (t["site"], t["item"]))
+        return self.respond(200, {"lot": lot, "traces": traces})
+
+
+def register_views(app: Any, engine: Engine, settings: Settings) -> None:
+    """Add the query API to the worker's Faust web server."""
+    api = _Api(engine, SiteRouter(app, settings.topic("inventory")))
+
+    @app.page(ENDPOINTS[0])
+    async def item_view(self: Any, request: Any, site: str, item: str) -> aioweb.Response:
+        return await api.guarded(api.item(request, site, item))
+
+    @app.page(ENDPOINTS[1])
+    async def mrp_view(self: Any, request: Any, site: str, item: str) -> aioweb.Response:
+        return await api.guarded(api.mrp(request, site, item))
+
+    @app.page(ENDPOINTS[2])
+    async def shortages_view(self: Any, request: Any, site: str) -> aioweb.Response:
+        return await api.guarded(api.shortages(request, site))
+
+    @app.page(ENDPOINTS[3])
+    async def order_view(self: Any, request: Any, order_id: str) -> aioweb.Response:
+        return await api.guarded(api.order(request, order_id))
+
+    @app.page(ENDPOINTS[4])
+    async def trace_view(self: Any, request: Any, lot: str) -> aioweb.Response:
+        return await api.guarded(api.trace(request, lot))
+
+    app.web.web_app.middlewares.append(_json_for_unmatched)
+
+
+@aioweb.middleware
+async def _json_for_unmatched(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
+    """A path no view serves is a bad request, answered in JSON like every other error."""
+    try:
+        return await handler(request)
+    except aioweb.HTTPException as exc:
+        if request.match_info.http_exception is None:
+            raise
+        status = 400 if exc.status == 404 else exc.status
+        message = f"no endpoint {request.path!r}; endpoints: {', '.join(ENDPOINTS)}" if status == 400 else exc.reason
+        return aioweb.Response(body=encode_json({"error": message}), status=status, content_type="application/json")
