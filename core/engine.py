@@ -40,6 +40,8 @@ class EngineSettings:
     #: site).  False: the announcement is returned as an output, for the service to route to the
     #: worker that owns the receiving site.
     local_transfers: bool = True
+    #: keep what each batch changed, so durable state is written per batch for what changed (core/persist.py)
+    track_changes: bool = False
 
 
 @dataclass(slots=True)
@@ -51,13 +53,19 @@ class _Parked:
 
 
 class _SeenIds:
-    """Remembers event ids per site for a window of event time."""
+    """Remembers event ids per site for a window of event time.
 
-    __slots__ = ("expiry", "seen")
+    With change tracking on, ``fresh`` and ``dropped`` say what changed since
+    ``core/persist.py`` last looked, so durable state is written per batch.
+    """
 
-    def __init__(self) -> None:
-        self.seen: dict[str, None] = {}
+    __slots__ = ("dropped", "expiry", "fresh", "seen")
+
+    def __init__(self, track: bool) -> None:
+        self.seen: dict[str, dt.datetime] = {}   # id -> when it may be forgotten
         self.expiry: list[tuple[dt.datetime, str]] = []
+        self.fresh: dict[str, None] | None = {} if track else None   # remembered since persist looked
+        self.dropped: dict[str, dt.datetime] = {}   # forgotten since then, having been remembered before
 
 
 class Engine:
@@ -65,11 +73,14 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.master = MasterData()
         self.sites: dict[str, SiteState] = {}
-        self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock)
+        self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock,
+                                           track_changes=self.settings.track_changes)
         self._ids: dict[str | None, _SeenIds] = {}
         self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events
         self._park_deadlines: dict[str, list[tuple[dt.datetime, int, tuple[str, str, str]]]] = {}
         self._park_seq = 0
+        # park keys whose waiting events changed since core/persist.py looked (with change tracking on)
+        self._parked_changed: dict[tuple[str, str, str], None] | None = {} if self.settings.track_changes else None
         self.planner: Planner | None = None
         if self.settings.kernel != "off":
             self.planner = Planner(kernel=load_kernel(self.settings.kernel))
@@ -101,7 +112,9 @@ class Engine:
     def finish(self) -> list[Any]:
         """End of input (a replay's end): every event still waiting is rejected."""
         out: list[Any] = []
-        for (site, _kind, _key), waiting in list(self._parked.items()):
+        for key, waiting in list(self._parked.items()):
+            site = key[0]
+            self._note_parked(key)
             for parked in waiting:
                 self._forget(site, parked.event.event_id)
                 out.append(self._rejected(parked.event, parked.reason, parked.source))
@@ -116,10 +129,12 @@ class Engine:
         if site is None and not isinstance(event, ev.MASTER_TYPES):
             out.append(self._rejected(event, f"{type(event).__name__.lower()} event needs a site", source))
             return
-        if not self._remember(site, event):
+        master = isinstance(event, ev.MASTER_TYPES)
+        # master data is every worker's (read whole, never site state): its ids are kept apart from the site's
+        if not self._remember(None if master else site, event):
             out.append(self._rejected(event, f"duplicate event_id {event.event_id!r}: already applied", source))
             return
-        if isinstance(event, ev.MASTER_TYPES):
+        if master:
             self._apply_master(event, source, out)
             return
         self._apply_timed(self.site(site), event, source, out)
@@ -167,7 +182,7 @@ class Engine:
             else:
                 self.master.put_bom(event)
         except Reject as reject:
-            self._forget(event.site, event.event_id)
+            self._forget(None, event.event_id)
             out.append(self._rejected(event, reject.reason, source))
             return
         if self.planner is not None:
@@ -182,25 +197,35 @@ class Engine:
     def _remember(self, site: str | None, event: Any) -> bool:
         ids = self._ids.get(site)
         if ids is None:
-            ids = self._ids[site] = _SeenIds()
+            ids = self._ids[site] = _SeenIds(self.settings.track_changes)
         if event.event_id in ids.seen:
             return False
-        ids.seen[event.event_id] = None
-        heapq.heappush(ids.expiry, (event.ts + self.settings.dedup_window, event.event_id))
+        expiry = ids.seen[event.event_id] = event.ts + self.settings.dedup_window
+        if ids.fresh is not None:
+            ids.fresh[event.event_id] = None
+        heapq.heappush(ids.expiry, (expiry, event.event_id))
         return True
 
     def _prune_ids(self, site: str | None, now: dt.datetime) -> None:
         """Forget ids older than the window, by the clock of applied events only."""
         ids = self._ids.get(site)
         while ids is not None and ids.expiry and ids.expiry[0][0] < now:
-            _, old = heapq.heappop(ids.expiry)
-            ids.seen.pop(old, None)
+            expiry, old = heapq.heappop(ids.expiry)
+            if ids.seen.get(old) == expiry:  # not an id forgotten and reused since: that one expires later
+                del ids.seen[old]
 
     def _forget(self, site: str | None, event_id: str) -> None:
         """A rejected event's id is free again, so a corrected event can reuse it."""
         ids = self._ids.get(site)
-        if ids is not None:
-            ids.seen.pop(event_id, None)
+        if ids is None:
+            return
+        expiry = ids.seen.pop(event_id, None)
+        if ids.fresh is None:
+            return
+        if event_id in ids.fresh:
+            del ids.fresh[event_id]
+        elif expiry is not None:
+            ids.dropped[event_id] = expiry
 
     # --- waiting for references -----------------------------------------------------------
 
@@ -208,6 +233,7 @@ class Engine:
         key = (site, missing.kind, missing.key)
         deadline = event.ts + self.settings.park_window
         self._parked.setdefault(key, []).append(_Parked(event, source, deadline, missing.reason))
+        self._note_parked(key)
         self._park_seq += 1
         heapq.heappush(self._park_deadlines.setdefault(site, []), (deadline, self._park_seq, key))
 
@@ -215,6 +241,7 @@ class Engine:
         waiting = self._parked.pop((site, kind, key), None)
         if not waiting:
             return
+        self._note_parked((site, kind, key))
         state = self.site(site)
         for parked in waiting:
             self._apply_timed(state, parked.event, parked.source, out)
@@ -227,6 +254,7 @@ class Engine:
             if not waiting:
                 continue
             keep = [p for p in waiting if p.deadline >= now]
+            self._note_parked(key)
             for parked in waiting:
                 if parked.deadline < now:
                     self._forget(site, parked.event.event_id)
@@ -237,6 +265,10 @@ class Engine:
                 self._parked[key] = keep
             else:
                 del self._parked[key]
+
+    def _note_parked(self, key: tuple[str, str, str]) -> None:
+        if self._parked_changed is not None:
+            self._parked_changed[key] = None
 
     @staticmethod
     def _rejected(event: Any, reason: str, source: str | None) -> Rejected:

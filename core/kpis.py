@@ -11,6 +11,7 @@ days / 365; ABC by cumulative share of consumption value (A to 80 %, B to 95 %).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .quality import STATUSES
@@ -33,16 +34,15 @@ def abc_classes(consumption: dict[str, float], a_share: float = 0.80, b_share: f
 
 
 def site_kpis(site: SiteState, carrying_rate: float = 0.25) -> dict[str, Any]:
-    by_status = dict.fromkeys(STATUSES, 0.0)
-    for item, totals in site.stock.by_item.items():
-        cost = site.unit_cost(item)
-        for status, qty in zip(STATUSES, totals, strict=True):
-            by_status[status] += qty * cost / SCALE
+    # fsum: sums that do not depend on the order items were first seen in (a restored site sees them anew)
+    values = [(totals, site.unit_cost(item)) for item, totals in site.stock.by_item.items()]
+    by_status = {status: math.fsum(totals[index] * cost / SCALE for totals, cost in values)
+                 for index, status in enumerate(STATUSES)}
     current = sum(by_status.values())
     samples = site.value_days + 1
     average = (site.value_sum + current) / samples
     days = max(1, (site.today - site.first_day).days + 1) if site.today and site.first_day else 1
-    cogi = sum(site.issued_value.values())
+    cogi = math.fsum(site.issued_value.values())
     today = site.today
     due = [d for d in site.demands.values()
            if d.kind == "sales_order" and d.status == "open" and today is not None and d.due < today]

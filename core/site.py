@@ -2,12 +2,15 @@
 
 Each handler validates first and mutates after, so a rejected event leaves no
 trace.  Handlers note the items whose supply or demand they changed in
-``touched``; the planner re-nets exactly those.
+``touched``; the planner re-nets exactly those.  With change tracking on they
+also note, in ``changed``, every item and record they changed, so durable
+state is written once per batch for what changed (``core/persist.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +40,7 @@ __all__ = ["SiteSettings", "SiteState"]
 @dataclass(slots=True, frozen=True)
 class SiteSettings:
     allow_negative_stock: bool = False
+    track_changes: bool = False
 
 
 @dataclass(slots=True)
@@ -78,6 +82,8 @@ class SiteState:
         self.day_changed = False   # today moved: every date-relative plan must be re-netted
         self.cost_dirty = False
         self.touched: dict[str, None] = {}
+        #: ("item", item) or (record kind, id) changed since core/persist.py last looked; None: not tracked
+        self.changed: dict[tuple[str, str], None] | None = {} if settings.track_changes else None
         self._handlers: dict[type, Callable[[Any], list[Any]]] = {
             ev.Receipt: self._receipt, ev.Issue: self._issue,
             ev.TransferShipped: self._transfer_shipped, ev.TransferInTransit: self._transfer_in_transit,
@@ -135,7 +141,8 @@ class SiteState:
         return avg if avg is not None else self.standard_costs.get(item, 0.0)
 
     def inventory_value(self) -> float:
-        return sum(sum(totals) * self.unit_cost(item) for item, totals in self.stock.by_item.items()) / SCALE
+        """fsum: exact whatever the item order, so a site restored from durable rows values alike."""
+        return math.fsum(sum(totals) * self.unit_cost(item) for item, totals in self.stock.by_item.items()) / SCALE
 
     def new_day(self, day: dt.date) -> None:
         """Called when the site clock enters a new day: sample the inventory value."""
@@ -178,6 +185,12 @@ class SiteState:
 
     def _touch(self, item: str) -> None:
         self.touched[item] = None
+        if self.changed is not None:
+            self.changed[("item", item)] = None
+
+    def _record_changed(self, kind: str, key: str) -> None:
+        if self.changed is not None:
+            self.changed[(kind, key)] = None
 
     def _check_available(self, item: str, qty: int, own_reservation: int = 0) -> None:
         if self.settings.allow_negative_stock:
@@ -248,6 +261,7 @@ class SiteState:
         self.stock.book(e.item, e.lot, e.status, qty, "receipt")
         if po is not None:
             po.received += qty
+            self._record_changed("po", po.po_id)
         self._touch(e.item)
         return []
 
@@ -272,6 +286,7 @@ class SiteState:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
                 demand.completed = self.today
+            self._record_changed("demand", demand.demand_id)
         self._touch(e.item)
         return []
 
@@ -286,6 +301,7 @@ class SiteState:
         self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
         self.stock.book(e.item, e.lot, "available", -qty, "transfer_out")
         self.outbound[e.transfer_id] = OutboundTransfer(e.transfer_id, e.to_site, e.item, qty, e.lot, e.arrival)
+        self._record_changed("transfer-out", e.transfer_id)
         self._touch(e.item)
         return [ev.TransferInTransit(
             event_id=f"{e.event_id}:in-transit", ts=e.ts, site=e.to_site, transfer_id=e.transfer_id,
@@ -309,6 +325,7 @@ class SiteState:
         self.inbound[key] = InboundTransfer(
             e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost, key=key)
         self._index(e.item, "transfer", key)
+        self._record_changed("transfer-in", key)
         self._touch(e.item)
         return []
 
@@ -337,6 +354,7 @@ class SiteState:
         transfer.done = transfer.received >= transfer.qty
         if transfer.done:
             self._unindex(e.item, "transfer", transfer.key)
+        self._record_changed("transfer-in", transfer.key)
         self._touch(e.item)
         return []
 
@@ -416,6 +434,7 @@ class SiteState:
         if order.status in ("closed", "cancelled"):
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
+        self._record_changed("prod", order.order_id)
         self._touch(e.item)
         return []
 
@@ -447,12 +466,14 @@ class SiteState:
             order.unvalued[e.item] = order.unvalued.get(e.item, 0) + qty
         else:
             order.issued_value[e.item] = order.issued_value.get(e.item, 0.0) + avg * qty / SCALE
+        self._record_changed("prod", e.order_id)
         self._touch(e.item)
         return []
 
     def _operation_report(self, e: ev.OperationReport) -> list[Any]:
         order = self._open_production(e.order_id, "an operation report")
         order.minutes[e.operation] = order.minutes.get(e.operation, 0.0) + e.minutes
+        self._record_changed("prod", e.order_id)
         return []
 
     def _output(self, e: ev.Output) -> list[Any]:
@@ -469,6 +490,7 @@ class SiteState:
             outputs[key] = outputs.get(key, 0) + good
         order.good += good
         order.scrap += scrap
+        self._record_changed("prod", e.order_id)
         self._touch(order.item)
         return []
 
@@ -492,6 +514,7 @@ class SiteState:
             if po.status != "open":
                 self._unindex(po.item, "purchase_order", po.po_id)
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
+        self._record_changed("po", e.po_id)
         self._touch(e.item)
         return []
 
@@ -512,5 +535,6 @@ class SiteState:
             demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
             if demand.status != "open":
                 self._unindex(demand.item, "demand", demand.demand_id)
+        self._record_changed("demand", e.demand_id)
         self._touch(e.item)
         return []

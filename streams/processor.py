@@ -3,7 +3,9 @@
 Transport-free on purpose: the Faust agents hand it records and send what it
 returns, and tests drive it without a broker.  It holds no business logic:
 the engine decides, the processor only says which topic and key each output
-goes to, so compaction keeps the latest state per key.
+goes to, so compaction keeps the latest state per key.  Given the engine's
+durable rows (``core/persist.py``) it skips records a site already applied
+before a restart and notes the offset of every record it applies.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.engine import Engine
+from core.persist import StateRows
 from millstream.settings import Settings
 from schemas import events as ev
 from schemas import outputs as out
@@ -50,12 +53,21 @@ def _event_time(event: Any) -> Any:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+_NOT_SITE_STATE = (out.Rejected, *ev.MASTER_TYPES)
+
+
+def _sites(decoded: list[Any]) -> set[str]:
+    """Sites whose state a record changes; master data is every worker's and is read whole, never skipped."""
+    return {e.site for e in decoded if not isinstance(e, _NOT_SITE_STATE) and e.site is not None}
+
+
 class Processor:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, rows: StateRows | None = None) -> None:
         if engine.settings.local_transfers:
             raise ValueError("the service engine must route transfers (EngineSettings(local_transfers=False))")
         self.engine = engine
         self.settings = settings
+        self.rows = rows
         self._topic = {name: settings.topic(name) for name in
                        ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")}
 
@@ -64,16 +76,28 @@ class Processor:
         events: list[Any] = []
         sources: list[str] = []
         origins: dict[str, InRecord] = {}
+        applied: list[tuple[InRecord, set[str]]] = []
         for record in records:
             source = f"{record.topic}[{record.partition}]@{record.offset}"
+            decoded = decode_message(record.value, source=source)
+            if self.rows is not None:
+                sites = _sites(decoded)
+                if any(record.offset <= self.rows.applied_offset(site, record.topic, record.partition)
+                       for site in sites):
+                    continue  # applied before a restart: the restored state holds it
+                applied.append((record, sites))
             origins[source] = record
-            for event in decode_message(record.value, source=source):
-                events.append(event)
-                sources.append(source)
+            events.extend(decoded)
+            sources.extend([source] * len(decoded))
         order = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
         events = [events[i] for i in order]
         sources = [sources[i] for i in order]
-        return [self.route(output, origins) for output in self.engine.apply(events, sources)]
+        outputs = self.engine.apply(events, sources)
+        if self.rows is not None:
+            for record, sites in applied:
+                for site in sites:
+                    self.rows.record_offset(site, record.topic, record.partition, record.offset)
+        return [self.route(output, origins) for output in outputs]
 
     def finish(self) -> list[OutRecord]:
         return [self.route(output, {}) for output in self.engine.finish()]
