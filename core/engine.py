@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,15 @@ class EngineSettings:
     local_transfers: bool = True
     #: keep what each batch changed, so durable state is written per batch for what changed (core/persist.py)
     track_changes: bool = False
+
+
+@dataclass(slots=True)
+class _Held:
+    """An event waiting for the watermark: applied once every input has passed its time."""
+
+    event: Any
+    source: str | None
+    order: tuple[Any, ...]   # tie-break among equal times: where it came from, never when it arrived
 
 
 @dataclass(slots=True)
@@ -81,6 +90,9 @@ class Engine:
         self._park_seq = 0
         # park keys whose waiting events changed since core/persist.py looked (with change tracking on)
         self._parked_changed: dict[tuple[str, str, str], None] | None = {} if self.settings.track_changes else None
+        self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}   # site -> heap
+        self._held_seq = 0
+        self._held_changed: dict[str, None] | None = {} if self.settings.track_changes else None
         self.planner: Planner | None = None
         if self.settings.kernel != "off":
             self.planner = Planner(kernel=load_kernel(self.settings.kernel))
@@ -93,25 +105,56 @@ class Engine:
             state = self.sites[name] = SiteState(name, self.master, self._site_settings)
         return state
 
-    def apply(self, events: Iterable[Any], sources: Sequence[str | None] | None = None) -> list[Any]:
-        """Apply a batch of decoded events (or ``Rejected`` from the decoder) in order.
+    def apply(self, events: Iterable[Any], sources: Sequence[str | None] | None = None, *,
+              watermark: Callable[[str], dt.datetime] | None = None,
+              order: Sequence[tuple[Any, ...]] | None = None) -> list[Any]:
+        """Apply a batch of decoded events (or ``Rejected`` from the decoder).
 
         ``sources`` (aligned with ``events``) say where each came from, e.g. a
         file line or a topic partition and offset; rejections carry it.
+
+        Without ``watermark`` events are applied in the order given (a replay
+        file's order).  With one (site -> the time every input of that site
+        has reached), site events are merged in event time: they wait until
+        their site's watermark passes their ``ts``, then go in ``(ts, order)``
+        order, so a site's final state does not depend on how its input topics
+        interleaved.  ``order`` is the
+        tie-break per event (e.g. topic, partition, offset); waiting events are
+        durable state like parked ones.
         """
         out: list[Any] = []
         for index, event in enumerate(events):
+            source = sources[index] if sources is not None else None
             if isinstance(event, Rejected):
                 out.append(event)
+            elif watermark is None or event.site is None or isinstance(event, ev.MASTER_TYPES):
+                self._apply_one(event, source, out)
             else:
-                self._apply_one(event, sources[index] if sources is not None else None, out)
+                self.hold(event, source, tuple(order[index]) if order is not None else ())
+        if watermark is not None:
+            self._release_held(watermark, out)
         if self.planner is not None:
             out.extend(self.planner.plan(self))
         return out
 
+    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> None:
+        """Keep a site event until the watermark passes its time (also how a restore puts them back)."""
+        self._held_seq += 1
+        heapq.heappush(self._held.setdefault(event.site, []),
+                       (event.ts, order, self._held_seq, _Held(event, source, order)))
+        self._note_held(event.site)
+
+    def held(self) -> int:
+        """Events waiting for the watermark."""
+        return sum(len(heap) for heap in self._held.values())
+
     def finish(self) -> list[Any]:
-        """End of input (a replay's end): every event still waiting is rejected."""
+        """End of input (a replay's end): events waiting for the watermark go in; any still parked is rejected."""
         out: list[Any] = []
+        if self._held:
+            self._release_held(lambda _site: dt.datetime.max.replace(tzinfo=dt.UTC), out)
+            if self.planner is not None:
+                out.extend(self.planner.plan(self))
         for key, waiting in list(self._parked.items()):
             site = key[0]
             self._note_parked(key)
@@ -121,6 +164,21 @@ class Engine:
         self._parked.clear()
         self._park_deadlines.clear()
         return out
+
+    def _release_held(self, watermark: Callable[[str], dt.datetime], out: list[Any]) -> None:
+        for site, heap in list(self._held.items()):
+            until = watermark(site) if heap else None
+            if until is not None and heap[0][0] <= until:
+                self._note_held(site)
+                while heap and heap[0][0] <= until:
+                    held = heapq.heappop(heap)[3]
+                    self._apply_one(held.event, held.source, out)
+            if not heap:
+                del self._held[site]
+
+    def _note_held(self, site: str) -> None:
+        if self._held_changed is not None:
+            self._held_changed[site] = None
 
     # --- one event --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ Values are msgpack; ``None`` deletes a row.  ``S`` is the site::
     S|po|ID  S|demand|ID  S|transfer-in|KEY  S|transfer-out|ID
     S|ids|N              event ids first remembered in batch N, and older ids forgotten then
     S|parked|KIND|KEY    events waiting for the KIND KEY to arrive
+    S|held               events waiting for the watermark (event-time merge of the input topics)
 
 Derived on restore, not stored: stock totals, the planning indexes (orders by
 item, allocations), genealogy by lot (the inverse of each order's lots), and the
@@ -90,6 +91,12 @@ class IdsRow(msgspec.Struct, array_like=True, omit_defaults=True):
     forgotten: list[tuple[str, dt.datetime]] = []
 
 
+class HeldRow(msgspec.Struct, array_like=True):
+    event: bytes              # JSON: keeps the sender's UTC offset
+    source: str | None
+    order: list[Any]
+
+
 class ParkedRow(msgspec.Struct, array_like=True):
     event: bytes              # JSON: keeps the sender's UTC offset
     source: str | None
@@ -110,6 +117,7 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "prod": msgspec.msgpack.Decoder(ProdRow),
     "ids": msgspec.msgpack.Decoder(IdsRow),
     "parked": msgspec.msgpack.Decoder(list[ParkedRow]),
+    "held": msgspec.msgpack.Decoder(list[HeldRow]),
     **{kind: msgspec.msgpack.Decoder(record) for kind, (_, record, _) in _RECORDS.items()},
 }
 _event_decoder = msgspec.json.Decoder(ev.InputEvent)
@@ -179,6 +187,9 @@ class StateRows:
             parked.setdefault(key[0], []).append(key)
         if engine._parked_changed:
             engine._parked_changed.clear()
+        held = dict(engine._held_changed or {})
+        if engine._held_changed:
+            engine._held_changed.clear()
         for name in [n for n, t in self._tracks.items() if t.offsets_moved and n not in engine.sites]:
             engine.site(name)  # offsets of a site whose records were all rejected: its row must say so
         for name, state in engine.sites.items():
@@ -186,7 +197,7 @@ class StateRows:
             ids = engine._ids.get(name)
             ids_moved = ids is not None and bool(ids.fresh or ids.dropped)
             if (track is not None and not state.changed and not ids_moved and not track.offsets_moved
-                    and name not in parked):
+                    and name not in parked and name not in held):
                 continue
             track = self._track(name)
             for kind, key in state.changed or ():
@@ -200,6 +211,9 @@ class StateRows:
             for key in parked.get(name, ()):
                 waiting = engine._parked.get(key)
                 rows[f"{track.prefix}parked|{key[1]}|{key[2]}"] = _parked_bytes(waiting) if waiting else None
+            if name in held:
+                waiting_held = engine._held.get(name)
+                rows[f"{track.prefix}held"] = _held_bytes(waiting_held) if waiting_held else None
             site_row = _encoder.encode(_site_row(state, track))
             if site_row != track.site_row:
                 rows[f"{track.prefix}site"] = track.site_row = site_row
@@ -223,6 +237,8 @@ class StateRows:
         for (name, kind, key), waiting in engine._parked.items():
             if name == site and waiting:
                 rows[f"{track.prefix}parked|{kind}|{key}"] = _parked_bytes(waiting)
+        if engine._held.get(site):
+            rows[f"{track.prefix}held"] = _held_bytes(engine._held[site])
         rows[f"{track.prefix}site"] = _encoder.encode(_site_row(state, track))
         return {key: value for key, value in rows.items() if value is not None}
 
@@ -276,6 +292,9 @@ class StateRows:
             for key in [k for k in engine._parked_changed if k[0] == site]:
                 del engine._parked_changed[key]
         engine._park_deadlines.pop(site, None)
+        engine._held.pop(site, None)
+        if engine._held_changed:
+            engine._held_changed.pop(site, None)
         planner = engine.planner
         if planner is not None:
             for per_site in (planner.plans, planner.costs, planner.graphs):
@@ -330,6 +349,7 @@ class StateRows:
         _index(state)
         self._restore_ids(state, track, read.get("ids", {}))
         self._restore_parked(site, read.get("parked", {}))
+        self._restore_held(site, read.get("held", {}).get("", []))
         track.site_row = _encoder.encode(head)
         # everything re-nets: the planner's state for the site was dropped with it
         state.touched.update(dict.fromkeys(_items(state)))
@@ -356,6 +376,18 @@ class StateRows:
         ids.expiry = [(expiry, i) for i, expiry in seen.items()]
         heapq.heapify(ids.expiry)
         self.engine._ids[state.site] = ids
+
+    def _restore_held(self, site: str, rows: list[HeldRow]) -> None:
+        for row in rows:
+            try:
+                event = _event_decoder.decode(row.event)
+            except msgspec.DecodeError as exc:
+                raise RestoreError(f"site {site!r}: event waiting for the watermark: {exc}") from None
+            if event.site != site:
+                raise RestoreError(f"site {site!r}: a waiting event of site {event.site!r}")
+            self.engine.hold(event, row.source, tuple(row.order))
+        if self.engine._held_changed:
+            self.engine._held_changed.pop(site, None)
 
     def _restore_parked(self, site: str, rows: dict[str, list[ParkedRow]]) -> None:
         engine = self.engine
@@ -406,6 +438,11 @@ def _item_row(state: SiteState, item: str) -> ItemRow | None:
 
 def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int]]:
     return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
+
+
+def _held_bytes(heap: list[Any]) -> bytes:
+    """The waiting events in release order (a restore pushes them back in that order)."""
+    return _encoder.encode([HeldRow(encode_json(h.event), h.source, list(h.order)) for *_, h in sorted(heap)])
 
 
 def _parked_bytes(waiting: list[_Parked]) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,9 @@ def _event_time(event: Any) -> Any:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_BEFORE_ALL = dt.datetime.min.replace(tzinfo=dt.UTC)
+_AFTER_ALL = dt.datetime.max.replace(tzinfo=dt.UTC)
+TopicPartition = tuple[str, int]
 
 
 _NOT_SITE_STATE = (out.Rejected, *ev.MASTER_TYPES)
@@ -70,16 +73,64 @@ class Processor:
         self.rows = rows
         self._topic = {name: settings.topic(name) for name in
                        ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")}
+        self.last_offset: dict[TopicPartition, int] = {}    # highest offset seen per input topic-partition
+        # latest event time seen per topic-partition and site: one upstream system writes a site's
+        # records of a topic in time order, but the sites sharing a partition keep no common clock
+        self.latest: dict[TopicPartition, dict[str, dt.datetime]] = {}
 
-    def process(self, records: Iterable[InRecord]) -> list[OutRecord]:
-        """Apply one batch of records; the output records to produce, in order."""
+    def behind(self, highwaters: Mapping[TopicPartition, int | None],
+               positions: Mapping[TopicPartition, int | None] | None = None) -> set[TopicPartition]:
+        """Topic-partitions with records not seen yet: their next records may be older than what waits.
+
+        ``highwaters``: each assigned partition's end offset (None: not known yet).
+        ``positions``: for a partition nothing was seen from, the next offset the
+        consumer will deliver (after a restart, the committed one).
+        """
+        lagging: set[TopicPartition] = set()
+        for tp, end in highwaters.items():
+            seen = self.last_offset.get(tp)
+            if seen is None and positions is not None and positions.get(tp) is not None:
+                seen = positions[tp] - 1  # type: ignore[operator]
+            if end is None or (seen if seen is not None else -1) + 1 < end:
+                lagging.add(tp)
+        return lagging
+
+    def watermark(self, site: str, behind: Collection[TopicPartition]) -> dt.datetime:
+        """The time every input of ``site`` has reached: the earliest of the site's latest times
+        on the partitions still behind.
+
+        A site's records on one partition come in event-time order from their
+        producer, so nothing older can still arrive there.  A partition behind
+        that has not shown the site yet may still hold anything: the site waits
+        until it is read to its end.  With no partition behind, everything goes.
+        """
+        return min((self.latest.get(tp, {}).get(site, _BEFORE_ALL) for tp in behind), default=_AFTER_ALL)
+
+    def process(self, records: Iterable[InRecord], highwaters: Mapping[TopicPartition, int | None] | None = None,
+                positions: Mapping[TopicPartition, int | None] | None = None) -> list[OutRecord]:
+        """Apply one batch of records; the output records to produce, in order.
+
+        ``highwaters`` (the end offset of every assigned input partition, see
+        ``behind``) turns on the event-time merge: site events wait in the
+        engine until every input of their site has passed their time.  Without
+        it a batch is applied in event-time order on its own (master data).
+        """
         events: list[Any] = []
+        order: list[tuple[str, int, int, int]] = []
         sources: list[str] = []
         origins: dict[str, InRecord] = {}
         applied: list[tuple[InRecord, set[str]]] = []
         for record in records:
             source = f"{record.topic}[{record.partition}]@{record.offset}"
             decoded = decode_message(record.value, source=source)
+            tp = (record.topic, record.partition)
+            if record.offset > self.last_offset.get(tp, -1):
+                self.last_offset[tp] = record.offset
+            latest = self.latest.setdefault(tp, {})
+            for event in decoded:
+                ts, site = getattr(event, "ts", None), getattr(event, "site", None)
+                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL):
+                    latest[site] = ts
             if self.rows is not None:
                 sites = _sites(decoded)
                 if any(record.offset <= self.rows.applied_offset(site, record.topic, record.partition)
@@ -89,10 +140,14 @@ class Processor:
             origins[source] = record
             events.extend(decoded)
             sources.extend([source] * len(decoded))
-        order = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
-        events = [events[i] for i in order]
-        sources = [sources[i] for i in order]
-        outputs = self.engine.apply(events, sources)
+            order.extend((record.topic, record.partition, record.offset, i) for i in range(len(decoded)))
+        if highwaters is not None:
+            lagging = frozenset(self.behind(highwaters, positions))
+            outputs = self.engine.apply(events, sources, watermark=lambda site: self.watermark(site, lagging),
+                                        order=order)
+        else:
+            by_time = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
+            outputs = self.engine.apply([events[i] for i in by_time], [sources[i] for i in by_time])
         if self.rows is not None:
             for record, sites in applied:
                 for site in sites:

@@ -1,0 +1,203 @@
+"""A site's input topics merged in event time: the final state does not depend on how they interleave.
+
+Kafka orders records within a partition only.  A site's receipts (inventory
+topic) and its material issues (production topic) reach the worker in whatever
+interleaving the fetches produce.  The processor holds site events until every
+partition still behind has passed their time, so the engine sees one order:
+event time, then topic, partition and offset.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.engine import Engine, EngineSettings
+from core.reports import report
+from millstream.settings import Settings
+from schemas.codecs import decode_message, encode_json
+from schemas.outputs import Rejected
+from streams.processor import InRecord, Processor
+from streams.topics import TOPIC_OF_TYPE
+from tests.helpers import item, mk, reset
+
+SAMPLE = Path(__file__).resolve().parents[2] / "millstream" / "samples" / "hearing_devices.jsonl"
+SETTINGS = Settings()
+REPORTS = ("stock", "availability", "orders", "planned", "shortages", "exceptions")
+
+
+def kind(line: bytes) -> str:
+    """The event type of a line; the sample's deliberately broken lines count as inventory scans."""
+    try:
+        return str(json.loads(line)["type"])
+    except (ValueError, KeyError, TypeError):
+        return "receipt"
+
+
+def by_topic(lines: list[bytes]) -> dict[tuple[str, int], list[InRecord]]:
+    """Each event on its topic (partition 0), offsets in file order: what a publisher would produce."""
+    topics: dict[tuple[str, int], list[InRecord]] = {}
+    for line in lines:
+        topic = SETTINGS.topic(TOPIC_OF_TYPE.get(kind(line), "inventory"))
+        records = topics.setdefault((topic, 0), [])
+        records.append(InRecord(topic, 0, len(records), line))
+    return topics
+
+
+def interleave(topics: dict[tuple[str, int], list[InRecord]], rng: random.Random) -> list[InRecord]:
+    """One random interleaving that keeps each partition's order (all a consumer guarantees)."""
+    cursors = {tp: 0 for tp in topics}
+    merged = []
+    while cursors:
+        tp = rng.choice(sorted(cursors))
+        merged.append(topics[tp][cursors[tp]])
+        cursors[tp] += 1
+        if cursors[tp] == len(topics[tp]):
+            del cursors[tp]
+    return merged
+
+
+def run_merged(records: list[InRecord], ends: dict[tuple[str, int], int], rng: random.Random,
+               master: list[InRecord]) -> Engine:
+    """Through the processor in random batches, with the merge on; master data first, as the worker does.
+
+    Shipment announcements the worker produces to the transfers topic come back
+    to it later, as they would from the broker (one worker holds both sites here).
+    """
+    engine = Engine(EngineSettings(local_transfers=False))
+    processor = Processor(engine, SETTINGS)
+    processor.process(master)
+    transfers = (SETTINGS.topic("transfers"), 0)
+    ends = {**ends, transfers: 0}
+    records = list(records)
+    while records:
+        size = rng.randint(1, 12)
+        batch, records = records[:size], records[size:]
+        for out in processor.process(batch, highwaters=ends):
+            if out.topic == transfers[0]:
+                records.insert(rng.randint(0, len(records)), InRecord(transfers[0], 0, ends[transfers], out.value))
+                ends[transfers] += 1
+    processor.process([], highwaters=ends)   # the timer tick once every partition is read
+    assert engine.held() == 0
+    return engine
+
+
+def sample_lines() -> list[bytes]:
+    return [line for line in SAMPLE.read_bytes().splitlines() if line.strip()]
+
+
+def split_master(lines: list[bytes]) -> tuple[list[InRecord], list[bytes]]:
+    master = [InRecord(SETTINGS.topic("master"), 0, i, line) for i, line in enumerate(lines)
+              if kind(line) in ("item", "bom")]
+    return master, [line for line in lines if kind(line) not in ("item", "bom")]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_sample_gives_one_state_whatever_the_interleaving(seed: int) -> None:
+    master, lines = split_master(sample_lines())
+    topics = by_topic(lines)
+    ends = {tp: len(records) for tp, records in topics.items()}
+    rng = random.Random(seed)
+    first = run_merged(interleave(topics, rng), ends, rng, master)
+    second = run_merged(interleave(topics, rng), ends, rng, master)
+    for name in REPORTS:
+        assert report(first, name) == report(second, name), name
+    # and the same state as the file replayed in event-time order (the sample is written in that order)
+    embedded = Engine()
+    embedded.apply([e for r in master for e in decode_message(r.value)])
+    embedded.apply(sorted((e for line in lines for e in decode_message(line) if not isinstance(e, Rejected)),
+                          key=lambda e: e.ts))
+    embedded.finish()
+    for name in REPORTS:
+        assert report(first, name) == report(embedded, name), name
+
+
+def _issue_before_receipt() -> tuple[list[InRecord], list[InRecord], dict[tuple[str, int], int]]:
+    """A receipt at 10:01 (inventory topic) and a production order using it at 10:02 (production topic)."""
+    reset()
+    master = [InRecord(SETTINGS.topic("master"), 0, 0, encode_json(item("RAW")))]
+    receipt = mk("receipt", item="RAW", qty=10, lot="L1")
+    order = mk("production_order", order_id="MO-1", item="RAW-USE", qty=1, status="released",
+               start="2026-03-03", due="2026-03-04")
+    issue = mk("material_issue", order_id="MO-1", item="RAW", qty=5, lot="L1")
+    inventory = [InRecord(SETTINGS.topic("inventory"), 0, 0, encode_json(receipt))]
+    production = [InRecord(SETTINGS.topic("production"), 0, i, encode_json(e)) for i, e in enumerate((order, issue))]
+    master.append(InRecord(SETTINGS.topic("master"), 0, 1, encode_json(item("RAW-USE", source="make"))))
+    ends = {(SETTINGS.topic("inventory"), 0): 1, (SETTINGS.topic("production"), 0): 2}
+    return master, inventory + production, ends
+
+
+def test_an_issue_read_before_its_receipt_waits_for_it() -> None:
+    master, records, ends = _issue_before_receipt()
+    production_first = records[1:] + records[:1]
+    # without the merge, the issue meets no stock: the interleaving decides the outcome
+    plain = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    plain.process(master)
+    out = plain.process(production_first[:2]) + plain.process(production_first[2:])
+    lost = [json.loads(o.value) for o in out if o.topic == SETTINGS.topic("rejected")]
+    stock_plain = report(plain.engine, "stock")
+    # with it, the production topic's records wait until the inventory topic has passed 10:02
+    engine = Engine(EngineSettings(local_transfers=False))
+    merged = Processor(engine, SETTINGS)
+    merged.process(master)
+    first = merged.process(production_first[:2], highwaters=ends)
+    assert engine.held() == 2 and not [o for o in first if o.topic == SETTINGS.topic("rejected")]
+    merged.process(production_first[2:], highwaters=ends)
+    assert engine.held() == 0
+    stock = {(r["item"], r["lot"], r["status"]): r["qty"] for r in report(engine, "stock")}
+    assert stock[("RAW", "L1", "available")] == 5
+    assert [letter["reason"] for letter in lost] == [
+        "insufficient available stock: item 'RAW' has 0 available (0 reserved for other orders), needs 5"]
+    assert stock_plain != report(engine, "stock")
+
+
+def test_watermark_is_the_earliest_latest_time_of_partitions_behind() -> None:
+    _, records, ends = _issue_before_receipt()
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    inventory, production = (SETTINGS.topic("inventory"), 0), (SETTINGS.topic("production"), 0)
+    assert processor.behind(ends) == {inventory, production}
+    processor.process(records[1:2], highwaters=ends)      # the order, 10:02
+    assert processor.behind(ends) == {inventory, production}
+    site = "S1"
+    assert processor.watermark(site, {inventory, production}) < processor.latest[production][site]  # unseen
+    processor.process(records[:1], highwaters=ends)      # the receipt, 10:01
+    assert processor.behind(ends) == {production}
+    assert processor.watermark(site, processor.behind(ends)) == processor.latest[production][site]
+    assert processor.watermark("S2", processor.behind(ends)) < processor.latest[production][site]
+    # a restarted worker that has read nothing yet: the committed positions say what is behind
+    fresh = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    assert fresh.behind(ends, positions={inventory: 1, production: 1}) == {production}
+    assert fresh.behind({inventory: None}) == {inventory}                # end offset not known yet
+    assert fresh.watermark(site, set()) > processor.latest[production][site]  # nothing behind: all goes
+
+
+def test_waiting_events_are_durable_rows_and_come_back_on_restore() -> None:
+    from core.persist import StateRows
+
+    master, records, ends = _issue_before_receipt()
+    production_first = records[1:] + records[:1]
+    engine = Engine(EngineSettings(local_transfers=False, track_changes=True))
+    rows = StateRows(engine)
+    processor = Processor(engine, SETTINGS, rows)
+    processor.process(master)
+    rows.changed()
+    processor.process(production_first[:2], highwaters=ends)
+    changed = rows.changed()
+    assert engine.held() == 2 and changed["S1|held"] is not None
+    # a new worker restores the site: the two waiting events are back, their offsets count as applied
+    engine2 = Engine(EngineSettings(local_transfers=False, track_changes=True))
+    rows2 = StateRows(engine2)
+    processor2 = Processor(engine2, SETTINGS, rows2)
+    processor2.process(master)
+    rows2.restore("S1", [(k, v) for k, v in {**rows.current_rows("S1"), **changed}.items() if v is not None])
+    assert engine2.held() == 2
+    assert rows2.applied_offset("S1", SETTINGS.topic("production"), 0) == 1
+    processor2.process(production_first, highwaters=ends)   # re-delivered: the applied ones are skipped
+    assert engine2.held() == 0
+    assert report(engine2, "stock") == [{"site": "S1", "item": "RAW", "lot": "L1", "status": "available", "qty": 5}]
+    assert rows2.changed()["S1|held"] is None
