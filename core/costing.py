@@ -71,20 +71,27 @@ class CostBook:
         return std if std is not None else site.avg_cost.get(item)
 
     def roll(self, site: Any, item: str) -> float | None:
-        """Standard unit cost of one item from its components' current costs."""
-        spec = site.master.item(site.site, item)
-        bom = site.master.bom(site.site, item)
-        if bom is None or (spec is not None and spec.source == "buy"):
-            if spec is not None and spec.standard_cost is not None:
-                return spec.standard_cost
-            return site.avg_cost.get(item)
-        total = 0.0
-        for line in bom.lines:
-            cost = self.component_cost(site, line.item)
-            if cost is not None:
-                total += cost * line.qty_per * (1 + line.scrap_pct / 100) / bom.batch_qty
-        total += operations_cost(bom, 1.0, per_unit_setup=True)
-        return total / (bom.yield_pct / 100)
+        """Standard unit cost of one item from its components' rolled costs (kept per batch)."""
+        return _roll(site, item, lambda component: self.component_cost(site, component))
+
+    @staticmethod
+    def current(site: Any, item: str) -> float | None:
+        """Standard unit cost as of this very event, rolled through the BOM from current averages.
+
+        Values an issue of an item without a moving average.  The rolled
+        standards are kept per batch; valuing with them would make a ledger
+        depend on where batches end, so this walks the tree afresh instead.
+        """
+        memo: dict[str, float | None] = {}
+
+        def cost(component: str) -> float | None:
+            if component not in memo:
+                memo[component] = None  # BOM cycles are refused on input; this only guards the walk
+                std = _roll(site, component, cost)
+                memo[component] = std if std is not None else site.avg_cost.get(component)
+            return memo[component]
+
+        return _roll(site, item, cost)
 
     def update(self, site: Any, graph: BomGraph, dirty: dict[str, None]) -> list[Any]:
         """Re-roll dirty items and their users bottom-up; close orders; emit changes."""
@@ -149,6 +156,23 @@ class CostBook:
                          good_qty=to_number(order.good), actual_cost=money(actual_material + actual_ops),
                          standard_cost=money(standard), material_usage_variance=money(usage),
                          material_price_variance=money(price), operations_variance=money(actual_ops - standard_ops))
+
+
+def _roll(site: Any, item: str, component_cost: Any) -> float | None:
+    """Components x (1 + scrap) at ``component_cost``, plus operations, over yield; buy items their own cost."""
+    spec = site.master.item(site.site, item)
+    bom = site.master.bom(site.site, item)
+    if bom is None or (spec is not None and spec.source == "buy"):
+        if spec is not None and spec.standard_cost is not None:
+            return spec.standard_cost
+        return site.avg_cost.get(item)
+    total = 0.0
+    for line in bom.lines:
+        cost = component_cost(line.item)
+        if cost is not None:
+            total += cost * line.qty_per * (1 + line.scrap_pct / 100) / bom.batch_qty
+    total += operations_cost(bom, 1.0, per_unit_setup=True)
+    return total / (bom.yield_pct / 100)
 
 
 def _changed(old: float | None, new: float | None) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas import events as ev
 
-from .costing import moving_average
+from .costing import CostBook, moving_average
 from .errors import Missing, Reject
 from .master import BomSpec, MasterData
 from .orders import (
@@ -136,9 +136,12 @@ class SiteState:
         return list(self.alloc_refs.get(item, ()))
 
     def unit_cost(self, item: str) -> float:
-        """Valuation cost: the moving average, else the rolled standard."""
+        """Valuation cost: the moving average, else the standard rolled as of now (``CostBook.current``)."""
         avg = self.avg_cost.get(item)
-        return avg if avg is not None else self.standard_costs.get(item, 0.0)
+        if avg is not None:
+            return avg
+        std = CostBook.current(self, item)
+        return std if std is not None else 0.0
 
     def inventory_value(self) -> float:
         """fsum: exact whatever the item order, so a site restored from durable rows values alike."""

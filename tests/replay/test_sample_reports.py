@@ -76,3 +76,13 @@ def test_whatif_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert {"change": "planned order added", "site": "DK1", "item": "HA-100",
             "detail": "40 due 2026-03-25 release 2026-03-20"} in rows
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_valuation_does_not_depend_on_where_batches_end(engine: Engine, batch_size: int) -> None:
+    """Issues of items without a moving average are valued at the standard rolled as of the issue,
+    not at the standard the planner last rolled at a batch end."""
+    small = Engine()
+    replay(SAMPLE, small, batch_size=batch_size)
+    for name in ("stock", "availability", "orders", "planned", "shortages", "costs", "kpis"):
+        assert report(small, name) == report(engine, name), name
