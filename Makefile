@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := millstream/samples/hearing_devices.jsonl
 
-.PHONY: install demo test lint unit bench kafka-start kafka-stop clean
+.PHONY: install demo run test lint unit bench kafka-start kafka-stop clean
 
 install:
 	scripts/install.sh
@@ -12,6 +12,10 @@ install:
 demo: install
 	$(VENV)/bin/millstream replay $(SAMPLE) --out out/sample-outputs.jsonl \
 	  --report availability --report planned --report shortages --report costs --report kpis
+
+## The main job: broker, topics, a worker, the sample factory published, its outputs shown live (Ctrl-C stops).
+run: install
+	$(VENV)/bin/millstream run
 
 lint:
 	$(VENV)/bin/ruff check .

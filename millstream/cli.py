@@ -114,6 +114,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from .live import run
+    from .settings import load_settings
+
+    settings = load_settings(args.config)
+    prefix = args.prefix or f"demo{time.strftime('%Y%m%d%H%M%S')}"   # a clean set of topics per run
+    settings = dataclasses.replace(settings, topic_prefix=prefix, data_dir=str(Path(settings.data_dir) / prefix))
+    return run(settings, args.events, seconds=args.seconds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="millstream", description=__doc__)
     parser.add_argument("--version", action="version", version=f"millstream {__version__}")
@@ -147,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("events", type=Path)
     publish.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
     publish.set_defaults(func=cmd_publish)
+
+    run = sub.add_parser("run", help="broker, topics, a worker, the sample factory, and its outputs live")
+    run.add_argument("--events", type=Path, default=Path(__file__).resolve().parent / "samples" /
+                     "hearing_devices.jsonl", help="JSON Lines to publish (default: the bundled factory)")
+    run.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    run.add_argument("--prefix", help="topic prefix (default: a fresh one per run)")
+    run.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    run.set_defaults(func=cmd_run)
 
     kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
     kafka.add_argument("action", choices=["fetch", "start", "stop", "status"])
