@@ -25,7 +25,7 @@ from .master import BomSpec
 from .orders import ProductionOrder
 from .quantity import SCALE, to_number
 
-__all__ = ["CostBook", "money", "moving_average"]
+__all__ = ["CostBook", "money", "moving_average", "roll_standard"]
 
 EPSILON = 1e-6
 
@@ -72,26 +72,7 @@ class CostBook:
 
     def roll(self, site: Any, item: str) -> float | None:
         """Standard unit cost of one item from its components' rolled costs (kept per batch)."""
-        return _roll(site, item, lambda component: self.component_cost(site, component))
-
-    @staticmethod
-    def current(site: Any, item: str) -> float | None:
-        """Standard unit cost as of this very event, rolled through the BOM from current averages.
-
-        Values an issue of an item without a moving average.  The rolled
-        standards are kept per batch; valuing with them would make a ledger
-        depend on where batches end, so this walks the tree afresh instead.
-        """
-        memo: dict[str, float | None] = {}
-
-        def cost(component: str) -> float | None:
-            if component not in memo:
-                memo[component] = None  # BOM cycles are refused on input; this only guards the walk
-                std = _roll(site, component, cost)
-                memo[component] = std if std is not None else site.avg_cost.get(component)
-            return memo[component]
-
-        return _roll(site, item, cost)
+        return roll_standard(site, item, lambda component: self.component_cost(site, component))
 
     def update(self, site: Any, graph: BomGraph, dirty: dict[str, None]) -> list[Any]:
         """Re-roll dirty items and their users bottom-up; close orders; emit changes."""
@@ -158,7 +139,7 @@ class CostBook:
                          material_price_variance=money(price), operations_variance=money(actual_ops - standard_ops))
 
 
-def _roll(site: Any, item: str, component_cost: Any) -> float | None:
+def roll_standard(site: Any, item: str, component_cost: Any) -> float | None:
     """Components x (1 + scrap) at ``component_cost``, plus operations, over yield; buy items their own cost."""
     spec = site.master.item(site.site, item)
     bom = site.master.bom(site.site, item)

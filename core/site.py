@@ -17,7 +17,8 @@ from typing import Any
 
 from schemas import events as ev
 
-from .costing import CostBook, moving_average
+from .bomgraph import BomGraph
+from .costing import moving_average, roll_standard
 from .errors import Missing, Reject
 from .master import BomSpec, MasterData
 from .orders import (
@@ -35,6 +36,8 @@ from .quantity import SCALE, to_fixed, to_number
 from .stock import Stock
 
 __all__ = ["SiteSettings", "SiteState"]
+
+_MISSING = object()
 
 
 @dataclass(slots=True, frozen=True)
@@ -82,6 +85,9 @@ class SiteState:
         self.day_changed = False   # today moved: every date-relative plan must be re-netted
         self.cost_dirty = False
         self.touched: dict[str, None] = {}
+        self._std_now: dict[str, float | None] = {}   # standards as of now (valuation), see standard_now
+        self._std_master = -1                         # the master data version they were rolled with
+        self._std_graph: BomGraph | None = None
         #: ("item", item) or (record kind, id) changed since core/persist.py last looked; None: not tracked
         self.changed: dict[tuple[str, str], None] | None = {} if settings.track_changes else None
         self._handlers: dict[type, Callable[[Any], list[Any]]] = {
@@ -136,12 +142,42 @@ class SiteState:
         return list(self.alloc_refs.get(item, ()))
 
     def unit_cost(self, item: str) -> float:
-        """Valuation cost: the moving average, else the standard rolled as of now (``CostBook.current``)."""
+        """Valuation cost: the moving average, else the standard rolled as of this event.
+
+        Not the standard the planner rolled at the last batch end: valuing with
+        that would make the ledger depend on where batches end.
+        """
         avg = self.avg_cost.get(item)
         if avg is not None:
             return avg
-        std = CostBook.current(self, item)
+        std = self.standard_now(item)
         return std if std is not None else 0.0
+
+    def standard_now(self, item: str) -> float | None:
+        """Standard cost rolled through the BOM from current costs, kept until a cost under it changes."""
+        if self._std_master != self.master.version:
+            self._std_now.clear()
+            self._std_master = self.master.version
+            self._std_graph = None
+        if item not in self._std_now:
+            self._std_now[item] = roll_standard(self, item, self._component_cost_now)
+        return self._std_now[item]
+
+    def _component_cost_now(self, component: str) -> float | None:
+        std = self.standard_now(component)
+        return std if std is not None else self.avg_cost.get(component)
+
+    def _cost_changed(self, item: str) -> None:
+        """A moving average changed: standards rolled over it (the item and its users) are stale."""
+        if not self._std_now or self._std_master != self.master.version:
+            return
+        if self._std_graph is None:
+            self._std_graph = BomGraph.build(self.master, self.site)
+        stack = [item]
+        while stack:
+            current = stack.pop()
+            if self._std_now.pop(current, _MISSING) is not _MISSING:
+                stack.extend(self._std_graph.parents.get(current, ()))
 
     def inventory_value(self) -> float:
         """fsum: exact whatever the item order, so a site restored from durable rows values alike."""
@@ -175,6 +211,7 @@ class SiteState:
         if unit_cost is not None:
             on_hand = self.stock.physical(item)
             self.avg_cost[item] = moving_average(self.avg_cost.get(item), on_hand, qty, unit_cost)
+            self._cost_changed(item)
 
     def handle(self, event: Any) -> list[Any]:
         """Apply one event; returns internal events to route (transfers in transit)."""
