@@ -105,6 +105,43 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0 if not result.invalid else 1
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics, topic_specs
+
+    from .settings import load_settings
+
+    settings = load_settings(args.config)
+    created = set(ensure_topics(settings))
+    for spec in topic_specs(settings):
+        print(f"{spec.name}: {'created' if spec.name in created else 'exists'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    from monitoring import status
+
+    from .settings import load_settings
+
+    if not 0 <= args.top <= 100:
+        print("millstream: --top must be from 0 to 100", file=sys.stderr)
+        return 2
+    url = args.url or f"http://127.0.0.1:{load_settings(args.config).web_port}"
+    try:
+        report = status.fetch(url, top=args.top)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"millstream: no status from {url}: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        from schemas.codecs import encode_json
+
+        print(encode_json(report).decode())
+    else:
+        print(status.render(report, top=args.top))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import run_worker
 
@@ -160,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("events", type=Path)
     publish.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
     publish.set_defaults(func=cmd_publish)
+
+    topics = sub.add_parser("topics", help="create the service's topics that are missing (settings: partitions, "
+                            "replication, topic_prefix)")
+    topics.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    topics.set_defaults(func=cmd_topics)
+
+    status = sub.add_parser("status", help="per site: open shortages, busiest items, lag (asks a running worker)")
+    status.add_argument("--url", help="a worker's web address (default: http://127.0.0.1:<web_port>)")
+    status.add_argument("--top", type=int, default=5, help="shortages and busiest items shown per site")
+    status.add_argument("--format", choices=["table", "json"], default="table")
+    status.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    status.set_defaults(func=cmd_status)
 
     run = sub.add_parser("run", help="broker, topics, a worker, the sample factory, and its outputs live")
     run.add_argument("--events", type=Path, default=Path(__file__).resolve().parent / "samples" /

@@ -29,6 +29,10 @@ class Settings:
     topic_prefix: str = "millstream"
     #: port of the worker's HTTP query API and /metrics
     web_port: int = 6066
+    #: address the worker's web server listens on (0.0.0.0 in a container, for Prometheus and peers)
+    web_bind: str = "127.0.0.1"
+    #: host name peers and clients reach this worker by (its canonical URL, announced in the group)
+    web_host: str = "127.0.0.1"
     #: where RocksDB tables live
     data_dir: str = ".cache/worker"
     #: events per engine batch in the worker

@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.engine import Engine
 from core.persist import StateRows
@@ -23,6 +24,9 @@ from millstream.settings import Settings
 from schemas import events as ev
 from schemas import outputs as out
 from schemas.codecs import decode_message, encode_json
+
+if TYPE_CHECKING:
+    from monitoring.metrics import Metrics
 
 __all__ = ["InRecord", "OutRecord", "Processor"]
 
@@ -65,12 +69,16 @@ def _sites(decoded: list[Any]) -> set[str]:
 
 
 class Processor:
-    def __init__(self, engine: Engine, settings: Settings, rows: StateRows | None = None) -> None:
+    def __init__(self, engine: Engine, settings: Settings, rows: StateRows | None = None,
+                 metrics: Metrics | None = None) -> None:
         if engine.settings.local_transfers:
             raise ValueError("the service engine must route transfers (EngineSettings(local_transfers=False))")
         self.engine = engine
         self.settings = settings
         self.rows = rows
+        self.metrics = metrics   # counts and timings (monitoring/metrics.py); None: not measured
+        if metrics is not None:
+            metrics.watch(engine)
         self._topic = {name: settings.topic(name) for name in
                        ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")}
         self.last_offset: dict[TopicPartition, int] = {}    # highest offset seen per input topic-partition
@@ -115,6 +123,8 @@ class Processor:
         engine until every input of their site has passed their time.  Without
         it a batch is applied in event-time order on its own (master data).
         """
+        started = time.perf_counter()   # metrics only: nothing the engine decides depends on it
+        metrics = self.metrics
         events: list[Any] = []
         order: list[tuple[str, int, int, int]] = []
         sources: list[str] = []
@@ -135,12 +145,17 @@ class Processor:
                 sites = _sites(decoded)
                 if any(record.offset <= self.rows.applied_offset(site, record.topic, record.partition)
                        for site in sites):
+                    if metrics is not None:
+                        metrics.skipped(record.topic)
                     continue  # applied before a restart: the restored state holds it
                 applied.append((record, sites))
+            if metrics is not None:
+                metrics.consumed(record.topic, decoded)
             origins[source] = record
             events.extend(decoded)
             sources.extend([source] * len(decoded))
             order.extend((record.topic, record.partition, record.offset, i) for i in range(len(decoded)))
+        engine_started = time.perf_counter()
         if highwaters is not None:
             lagging = frozenset(self.behind(highwaters, positions))
             outputs = self.engine.apply(events, sources, watermark=lambda site: self.watermark(site, lagging),
@@ -148,14 +163,22 @@ class Processor:
         else:
             by_time = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
             outputs = self.engine.apply([events[i] for i in by_time], [sources[i] for i in by_time])
+        engine_seconds = time.perf_counter() - engine_started
         if self.rows is not None:
             for record, sites in applied:
                 for site in sites:
                     self.rows.record_offset(site, record.topic, record.partition, record.offset)
-        return [self.route(output, origins) for output in outputs]
+        routed = [self.route(output, origins) for output in outputs]
+        if metrics is not None:
+            metrics.batch(len(events), outputs, routed, time.perf_counter() - started, engine_seconds)
+        return routed
 
     def finish(self) -> list[OutRecord]:
-        return [self.route(output, {}) for output in self.engine.finish()]
+        outputs = self.engine.finish()
+        routed = [self.route(output, {}) for output in outputs]
+        if self.metrics is not None:
+            self.metrics.outputs(outputs, routed)
+        return routed
 
     def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
         """The topic and key of one engine output."""

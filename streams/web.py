@@ -7,6 +7,9 @@ or the owner, asked on the caller's behalf.  Orders and lots asked without a
 site may be held anywhere: every worker answers for the sites it owns and the
 answers are merged.  Errors are JSON ``{"error": ...}``: unknown key 404,
 ambiguous id 409, bad path or parameter 400, no assignment yet 503.
+
+``/metrics`` (Prometheus) and ``/status`` (a summary per site for
+``millstream status``) are served by the same web server.
 """
 
 from __future__ import annotations
@@ -23,19 +26,23 @@ from aiohttp import web as aioweb
 from core import queries
 from core.engine import Engine
 from millstream.settings import Settings
+from monitoring import status as site_status
+from monitoring.metrics import Metrics, metrics_response
 from schemas.codecs import encode_json
 
-from .routing import ROUTED_HEADER, WORKER_HEADER, SiteRouter
+from .routing import ROUTED_HEADER, WORKER_HEADER, SiteRouter, site_partition
+from .topics import INPUTS
 
-__all__ = ["ENDPOINTS", "register_views"]
+__all__ = ["ENDPOINTS", "register_metrics_view", "register_views"]
 
 log = logging.getLogger(__name__)
 
 ENDPOINTS = (
     "/sites/{site}/items/{item}", "/sites/{site}/items/{item}/mrp", "/sites/{site}/shortages",
-    "/orders/{order_id}", "/lots/{lot}/trace",
+    "/orders/{order_id}", "/lots/{lot}/trace", "/status", "/metrics",
 )
 MAX_KEY = 200   # the contract's key length
+MAX_TOP = 100   # busiest items per site on /status
 
 
 class BadRequest(ValueError):
@@ -69,9 +76,12 @@ class NotReady(RuntimeError):
 class _Api:
     """The query endpoints over one engine; ``register_views`` maps paths to them."""
 
-    def __init__(self, engine: Engine, router: SiteRouter) -> None:
+    def __init__(self, engine: Engine, router: SiteRouter, settings: Settings | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.engine = engine
         self.router = router
+        self.settings = settings or Settings()
+        self.metrics = metrics
 
     # --- responses ---------------------------------------------------------------------
 
@@ -204,9 +214,52 @@ class _Api:
         return self.respond(200, {"lot": lot, "traces": traces})
 
 
-def register_views(app: Any, engine: Engine, settings: Settings) -> None:
-    """Add the query API to the worker's Faust web server."""
-    api = _Api(engine, SiteRouter(app, settings.topic("inventory")))
+    async def status(self, request: Any) -> aioweb.Response:
+        """Per site this worker owns (all it holds before any assignment): shortages, lag, busiest items;
+        with the peers' answers merged in, a peer that does not answer listed with its error."""
+        params = _params(request, ("top",))
+        top = params.get("top", "5")
+        if not (top.isascii() and top.isdigit()) or not 0 <= int(top) <= MAX_TOP:
+            raise BadRequest(f"top must be a whole number from 0 to {MAX_TOP}")
+        assigned = self.router.assigned()
+        sites = [s for s in self.engine.sites if not assigned or self.router.owns(s)]
+        partitions = self.router._partitions() or self.settings.partitions
+        site_topics = {self.settings.topic(name) for name in INPUTS if name != "master"}
+        local = site_status.local_status(self.metrics, self.router.url, sites,
+                                         lambda s: site_partition(s, partitions), site_topics, int(top))
+        if request.headers.get(ROUTED_HEADER):
+            return self.respond(200, local)
+        peers = self.router.peers()
+        results = await asyncio.gather(*(self.router.forward(url, request.raw_path) for url in peers),
+                                       return_exceptions=True)
+        others: list[dict[str, Any]] = []
+        for url, result in zip(peers, results, strict=True):
+            if isinstance(result, BaseException):
+                others.append({"workers": [{"worker": url, "error": repr(result)}]})
+            elif result[0] != 200:
+                others.append({"workers": [{"worker": url, "error": f"answered {result[0]}"}]})
+            else:
+                others.append(msgspec.json.decode(result[1]))
+        return self.respond(200, site_status.merge(local, others))
+
+
+def register_metrics_view(app: Any, metrics: Metrics) -> None:
+    """``GET /metrics``: the worker's Prometheus metrics (text format; OpenMetrics if asked for)."""
+
+    @app.page("/metrics")
+    async def metrics_view(self: Any, request: Any) -> aioweb.Response:
+        body, content_type = metrics_response(metrics, request.headers.get("Accept"))
+        return aioweb.Response(body=body, headers={"Content-Type": content_type})
+
+
+def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metrics | None = None) -> None:
+    """Add the query API, ``/status`` and (given metrics) ``/metrics`` to the worker's Faust web server."""
+    router = SiteRouter(app, settings.topic("inventory"))
+    api = _Api(engine, router, settings, metrics)
+    if metrics is not None:
+        # per-site gauges from the owner only, so sums over workers count each site once
+        metrics.owns = lambda site: not router.assigned() or router.owns(site)
+        register_metrics_view(app, metrics)
 
     @app.page(ENDPOINTS[0])
     async def item_view(self: Any, request: Any, site: str, item: str) -> aioweb.Response:
@@ -227,6 +280,10 @@ def register_views(app: Any, engine: Engine, settings: Settings) -> None:
     @app.page(ENDPOINTS[4])
     async def trace_view(self: Any, request: Any, lot: str) -> aioweb.Response:
         return await api.guarded(api.trace(request, lot))
+
+    @app.page(ENDPOINTS[5])
+    async def status_view(self: Any, request: Any) -> aioweb.Response:
+        return await api.guarded(api.status(request))
 
     app.web.web_app.middlewares.append(_json_for_unmatched)
 

@@ -1,0 +1,80 @@
+"""Bounded label values, and what the engine holds that metrics read at scrape time.
+
+Labels name topics, event and output types, sites and partitions: sets fixed by
+the deployment and the contract, never item, order or lot ids (one series per
+id would grow without bound).  Reading the engine's waiting events and plans
+happens once per scrape, not per batch, so the hot path pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from schemas.events import InputEvent
+from schemas.outputs import Rejected
+
+__all__ = ["EVENT_TYPES", "INVALID", "event_class_type", "event_type", "output_type", "site_plans", "topic_of",
+           "waiting_events"]
+
+#: the type label of a message that did not decode into an event (malformed, unknown type, bad field)
+INVALID = "invalid"
+EVENT_TYPES = frozenset({cls.__struct_config__.tag for cls in InputEvent.__args__}) | {INVALID}
+
+_TAGS: dict[type, str] = {}
+
+
+def _tag(cls: type) -> str | None:
+    tag = _TAGS.get(cls)
+    if tag is None:
+        config = getattr(cls, "__struct_config__", None)
+        tag = config.tag if config is not None and isinstance(config.tag, str) else ""
+        _TAGS[cls] = tag
+    return tag or None
+
+
+def event_class_type(cls: type) -> str:
+    """The ``type`` label of an event class; ``Rejected`` straight from the decoder holds no event: ``invalid``."""
+    tag = _tag(cls)
+    return tag if tag in EVENT_TYPES else INVALID
+
+
+def event_type(event: Any) -> str:
+    """The ``type`` label of an input event, or of the event inside a ``Rejected``; undecodable: ``invalid``."""
+    if isinstance(event, Rejected):
+        event = event.event
+    return event_class_type(type(event))
+
+
+def output_type(cls: type) -> str:
+    """The ``type`` label of an output class."""
+    return _tag(cls) or cls.__name__.lower()
+
+
+def topic_of(source: str | None) -> str:
+    """The topic of a record source ``topic[partition]@offset`` (``#index`` inside an envelope)."""
+    if not source or "[" not in source:
+        return ""
+    return source.rpartition("[")[0]
+
+
+def waiting_events(engine: Any) -> Iterator[tuple[str, Any, str | None]]:
+    """(reason, event, source) of every event the engine holds back: ``watermark`` (the event-time merge
+    waits for the other inputs) or ``reference`` (parked until its order or item arrives)."""
+    for heap in getattr(engine, "_held", {}).values():
+        for entry in heap:
+            held = entry[-1]
+            yield "watermark", held.event, held.source
+    for parked in getattr(engine, "_parked", {}).values():
+        for waiting in parked:
+            yield "reference", waiting.event, waiting.source
+
+
+def site_plans(engine: Any) -> dict[str, tuple[int, int]]:
+    """Per site: (open shortages, planned orders) as the planner last published them."""
+    planner = getattr(engine, "planner", None)
+    if planner is None:
+        return {}
+    return {site: (sum(len(open_) for open_ in plan.shortages.values()),
+                   sum(node.planned_count() for node in plan.nodes.values()))
+            for site, plan in planner.plans.items()}
