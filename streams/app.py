@@ -1,16 +1,18 @@
-"""The Faust worker: site-keyed topics in, engine batches, outputs out.
+"""The Faust worker: site-keyed topics in, engine batches, outputs out, state durable.
 
 Thin on purpose.  One agent reads every site-keyed input topic in batches
-(``take_events``: Faust's per-message cost is paid once per batch of engine
-work, not once per event), hands the records to the transport-free
-``Processor`` and sends what it returns.  Master data must reach every worker
+(``noack_take``: Faust's per-message cost is paid once per batch of engine
+work, not once per event) and hands the records to ``streams.durable``, which
+runs the transport-free ``Processor`` (with the event-time merge of a site's
+inputs) and commits the batch's state rows, outputs and input offsets in one
+Kafka transaction per site partition.  Master data must reach every worker
 whatever partitions it owns, so each worker reads the whole master topic with
 its own group-less consumer and feeds it to the same engine, on the same event
 loop.
 
-Durable state in tables, restore on assignment and exactly-once delivery are
-the next steps of the service issue; this worker is at-least-once and keeps
-its engine in memory.
+``processing_guarantee="exactly_once"`` gives ``read_committed`` consumers
+(inputs, table recovery); why the batches are committed by producers of our
+own, and why the agent never acks, is in ``streams/durable.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ import faust
 
 from core.engine import Engine, EngineSettings
 from millstream.settings import Settings
+from monitoring.metrics import Metrics
+from monitoring.worker import instrument_worker
 
-from .processor import InRecord, Processor
+from .changelog import TABLE, app_id, ensure_changelog
+from .durable import DurableSites
+from .processor import InRecord
 from .topics import ensure_topics
 from .web import register_views
 
@@ -33,13 +39,22 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 SITE_TOPICS = ("inventory", "production", "purchase", "demand", "transfers")
+#: inputs merged in event time: what upstream systems publish, each site's records in time order.  The
+#: internal transfers topic is left out: written in transactions, its end offset counts commit markers
+#: (never delivered), so it would never look read to the end; shipments are matched by reference instead.
+MERGED_TOPICS = ("inventory", "production", "purchase", "demand")
+#: how often waiting events are offered to the engine when no batch comes (seconds)
+TICK = 0.25
 #: how long a batch waits for more events before the engine runs (seconds)
 BATCH_WITHIN = 0.05
+#: Faust's periodic offset commit (and livelock check), in effect off: offsets are committed per batch
+FAUST_COMMIT_INTERVAL = 24 * 3600.0
+FAUST_COMMIT_EVERY = 1 << 30
 
 
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
-        f"{settings.topic_prefix}-worker",
+        app_id(settings),
         broker=f"kafka://{settings.bootstrap}",
         value_serializer="raw",
         key_serializer="raw",
@@ -48,37 +63,50 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,  # ensure_topics creates them with the right settings
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_host=settings.web_host,
+        web_bind=settings.web_bind,
         web_port=settings.web_port,
         datadir=settings.data_dir,
+        store="rocksdb://",   # the state table (streams/durable.py); rocksdict driver
+        processing_guarantee="exactly_once",
+        # input offsets are committed in each batch's transactions (streams/durable.py) and the agent
+        # never acks: Faust has nothing to commit, to wait for on revocation, or to watch for livelock
+        broker_commit_interval=FAUST_COMMIT_INTERVAL,
+        broker_commit_every=FAUST_COMMIT_EVERY,
+        stream_wait_empty=False,
+        # in exactly_once mode Faust takes a changelog's end from the last fetch, which may be missing at
+        # recovery; streams/changelog.py catches the store up itself and the store may be ahead of that
+        recovery_consistency_check=False,
+        # static membership: a restarted worker takes its place in the group at once instead of waiting out
+        # the old session; named by its canonical URL, which is unique per worker
+        consumer_group_instance_id=f"{app_id(settings)}-{settings.web_host}-{settings.web_port}",
     )
-    engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock))
-    processor = Processor(engine, settings)
-    register_views(app, engine, settings)  # the HTTP query API (streams/web.py)
-    inputs = app.topic(*(settings.topic(name) for name in SITE_TOPICS), value_type=bytes, key_type=bytes)
-    out_topics: dict[str, Any] = {}
-
-    async def send(records: list[Any]) -> None:
-        for record in records:
-            topic = out_topics.get(record.topic)
-            if topic is None:
-                topic = out_topics[record.topic] = app.topic(record.topic, value_type=bytes, key_type=bytes)
-            await topic.send(key=record.key, value=record.value)
-
+    engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock,
+                                   track_changes=True))
+    metrics = Metrics()
+    register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
+    site_topics = [settings.topic(name) for name in SITE_TOPICS]
+    inputs = app.topic(*site_topics, value_type=bytes, key_type=bytes)
     master_ready = asyncio.Event()
 
     @app.agent(inputs)
     async def apply_site_events(stream: faust.StreamT) -> None:
-        await master_ready.wait()  # items and BOMs first: site events must not wait for them in event time
-        async for batch in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
-            records = [InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
-                       for e in batch]
-            await send(processor.process(records))
+        """Batches of site records, never acked: their offsets are committed in the batch's transactions.
 
-    @app.task
+        Faust commits acked offsets on its own (on revocation, at shutdown, when
+        an agent fails), including those of a batch cut short; with no acks it
+        has nothing to commit and cannot get ahead of the durable state.
+        """
+        await master_ready.wait()  # items and BOMs first: site events must not wait for them in event time
+        async for batch in stream.noack_take(settings.batch_size, within=BATCH_WITHIN):
+            await durable.apply([InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
+                                 for e in batch])
+
     async def follow_master() -> None:
-        """Every worker holds all master data: read the master topic whole, from the beginning."""
+        """Every worker holds all master data: read the master topic whole, from the beginning.
+
+        Started by ``durable`` at the first table recovery (the first restore needs it).
+        """
         consumer, ends = _master_consumer(settings)
         loop = asyncio.get_running_loop()
         try:
@@ -87,7 +115,7 @@ def create_app(settings: Settings) -> faust.App:
                 records = [InRecord(m.topic(), m.partition(), m.offset(), m.value() or b"")
                            for m in messages if m.error() is None]
                 if records:
-                    await send(processor.process(records))
+                    await durable.apply(records, master=True)
                     for record in records:
                         if ends.get(record.partition, -1) <= record.offset + 1:
                             ends.pop(record.partition, None)
@@ -96,6 +124,19 @@ def create_app(settings: Settings) -> faust.App:
                     master_ready.set()
         finally:
             consumer.close()
+
+    durable = DurableSites(app, settings, engine, site_topics, follow_master, master_ready, metrics=metrics,
+                           merged_topics=[settings.topic(name) for name in MERGED_TOPICS])
+    instrument_worker(app, metrics, topics=site_topics, tables={TABLE: durable.table})
+
+    @app.timer(TICK)
+    async def release_waiting() -> None:
+        """Events waiting for the event-time merge go in once every input has caught up, records or not."""
+        await durable.tick()
+
+    @app.on_before_shutdown.connect
+    async def close_writers(_sender: Any, **_kwargs: Any) -> None:
+        await durable.stop()
 
     return app
 
@@ -121,6 +162,7 @@ def _master_consumer(settings: Settings) -> tuple[Any, dict[int, int]]:
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Create the topics that are missing, then run one worker until stopped."""
     ensure_topics(settings)
+    ensure_changelog(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()

@@ -1,0 +1,341 @@
+"""Durable site state: each batch committed in one Kafka transaction per site partition.
+
+Why this shape (docs/design.md, "Durability"):
+
+* The rows ``core/persist.py`` produces for a batch, the outputs of the batch
+  and the consumer group's position on the inputs must become visible
+  together or not at all.  Each site partition has its own transactional
+  producer (``<app>-rows-<p>``): a batch sends the rows of the partition's
+  sites to the state table's changelog partition, the outputs those sites
+  produced and the input offsets it consumed, then commits.  A crash before
+  the commit leaves nothing a ``read_committed`` reader sees; the next
+  owner's producer (same id) aborts the open transaction and fences the old
+  one.  The applied offsets in each site row make a record delivered twice
+  anyway a no-op.
+* Faust's own ``exactly_once`` mode picks a send's transaction by the
+  *destination* partition and topic group, so keyed outputs (planned orders
+  hash anywhere) would fall outside the transaction of the site that made
+  them (or outside any), and it commits on a timer, not per batch.  It stays
+  on for what it does right: ``read_committed`` consumers for the inputs (the
+  transfers topic is written in transactions) and for table recovery.  The
+  agent never acks, so Faust never commits offsets of its own.
+* The table (``streams.changelog``) is the read side: on assignment the
+  sites of a gained partition are restored from its rows; on revocation they
+  are dropped.  Rows are not written through the table's mapping API: that
+  needs a current event, and a batch spans partitions.
+* A site's partition is the murmur2 hash of its key (``streams.routing``):
+  the publisher, Faust's producer and the query router assume the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer, TopicPartition
+from faust.types import TP
+
+from core.engine import Engine
+from core.persist import StateRows, site_of
+from millstream.settings import Settings
+from monitoring.metrics import Metrics
+from schemas import events as ev
+from schemas import outputs as out
+
+from .changelog import TABLE, LocalRows, app_id, changelog_topic, committed_positions
+from .processor import InRecord, OutRecord, Processor
+from .routing import site_partition
+
+__all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
+
+log = logging.getLogger(__name__)
+
+ABORT_TIMEOUT = 5.0
+_SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedRecord(OutRecord):
+    """An output and the site that produced it: its transaction is that site's partition's."""
+
+    owner: str | None = None      # the site whose state made it; None for master data
+    source_partition: int | None = None   # input partition of a rejected record without a site
+
+
+class OwnedProcessor(Processor):
+    """The service's processor, with each output labelled by the site that produced it."""
+
+    def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
+        record = super().route(output, origins)
+        if isinstance(output, ev.TransferInTransit):
+            owner = output.from_site   # keyed by the receiving site, made by the shipping one
+        else:
+            owner = getattr(output, "site", None)
+        partition = None
+        if owner is None and isinstance(output, out.Rejected):
+            match = _SOURCE.match(output.source or "")
+            if match and match[1] != self.settings.topic("master"):
+                partition = int(match[2])
+        return OwnedRecord(record.topic, record.key, record.value, owner, partition)
+
+
+class DurableSites:
+    """The worker's engine with its state in a changelogged table: apply, restore, drop.
+
+    One lock orders batches (site and master) with assignment and restore, so
+    the rows a batch reads from the engine are committed in the order they
+    were made.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings, engine: Engine, site_topics: Sequence[str],
+                 read_master: Callable[[], Awaitable[None]], master_ready: asyncio.Event, *,
+                 merged_topics: Sequence[str] = (), metrics: Metrics | None = None) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.rows = StateRows(engine)
+        self.processor = OwnedProcessor(engine, settings, self.rows, metrics=metrics)
+        self.read_master = read_master
+        self.master_ready = master_ready
+        self._master_reader: asyncio.Future[None] | None = None
+        self.site_topics = frozenset(site_topics)
+        # inputs merged in event time (streams/processor.py); transfers are matched by reference instead
+        self.merged_topics = tuple(merged_topics)
+        self._next: dict[tuple[str, int], int] = {}   # merged input -> next offset to apply (committed)
+        # the store comes from the app's ``store="rocksdb://"`` (a table-level "rocksdb://" URL is falsy in
+        # yarl, and Faust would silently fall back to the memory store)
+        self.table = app.Table(TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                               options={"driver": "rocksdict"},
+                               help="site state rows (core/persist.py), written in transactions")
+        self.table.on_recover(self._on_recovered)
+        self.local = LocalRows(self.table, settings)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        self.owned: set[int] = set()       # partitions whose sites the engine holds
+        self.pending: set[int] = set()     # assigned, sites not restored yet
+        self.partitions = settings.partitions
+        self._writers: dict[int, AIOKafkaProducer] = {}
+        self._lock = asyncio.Lock()
+        self._settled = asyncio.Event()   # cleared while a rebalance is under way
+        self._settled.set()
+        self._broken: BaseException | None = None
+
+    # --- batches ------------------------------------------------------------------------
+
+    async def apply(self, records: list[InRecord], *, master: bool = False) -> None:
+        """Apply a batch and commit it: per site partition, its rows, outputs and input offsets together.
+
+        Site records of partitions this worker no longer owns are left to the
+        new owner (a batch may straddle a revocation).  Master records have no
+        offsets to commit: every worker reads the master topic whole.
+        """
+        await self._settled.wait()
+        async with self._lock:
+            if not master:
+                records = [r for r in records if r.partition in self.owned]
+                if not records:
+                    return
+            await self._run(records, master)
+
+    async def tick(self) -> None:
+        """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
+        if not self.engine.held():
+            return
+        await self._settled.wait()
+        async with self._lock:
+            await self._run([], False)
+
+    async def _run(self, records: list[InRecord], master: bool) -> None:
+        if self._broken is not None:
+            raise RuntimeError("the engine is ahead of its durable state: restart") from self._broken
+        positions: dict[int, dict[TopicPartition, int]] = defaultdict(dict)   # partition -> next offsets
+        if not master:
+            for record in records:
+                tp = TopicPartition(record.topic, record.partition)
+                positions[record.partition][tp] = max(positions[record.partition].get(tp, 0), record.offset + 1)
+        try:
+            if master:
+                outputs = self.processor.process(records)
+            else:
+                outputs = self.processor.process(records, *self._merge_inputs())
+            await self._commit(self.rows.changed(), outputs, positions)
+        except BaseException as exc:
+            # the engine holds what is not durable: no more batches; the worker stops and a restart restores
+            self._broken = exc
+            if not isinstance(exc, asyncio.CancelledError):
+                await self.app.crash(exc)
+            raise
+        for by_tp in positions.values():
+            self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
+
+    def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
+        """End offsets and committed positions of the merged inputs of the partitions owned."""
+        consumer = self.app.consumer
+        ends: dict[tuple[str, int], int | None] = {}
+        for topic in self.merged_topics:
+            for partition in self.owned:
+                ends[(topic, partition)] = consumer.highwater(TP(topic, partition))
+        return ends, {key: self._next.get(key) for key in ends}
+
+    async def _commit(self, rows: dict[str, bytes | None], outputs: Iterable[OutRecord],
+                      positions: dict[int, dict[TopicPartition, int]]) -> None:
+        changelog = changelog_topic(self.settings)
+        batches: dict[int, list[tuple[str, bytes, bytes | None, int | None]]] = defaultdict(list)
+        loose: list[OutRecord] = []
+        for key, value in rows.items():
+            partition = self._partition_of(site_of(key))
+            batches[partition].append((changelog, key.encode(), value, partition))
+        for record in outputs:
+            partition = self._output_partition(record)
+            if partition is None:
+                loose.append(record)
+            else:
+                batches[partition].append((record.topic, record.key, record.value, None))
+        await asyncio.gather(*(self._transaction(p, batches.get(p, []), positions.get(p, {}))
+                               for p in {*batches, *positions}))
+        for record in loose:   # master data's own rejections: re-read (and re-sent) at every start anyway
+            await self.app.producer.send_and_wait(record.topic, record.key, record.value, None, None, None)
+
+    def _partition_of(self, site: str) -> int:
+        partition = site_partition(site, self.partitions)
+        if partition not in self._writers:
+            raise RuntimeError(
+                f"site {site!r} hashes to partition {partition}, not one of this worker's "
+                f"{sorted(self._writers)}: site-keyed records must be partitioned by murmur2 of the site")
+        return partition
+
+    def _output_partition(self, record: OutRecord) -> int | None:
+        owner = getattr(record, "owner", None)
+        if owner is not None:
+            return self._partition_of(owner)
+        partition = getattr(record, "source_partition", None)
+        return partition if partition in self._writers else None
+
+    async def _transaction(self, partition: int, sends: list[tuple[str, bytes, bytes | None, int | None]],
+                           positions: dict[TopicPartition, int]) -> None:
+        producer = self._writers[partition]
+        await producer.begin_transaction()
+        try:
+            futures = [await producer.send(topic, value, key=key, partition=part) for topic, key, value, part in sends]
+            if positions:   # the consumer group's position moves with the state it produced
+                await producer.send_offsets_to_transaction(positions, app_id(self.settings))
+            await producer.commit_transaction()
+        except BaseException:
+            # the engine is now ahead of what is durable: abort, crash, and let the restart restore
+            if self.metrics is not None:
+                for topic in {send[0] for send in sends}:
+                    self.metrics.produce_error(topic)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.abort_transaction(), ABORT_TIMEOUT)
+            raise
+        changelog = changelog_topic(self.settings)
+        self.local.committed(partition, [(key, value, future.result().offset)
+                                         for (topic, key, value, _), future in zip(sends, futures, strict=True)
+                                         if topic == changelog])
+
+    # --- assignment, restore, revocation ----------------------------------------------------
+
+    async def _on_revoked(self, _sender: Any, _revoked: set[Any], **_kwargs: Any) -> None:
+        """A rebalance started: let the batch under way commit, hold the next ones until the new assignment.
+
+        A partition may be moving to another worker, whose producer would fence
+        this worker's in the middle of a commit.
+        """
+        self._settled.clear()
+        async with self._lock:
+            pass
+
+    async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
+        await self._sync({tp.partition for tp in assigned if tp.topic in self.site_topics})
+        self._settled.set()
+
+    async def _sync(self, partitions: set[int]) -> None:
+        """Drop the sites of partitions gone, start (fence) the producers of partitions gained.
+
+        A gained partition's producer starts before its rows are read:
+        ``start`` registers the transactional id, so the previous owner can
+        commit nothing more and its open transaction is aborted.
+        """
+        topic = min(self.site_topics)
+        self.partitions = self.app.consumer.topic_partitions(topic) or self.settings.partitions
+        async with self._lock:
+            gone = (self.owned | self.pending) - partitions
+            for site in [s for s in self.engine.sites if site_partition(s, self.partitions) in gone]:
+                self.rows.drop(site)
+            for partition in sorted(gone):
+                producer = self._writers.pop(partition, None)
+                if producer is not None:
+                    await producer.stop()
+            self.owned -= gone
+            self.pending = partitions - self.owned
+            for partition in sorted(self.pending):
+                if partition not in self._writers:
+                    self._writers[partition] = await self._start_writer(partition)
+        if gone or self.pending:
+            log.info("partitions dropped %s, to restore %s", sorted(gone), sorted(self.pending))
+
+    async def _start_writer(self, partition: int) -> AIOKafkaProducer:
+        name = f"{app_id(self.settings)}-rows-{partition}"
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap, client_id=name, transactional_id=name,
+            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20))
+        await producer.start()   # InitProducerId: fences the previous owner, aborts its open transaction
+        return producer
+
+    async def _on_recovered(self) -> None:
+        """Table recovery is done (streams resume after this): restore the sites of the gained partitions.
+
+        Waits for the master data first (the planner needs items and BOMs).
+        The master reader starts here, at the first recovery: Faust starts app
+        tasks only after recovery, and the first restore needs the master.
+        Restore outputs are not re-sent: transactions put every committed
+        batch's outputs on the topics already, and the re-planned state equals
+        what they say.
+        """
+        try:
+            await self._restore_gained()
+        except Exception as exc:   # streams resume after this callback whatever it raises: stop instead
+            log.error("cannot restore: %r", exc)
+            await self.app.crash(exc)
+
+    async def _restore_gained(self) -> None:
+        actives = self.app.assignor.assigned_actives()
+        await self._sync({tp.partition for tp in actives if tp.topic in self.site_topics})
+        if self._master_reader is None:
+            self._master_reader = self.app.add_future(self.read_master())
+        await self.master_ready.wait()
+        async with self._lock:
+            if not self.pending:
+                return
+            token = self.metrics.restore_started(TABLE) if self.metrics is not None else None
+            await self.local.catch_up(self.pending)
+            sites: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+            for key, value in self.local.items():
+                site = site_of(key)
+                if site_partition(site, self.partitions) in self.pending:
+                    sites[site].append((key, value))
+            for site, rows in sites.items():
+                self.rows.restore(site, rows)   # its outputs are on the topics already
+            self._next.update(await committed_positions(
+                self.settings, [TopicPartition(t, p) for t in self.merged_topics for p in self.pending]))
+            if token is not None:
+                self.metrics.restore_finished(token)   # type: ignore[union-attr]
+            log.info("restored %d sites of partitions %s", len(sites), sorted(self.pending))
+            self.owned |= self.pending
+            self.pending = set()
+
+    async def stop(self) -> None:
+        """Shutdown: the batch under way commits, no other starts, the producers close."""
+        self._settled.clear()
+        async with self._lock:
+            for producer in self._writers.values():
+                await producer.stop()
+            self._writers.clear()
