@@ -117,11 +117,9 @@ def item_status(engine: Engine, site: str, item: str) -> Row:
 def mrp_record(engine: Engine, site: str, item: str) -> Row:
     """The planner's time-phased record of one item (gross, receipts, projected, planned)."""
     state = site_state(engine, site)
-    planner = engine.planner
-    record_of = getattr(planner, "mrp_record", None)
-    if record_of is None:
-        raise Unavailable("planning is off" if planner is None else "this planner does not give MRP records")
-    record = record_of(state, item)
+    if engine.planner is None:
+        raise Unavailable("planning is off")
+    record = engine.planner.mrp_record(state, item)
     if record is None:
         raise NotFound(f"unknown item {item!r} at site {site!r}")
     return {"site": site, **record}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -88,8 +87,6 @@ def test_mrp_record_is_the_planners_record_of_the_site() -> None:
     engine = new_engine([item("X", lead_time_days=2, safety_stock=3)])
     receive(engine, "X", 5, "L1")
     apply_ok(engine, mk("demand", demand_id="SO-1", item="X", qty=12))
-    if not hasattr(engine.planner, "mrp_record"):
-        pytest.skip("the planner does not give MRP records yet")
     record = queries.mrp_record(engine, SITE, "X")
     assert (record["site"], record["item"], record["today"]) == (SITE, "X", "2026-03-02")
     assert (record["on_hand"], record["safety_stock"]) == (5, 3)
@@ -104,19 +101,9 @@ def test_mrp_record_is_the_planners_record_of_the_site() -> None:
         queries.mrp_record(engine, SITE, "NOPE")
 
 
-def test_mrp_record_needs_a_planner_that_gives_one() -> None:
-    engine = new_engine()
+def test_mrp_record_without_planning_is_unavailable() -> None:
+    engine = new_engine(kernel="off")
     receive(engine, "RAW-A", 1, "L1")
-
-    class _Stub:
-        def mrp_record(self, site: Any, item_name: str) -> dict[str, Any] | None:
-            return {"item": item_name, "on_hand": site.stock.unrestricted(item_name)} if item_name == "RAW-A" else None
-
-    engine.planner = _Stub()  # type: ignore[assignment]
-    assert queries.mrp_record(engine, SITE, "RAW-A") == {"site": SITE, "item": "RAW-A", "on_hand": 1_000_000}
-    with pytest.raises(queries.NotFound):
-        queries.mrp_record(engine, SITE, "RAW-B")
-    engine.planner = None
     with pytest.raises(queries.Unavailable, match="planning is off"):
         queries.mrp_record(engine, SITE, "RAW-A")
 
