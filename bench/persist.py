@@ -19,17 +19,9 @@ from collections import defaultdict
 from typing import Any
 
 from core.engine import Engine, EngineSettings
-from core.persist import StateRows
+from core.persist import StateRows, fold_rows
 
 from .sitegen import ScanStream, SiteSpec, generate
-
-
-def _fold(table: dict[str, bytes], rows: dict[str, bytes | None]) -> None:
-    for key, value in rows.items():
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
 
 
 def _sizes(table: dict[str, bytes]) -> dict[str, list[int]]:
@@ -56,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     for start in range(0, len(gen.events), 500):
         engine.apply(gen.events[start:start + 500])
         t1 = time.perf_counter()
-        _fold(table, rows.changed())
+        fold_rows(table, rows.changed())
         changed_s += time.perf_counter() - t1
     load_s = time.perf_counter() - t0
     print(f"site of {args.items} items: {len(gen.events)} load events in {load_s:.1f} s, "
@@ -81,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             t1 = time.perf_counter_ns()
             changed = rows.changed()
             t2 = time.perf_counter_ns()
-            _fold(table, changed)
+            fold_rows(table, changed)
             apply_ns.append(t1 - t0)
             changed_ns.append(t2 - t1)
             written.append(len(changed))

@@ -44,7 +44,7 @@ from .quality import STATUSES
 from .site import SiteState
 from .stock import MOVEMENT_KINDS
 
-__all__ = ["FORMAT", "RestoreError", "StateRows", "site_of"]
+__all__ = ["FORMAT", "RestoreError", "StateRows", "fold_rows", "site_of"]
 
 #: bumped when a row's layout changes incompatibly; restore refuses other versions
 FORMAT = 1
@@ -121,6 +121,16 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     **{kind: msgspec.msgpack.Decoder(record) for kind, (_, record, _) in _RECORDS.items()},
 }
 _event_decoder = msgspec.json.Decoder(ev.InputEvent)
+
+
+def fold_rows(table: dict[str, bytes], rows: dict[str, bytes | None]) -> dict[str, bytes]:
+    """What a compacted table keeps of ``changed()`` rows: the latest value per key, deletes removed."""
+    for key, value in rows.items():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return table
 
 
 def _escape(site: str) -> str:

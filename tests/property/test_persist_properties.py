@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_ledger_properties import MASTER, PROPERTY_SETTINGS, sequences, splits
 
 from core.engine import Engine, EngineSettings
-from core.persist import StateRows, site_of
+from core.persist import StateRows, fold_rows, site_of
 from core.reports import REPORTS, report
 from helpers import rejected, to_json
 from schemas.codecs import encode_json
@@ -24,13 +24,6 @@ from schemas.codecs import encode_json
 def _reports(engine: Engine) -> dict[str, bytes]:
     return {name: encode_json(report(engine, name)) for name in REPORTS}
 
-
-def _fold(table: dict[str, bytes], rows: dict[str, bytes | None]) -> None:
-    for key, value in rows.items():
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
 
 
 @PROPERTY_SETTINGS
@@ -55,7 +48,7 @@ def test_a_restored_engine_reports_and_rejects_like_one_that_never_stopped(data:
     table: dict[str, bytes] = {}
     for batch in batches[:cut]:
         first.apply(batch)
-        _fold(table, rows.changed())
+        fold_rows(table, rows.changed())
         for site in first.sites:   # what was written is the state, row for row
             assert rows.current_rows(site) == {k: v for k, v in table.items()
                                                if site_of(k) == site and k.split("|")[1] != "ids"}

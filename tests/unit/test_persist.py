@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from core.engine import Engine, EngineSettings
-from core.persist import RestoreError, SiteRow, StateRows, site_of
+from core.persist import RestoreError, SiteRow, StateRows, fold_rows, site_of
 from core.reports import REPORTS, report
 from core.site import SiteSettings, SiteState
 from helpers import SITE, advance, apply_ok, master_data, mk, q, rejected, to_json
@@ -27,15 +27,6 @@ def tracked(**settings: Any) -> tuple[Engine, StateRows]:
     engine = Engine(EngineSettings(track_changes=True, **settings))
     return engine, StateRows(engine)
 
-
-def fold(table: Table, rows: dict[str, bytes | None]) -> Table:
-    """What a compacted table keeps: the latest value per key, deletes removed."""
-    for key, value in rows.items():
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
-    return table
 
 
 def restore_all(rows: StateRows, table: Table) -> list[Any]:
@@ -57,7 +48,7 @@ def setup(*events: Any) -> tuple[Engine, StateRows, Table]:
     engine, rows = tracked()
     apply_ok(engine, *master_data())
     apply_ok(engine, *events)
-    return engine, rows, fold({}, rows.changed())
+    return engine, rows, fold_rows({}, rows.changed())
 
 
 def restored(table: Table, master: list[Any] | None = None, **settings: Any) -> tuple[Engine, StateRows]:
@@ -90,7 +81,7 @@ def test_sample_restored_at_a_split_reports_like_one_engine(cut: int) -> None:
     table: Table = {}
     for batch in head:
         first.apply(batch)
-        fold(table, rows.changed())
+        fold_rows(table, rows.changed())
         for site in first.sites:   # the folded rows are the state, whatever the batches
             assert table_of(table, site) == rows.current_rows(site)
     second, rows_c = tracked()
@@ -192,7 +183,7 @@ def test_restored_site_accepts_a_corrected_event_under_a_rejected_id() -> None:
     engine, rows, table = setup(mk("receipt", item="RAW-A", qty=5, lot="A1"))
     bad = mk("issue", item="RAW-A", qty=50)
     assert rejected(engine.apply([bad]))
-    fold(table, rows.changed())
+    fold_rows(table, rows.changed())
     again, _ = restored(table)
     apply_ok(again, msgspec.structs.replace(bad, qty=1))
 
@@ -206,7 +197,7 @@ def test_an_id_forgotten_in_a_later_batch_stays_forgotten_after_restore() -> Non
     assert expired.event == waiting
     changed = rows.changed()
     assert changed[f"{SITE}|parked|production order|MO-9"] is None
-    fold(table, changed)
+    fold_rows(table, changed)
     again, _ = restored(table)
     assert waiting.event_id not in again._ids[SITE].seen
     apply_ok(again, mk("production_order", order_id="MO-9", item="FG", qty=1), waiting)
@@ -222,7 +213,7 @@ def test_an_id_reused_after_a_rejection_is_remembered_for_its_own_window() -> No
     apply_ok(engine, corrected)
     advance(days=21)
     apply_ok(engine, mk("receipt", item="RAW-A", qty=1, lot="A1"))   # 31 days after the first attempt
-    fold(table, rows.changed())
+    fold_rows(table, rows.changed())
     again, _ = restored(table)
     for one in (engine, again):
         [duplicate] = rejected(one.apply([corrected]))
@@ -366,7 +357,7 @@ def test_processor_skips_records_a_restored_site_already_applied() -> None:
     processor.process(master)
     receipts = [mk("receipt", item="RAW-A", qty=1, lot="A1") for _ in range(3)]
     processor.process([_record(receipts[0], 10), _record(receipts[1], 11)])
-    table = fold({}, rows.changed())
+    table = fold_rows({}, rows.changed())
     assert rows.applied_offset(SITE, "millstream.inventory", 0) == 11
     # a new worker: master data read whole again, the site restored, the partition re-delivered from 10
     engine2, rows2 = tracked(local_transfers=False)
