@@ -332,21 +332,13 @@ cdef class ItemNode:
                 _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines)
 
     def __setstate__(self, state):
-        cdef Py_ssize_t k
         params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines = state
         self.set_params(*params)
-        for vec, pairs in ((0, own), (1, dep), (2, rcp), (3, firm), (4, passed)):
-            days, qtys = [p[0] for p in pairs], [p[1] for p in pairs]
-            if vec == 0:
-                ev_fill(&self.own, days, qtys)
-            elif vec == 1:
-                ev_fill(&self.dep, days, qtys)
-            elif vec == 2:
-                ev_fill(&self.rcp, days, qtys)
-            elif vec == 3:
-                ev_fill(&self.firm, days, qtys)
-            else:
-                ev_fill(&self.passed, days, qtys)
+        _fill_pairs(&self.own, own)
+        _fill_pairs(&self.dep, dep)
+        _fill_pairs(&self.rcp, rcp)
+        _fill_pairs(&self.firm, firm)
+        _fill_pairs(&self.passed, passed)
         self.planned_.n = 0
         for due, release, qty, shortfall in planned:
             ov_push(&self.planned_, due, release, qty, shortfall)
@@ -674,6 +666,10 @@ cdef class ItemNode:
                 i += 1
                 j += 1
         return 0
+
+
+cdef int _fill_pairs(EntryVec* v, list pairs) except -1:
+    return ev_fill(v, [p[0] for p in pairs], [p[1] for p in pairs])
 
 
 cdef list _entries(EntryVec* v):

@@ -199,10 +199,7 @@ class Planner:
             _, item = heapq.heappop(heap)
             queued.discard(item)
             self.replanned += 1
-            node = nodes.get(item)
-            if node is None:
-                node = nodes[item] = self.kernel.ItemNode(item)
-                stale.add(item)
+            node = nodes.get(item) or self._node(plan, item)
             reached = self._load(site, plan, costs, item, node) if item in dirty or item in stale else ()
             changes, components = node.replan(today)
             if changes:
