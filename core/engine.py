@@ -155,12 +155,15 @@ class Engine:
             self._release_held(lambda _site: dt.datetime.max.replace(tzinfo=dt.UTC), out)
             if self.planner is not None:
                 out.extend(self.planner.plan(self))
-        for key, waiting in list(self._parked.items()):
-            site = key[0]
+        # in the order they would have expired, then by what they waited for: the same whether the engine
+        # ran through or was restored from durable rows (which do not keep the order keys were parked in)
+        waiting = sorted(((parked.deadline, key, position, parked) for key, queue in self._parked.items()
+                          for position, parked in enumerate(queue)), key=lambda entry: entry[:3])
+        for key in self._parked:
             self._note_parked(key)
-            for parked in waiting:
-                self._forget(site, parked.event.event_id)
-                out.append(self._rejected(parked.event, parked.reason, parked.source))
+        for _deadline, (site, _kind, _ref), _position, parked in waiting:
+            self._forget(site, parked.event.event_id)
+            out.append(self._rejected(parked.event, parked.reason, parked.source))
         self._parked.clear()
         self._park_deadlines.clear()
         return out
