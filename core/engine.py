@@ -201,40 +201,49 @@ class Engine:
         self._apply_timed(self.site(site), event, source, out)
 
     def _apply_timed(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> None:
-        """Apply a site event; only an applied event moves the site clock (and may start a new day)."""
+        """Apply a site event; only an applied event moves the site clock (and may start a new day).
+
+        The parked events it releases go in once it is complete, its day included, as if they came
+        right after it.  Applied inside it, a released event of a later day would start that day
+        before this one's day began: the day's inventory value would be sampled twice, with the
+        released event in it, and this event's day never (the service's receipt that waited for the
+        announcement of its shipment).
+        """
         previous = state.clock
         advance = previous is None or event.ts > previous
         if advance:
             state.clock = event.ts
-        applied = self._dispatch(state, event, source, out)
-        if advance:
-            if not applied:
+        released = self._dispatch(state, event, source, out)
+        if released is None:
+            if advance:
                 state.clock = previous  # a rejected or waiting event leaves no trace, not even in time
-                return
+            return
+        if advance:
             if previous is None or state.today != previous.astimezone(dt.UTC).date():
                 state.new_day(state.today)
             self._prune_ids(state.site, event.ts)
             self._expire_parked(state.site, event.ts, out)
+        for parked in released:
+            self._apply_timed(state, parked.event, parked.source, out)
 
-    def _dispatch(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> bool:
-        """Apply one event to its site; True if it was applied."""
+    def _dispatch(self, state: SiteState, event: Any, source: str | None,
+                  out: list[Any]) -> list[_Parked] | None:
+        """Apply one event to its site: None if it was not applied, else the parked events it releases."""
         try:
             internal = state.handle(event)
         except Missing as missing:
             self._park(state.site, missing, event, source)
-            return False
+            return None
         except Reject as reject:
             self._forget(state.site, event.event_id)
             out.append(self._rejected(event, reject.reason, source))
-            return False
+            return None
         for routed in internal:
             if self.settings.local_transfers:
                 self._apply_one(routed, source, out)
             else:
                 out.append(routed)
-        for kind, key in _created_refs(event):
-            self._unpark(state.site, kind, key, out)
-        return True
+        return [parked for kind, key in _created_refs(event) for parked in self._release(state.site, kind, key)]
 
     def _apply_master(self, event: Any, source: str | None, out: list[Any]) -> None:
         try:
@@ -298,14 +307,20 @@ class Engine:
         self._park_seq += 1
         heapq.heappush(self._park_deadlines.setdefault(site, []), (deadline, self._park_seq, key))
 
-    def _unpark(self, site: str, kind: str, key: str, out: list[Any]) -> None:
+    def _release(self, site: str, kind: str, key: str) -> list[_Parked]:
+        """The events parked for a reference that now exists, no longer parked (the caller applies them)."""
         waiting = self._parked.pop((site, kind, key), None)
         if not waiting:
-            return
+            return []
         self._note_parked((site, kind, key))
-        state = self.site(site)
-        for parked in waiting:
-            self._apply_timed(state, parked.event, parked.source, out)
+        return waiting
+
+    def _unpark(self, site: str, kind: str, key: str, out: list[Any]) -> None:
+        waiting = self._release(site, kind, key)
+        if waiting:
+            state = self.site(site)
+            for parked in waiting:
+                self._apply_timed(state, parked.event, parked.source, out)
 
     def _expire_parked(self, site: str, now: dt.datetime, out: list[Any]) -> None:
         deadlines = self._park_deadlines.get(site)

@@ -1,4 +1,8 @@
-"""The Faust worker on the real broker: the sample factory gives the plan the embedded replay gives."""
+"""The Faust worker on the real broker: the replay scenarios give the plan the embedded replay gives.
+
+Two scenarios, a worker each: the sample factory, and the what-if (the factory, then a supplier slip, a
+rush order and a blocked lot) whose outputs must equal a replay of the base and then the changes.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +25,17 @@ from connectors.publisher import publish_lines
 from connectors.replay import replay
 from core.engine import Engine
 from core.reports import report
+from core.whatif import compare
 from millstream.settings import Settings
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "millstream" / "samples" / "hearing_devices.jsonl"
+SAMPLES = ROOT / "millstream" / "samples"
+#: scenario -> the files published in turn (and replayed in turn into one engine, as ``millstream whatif`` does)
+SCENARIOS = {"factory": ("hearing_devices.jsonl",),
+             "whatif": ("hearing_devices.jsonl", "whatif_supplier_slip.jsonl")}
 
 
 def _drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: float = 120.0) -> list[tuple]:
@@ -48,13 +56,18 @@ def _drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: floa
     return records
 
 
+@pytest.fixture(scope="module", params=list(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> list[Path]:
+    return [SAMPLES / name for name in SCENARIOS[request.param]]
+
+
 @pytest.fixture(scope="module")
-def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
-               port_range: Any) -> Iterator[tuple[Settings, list]]:
+def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_range: Any,
+               scenario: list[Path]) -> Iterator[tuple[Settings, list]]:
     settings = Settings(bootstrap=bootstrap, partitions=4, topic_prefix=f"w{uuid.uuid4().hex[:8]}",
                         web_port=port_range(1), data_dir=str(tmp_path_factory.mktemp("worker")))
     ensure_topics(settings)
-    publish_lines(SAMPLE.read_bytes().splitlines(), settings)
+    publish_lines([line for path in scenario for line in path.read_bytes().splitlines()], settings)
     env = {**os.environ, "MILLSTREAM_BOOTSTRAP": bootstrap, "MILLSTREAM_PARTITIONS": "4",
            "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
            "MILLSTREAM_DATA_DIR": settings.data_dir}
@@ -84,10 +97,18 @@ def _latest(records: list[tuple], topic: str) -> dict[bytes, dict]:
 
 
 @pytest.fixture(scope="module")
-def embedded() -> Engine:
+def embedded(scenario: list[Path]) -> Engine:
     engine = Engine()
-    replay(SAMPLE, engine)
+    for path in scenario:
+        replay(path, engine)
     return engine
+
+
+def test_the_what_if_changes_the_plan(scenario: list[Path], embedded: Engine) -> None:
+    """The two scenarios' plans differ, so equal outputs below show the worker applied the changes."""
+    base = Engine()
+    replay(scenario[0], base)
+    assert bool(compare(base, embedded)) == (len(scenario) > 1)
 
 
 def test_planned_orders_match_the_replay(worker_run: tuple[Settings, list], embedded: Engine) -> None:
