@@ -7,6 +7,9 @@ planned orders that changed.  Quantities are fixed-point int64 (micro-units),
 days are date ordinals.
 """
 
+import json
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.math cimport ceil, sqrt
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove
@@ -307,6 +310,8 @@ cdef class ItemNode:
     def __cinit__(self, str name):
         self.name = name
         self.comps = []
+        self.label = json_text(name)
+        self.key_utf8 = name.encode()
 
     def __dealloc__(self):
         free(self.own.data)
@@ -329,10 +334,12 @@ cdef class ItemNode:
         lines = ([from_int128(self.nums[k]) for k in range(self.nlines)],
                  [from_int128(self.dens[k]) for k in range(self.nlines)])
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
-                _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines)
+                _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
+                self.make)
 
     def __setstate__(self, state):
-        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines = state
+        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make = state
+        self.make = make
         self.set_params(*params)
         _fill_pairs(&self.own, own)
         _fill_pairs(&self.dep, dep)
@@ -472,7 +479,8 @@ cdef class ItemNode:
         self._build_gross()
         return [(_gross.data[k].day, _gross.data[k].qty) for k in range(_gross.n)]
 
-    def replan(self, long long today):
+    def replan(self, long long today, PlanStamp stamp=None):
+        """Net again; the changed planned orders (encoded as records with a ``stamp``), and touched components."""
         cdef list touched = []
         cdef list changes
         cdef Order* data
@@ -482,7 +490,7 @@ cdef class ItemNode:
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
                      self.holding, _gross.data, _gross.n, self.rcp.data, self.rcp.n, &_scratch)
-        changes = self._changes(today)
+        changes = self._changes(today, stamp)
         _next_stamp()
         if self.nlines:
             self._diff_orders(touched)
@@ -501,7 +509,7 @@ cdef class ItemNode:
         self.today_ = today
         return changes, touched
 
-    cdef list _changes(self, long long today):
+    cdef list _changes(self, long long today, PlanStamp stamp):
         """Planned orders to publish, matched by identity (due, rank within the due date)."""
         cdef list out = []
         cdef Order* old = self.planned_.data
@@ -519,22 +527,32 @@ cdef class ItemNode:
             else:
                 side = -1 if ri < rj else (1 if rj < ri else 0)
             if side < 0:
-                out.append((old[i].due, ri, old[i].release, old[i].qty, old[i].release < old_today, True))
+                self._emit(out, stamp, old[i].due, ri, old[i].release, old[i].qty, old[i].release < old_today, True)
                 i += 1
                 ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
             elif side > 0:
-                out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                self._emit(out, stamp, new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False)
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
             else:
                 if (old[i].release != new[j].release or old[i].qty != new[j].qty
                         or (old[i].release < old_today) != (new[j].release < today)):
-                    out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                    self._emit(out, stamp, new[j].due, rj, new[j].release, new[j].qty, new[j].release < today,
+                               False)
                 i += 1
                 ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
         return out
+
+    cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
+                   bint past_due, bint deleted) except -1:
+        """One change: a tuple, or with a stamp the encoded record (the twin's ``encode_change``)."""
+        if stamp is None:
+            out.append((due, rank, release, qty, past_due, deleted))
+        else:
+            out.append(_encode_change(self, stamp, due, rank, release, qty, past_due, deleted))
+        return 0
 
     def need_days(self, long long today):
         cdef Py_ssize_t k
@@ -683,3 +701,187 @@ cdef object from_int128(int128 value):
 cdef void _next_stamp() noexcept:
     global _stamp
     _stamp += 1
+
+
+# --- encoded outputs (the twin's encode_change explains them) ---------------------------------
+
+cdef class PlanStamp:
+    """What the planned orders published at one site and event time share, encoded once."""
+
+    def __cinit__(self, str site, object ts, bytes tail):
+        self.site, self.ts, self.tail = site, ts, tail
+        self.key_prefix = site.encode() + b"|"
+
+    def __reduce__(self):
+        return (PlanStamp, (self.site, self.ts, self.tail))
+
+
+cdef class PlannedOrderRecord:
+    """One planned-order change, encoded: the output topic's key (``site|planned_id``) and JSON value."""
+
+    tag = "planned_order"
+
+    def __init__(self, str site, object ts, str item, bytes key, bytes value):
+        self.site, self.ts, self.item, self.key, self.value = site, ts, item, key, value
+
+    @property
+    def planned_id(self):
+        return self.key[len(self.site.encode()) + 1:].decode()
+
+    def __reduce__(self):
+        return (PlannedOrderRecord, (self.site, self.ts, self.item, self.key, self.value))
+
+    def __repr__(self):
+        return f"PlannedOrderRecord({self.value.decode()})"
+
+
+def json_text(str text):
+    """A string's JSON escaping, without the quotes (the output codec escapes the same way)."""
+    cdef str quoted = json.dumps(text, ensure_ascii=False)
+    return quoted[1:len(quoted) - 1].encode()
+
+
+def encode_change(str item, bint make, PlanStamp stamp, long long due, long long rank, long long release,
+                  long long qty, bint past_due, bint deleted):
+    """The record of one planned-order change (``replan`` encodes its changes the same way)."""
+    cdef ItemNode node = ItemNode(item)
+    node.make = make
+    return _encode_change(node, stamp, due, rank, release, qty, past_due, deleted)
+
+
+def qty_text(long long qty):
+    cdef char buf[32]
+    return PyBytes_FromStringAndSize(buf, put_qty(buf, qty))
+
+
+cdef char* _out = NULL        # the value being encoded (grown to the longest seen)
+cdef Py_ssize_t _out_cap = 0
+cdef const char* _HEAD = b'{"type":"planned_order","planned_id":"'
+
+
+cdef inline char* put(char* p, const char* src, Py_ssize_t n) noexcept nogil:
+    memcpy(p, src, n)
+    return p + n
+
+
+cdef inline char* put_bytes(char* p, bytes src) noexcept:
+    return put(p, PyBytes_AS_STRING(src), PyBytes_GET_SIZE(src))
+
+
+cdef char* put_uint(char* p, unsigned long long v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int n = 0
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        n += 1
+        v //= 10
+        if v == 0:
+            break
+    while n:
+        n -= 1
+        p[0] = tmp[n]
+        p += 1
+    return p
+
+
+cdef Py_ssize_t put_qty(char* start, long long qty) noexcept nogil:
+    """Micro-units as the shortest exact number: ``1``, ``2.5``, ``0.000125``."""
+    cdef char* p = start
+    cdef unsigned long long v, frac
+    cdef int k, last
+    if qty < 0:
+        p[0] = 45
+        p += 1
+        v = <unsigned long long>(-(qty + 1)) + 1
+    else:
+        v = <unsigned long long>qty
+    p = put_uint(p, v // 1000000)
+    frac = v % 1000000
+    if frac:
+        p[0] = 46
+        last = 0
+        for k in range(6):
+            p[6 - k] = <char>(48 + frac % 10)
+            if not last and frac % 10:
+                last = 6 - k
+            frac //= 10
+        p += last + 1
+    return p - start
+
+
+cdef char* put_date(char* p, long long ordinal) noexcept nogil:
+    """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``."""
+    cdef long long z = ordinal + 305, era, doe, yoe, y, doy, mp, d, m
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    p[0] = <char>(48 + y // 1000 % 10)
+    p[1] = <char>(48 + y // 100 % 10)
+    p[2] = <char>(48 + y // 10 % 10)
+    p[3] = <char>(48 + y % 10)
+    p[4] = 45
+    p[5] = <char>(48 + m // 10)
+    p[6] = <char>(48 + m % 10)
+    p[7] = 45
+    p[8] = <char>(48 + d // 10)
+    p[9] = <char>(48 + d % 10)
+    return p + 10
+
+
+cdef object _encode_change(ItemNode node, PlanStamp stamp, long long due, long long rank, long long release,
+                           qty_t qty, bint past_due, bint deleted):
+    global _out, _out_cap
+    cdef Py_ssize_t need = 2 * PyBytes_GET_SIZE(node.label) + PyBytes_GET_SIZE(stamp.tail) + 256
+    cdef Py_ssize_t key_need = PyBytes_GET_SIZE(stamp.key_prefix) + PyBytes_GET_SIZE(node.key_utf8) + 40
+    cdef char suffix[40]
+    cdef char* s = suffix
+    cdef char* p
+    cdef char* data
+    cdef bytes key
+    cdef PlannedOrderRecord record
+    if need + key_need > _out_cap:
+        data = <char*>realloc(_out, need + key_need)
+        if data == NULL:
+            raise MemoryError()
+        _out, _out_cap = data, need + key_need
+    s[0] = 64  # "@"
+    s = put_date(s + 1, due)
+    if rank:
+        s[0] = 35  # "#"
+        s = put_uint(s + 1, <unsigned long long>(rank + 1))
+    p = put_bytes(_out, stamp.key_prefix)
+    p = put_bytes(p, node.key_utf8)
+    p = put(p, suffix, s - suffix)
+    key = PyBytes_FromStringAndSize(_out, p - _out)
+    p = put(_out, _HEAD, 38)
+    p = put_bytes(p, node.label)
+    p = put(p, suffix, s - suffix)
+    p = put(p, b'","item":"', 10)
+    p = put_bytes(p, node.label)
+    if node.make:
+        p = put(p, b'","kind":"make","qty":', 22)
+    else:
+        p = put(p, b'","kind":"buy","qty":', 21)
+    p += put_qty(p, qty)
+    p = put(p, b',"release":"', 12)
+    p = put_date(p, release)
+    p = put(p, b'","due":"', 9)
+    p = put_date(p, due)
+    p[0] = 34  # closing quote
+    p += 1
+    if deleted:
+        p = put(p, b',"action":"delete"', 18)
+    elif past_due:
+        p = put(p, b',"past_due":true', 16)
+    p = put_bytes(p, stamp.tail)
+    record = PlannedOrderRecord.__new__(PlannedOrderRecord)
+    record.site, record.ts, record.item = stamp.site, stamp.ts, node.name
+    record.key, record.value = key, PyBytes_FromStringAndSize(_out, p - _out)
+    return record
