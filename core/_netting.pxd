@@ -70,6 +70,8 @@ cdef class ItemNode:
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1
     cdef int _touch(self, ItemNode component, list touched) except -1
+    cdef int _flush(self) except -1
+    cdef int _merge_dep(self, EntryVec* delta, bint unsorted) except -1
     cdef int _explode_one(self, long long day, qty_t qty, int sign, list touched) except -1
     cdef int _explode(self, const Entry* src, Py_ssize_t n, int sign, list touched) except -1
     cdef int _explode_orders(self, const Order* src, Py_ssize_t n, int sign, list touched) except -1

@@ -358,6 +358,7 @@ class Planner:
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
         tolerance = self.settings.defer_tolerance_days
+        previous = plan.exceptions.get(item, {})
         current: dict[str, Exception_] = {}
         receipts = plan.receipts.get(item, ())
         needs = node.need_days(today) if receipts else []
@@ -373,28 +374,33 @@ class Planner:
                 action, suggested = "expedite", max(need, today)
             elif need > arrives + tolerance:
                 action, suggested = "defer", need
-            if action is None:
-                continue
-            exception_id = f"{site.site}|{kind}|{ref}"
-            current[exception_id] = Exception_(
-                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item, action=action,
-                current_date=_date(day), suggested_date=_date(suggested) if suggested is not None else None)
+            if action is not None:
+                exception_id = f"{site.site}|{kind}|{ref}"
+                current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, action,
+                                                 day, suggested, out)
         for ref, (_due, release, _qty, _short) in zip(planned_ids(item, past_due), past_due, strict=True):
             exception_id = f"{site.site}|planned_order|{ref}"
-            current[exception_id] = Exception_(
-                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
-                action="past_due", current_date=_date(release), suggested_date=_date(today))
-        previous = plan.exceptions.get(item, {})
-        for exception_id, message in current.items():
-            old = previous.get(exception_id)
-            if old is None or (old.action, old.suggested_date, old.current_date) != (
-                    message.action, message.suggested_date, message.current_date):
-                out.append(message)
+            current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, "past_due",
+                                             release, today, out)
         for exception_id, old in previous.items():
             if exception_id not in current:
                 out.append(Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=old.ref,
                                       item=item, action=old.action, state="resolved"))
         _keep(plan.exceptions, item, current)
+
+
+def _message(site: SiteState, old: Exception_ | None, exception_id: str, ref: str, item: str, action: str,
+             day: int, suggested: int | None, out: list[Any]) -> Exception_:
+    """The open message, published only when new or changed (an unchanged one keeps its object and ``ts``)."""
+    current_date = _date(day)
+    suggested_date = _date(suggested) if suggested is not None else None
+    if old is not None and (old.action, old.current_date, old.suggested_date) == (action, current_date,
+                                                                                  suggested_date):
+        return old
+    message = Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
+                         action=action, current_date=current_date, suggested_date=suggested_date)
+    out.append(message)
+    return message
 
 
 def _keep(store: dict[str, Any], key: str, value: Any) -> None:
