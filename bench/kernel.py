@@ -67,6 +67,7 @@ from typing import Any
 import msgspec
 
 from core.engine import Engine, EngineSettings
+from core.netting import PLANNED_RECORDS
 from core.netting import load as load_kernel
 from core.planning import Planner, SitePlan
 from schemas import events as ev
@@ -90,7 +91,8 @@ ORDER_BYTES = 32  # a planned order in the compiled node: due, release, qty, sho
 ENTRY_BYTES = 16  # a (day, qty) entry: own and dependent requirements, receipts, firm orders
 
 OUTPUT_KINDS = ("planned_order", "shortage", "exception", "cost", "other")
-_KIND_INDEX: dict[type, int] = {PlannedOrder: 0, Shortage: 1, Exception_: 2, Cost: 3}
+_KIND_INDEX: dict[type, int] = {PlannedOrder: 0, **dict.fromkeys(PLANNED_RECORDS, 0), Shortage: 1, Exception_: 2,
+                                Cost: 3}
 
 
 def count_outputs(out: list[Any]) -> tuple[int, ...]:
@@ -1219,7 +1221,8 @@ class Report:
                "timed with perf_counter_ns, timer overhead subtracted; method in `bench/kernel.py`).  The parts add "
                "up to the total: **ledger** = engine outside `planner.plan`; **ItemNode** = the kernel's node "
                "methods wherever called; **outputs** = `_publish_*` (compare with what was published, build "
-               "PlannedOrder/Shortage/Exception_ Structs) without the kernel calls inside; **planner Python** = the "
+               "Shortage/Exception_ Structs) without the kernel calls inside (planned orders are encoded inside "
+               "`replan`: ItemNode time); **planner Python** = the "
                "rest of `planner.plan` (inputs in `_load`, the re-plan queue, cost roll-up); **instrumentation** = "
                "the timing wrappers' own cost (estimated per call, taken out of the other parts).  \"Plain vs "
                "instrumented\" compares the un-instrumented engine's mean with the instrumented mean minus "

@@ -33,8 +33,22 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                   const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out) except -1
 
 
+cdef class PlanStamp:
+    cdef readonly str site
+    cdef readonly object ts
+    cdef readonly bytes key_prefix, tail
+
+
+cdef class PlannedOrderRecord:
+    cdef readonly str site, item
+    cdef readonly object ts
+    cdef readonly bytes key, value
+
+
 cdef class ItemNode:
     cdef public str name
+    cdef public bint make
+    cdef bytes label, key_utf8
     cdef public long long on_hand, safety_stock, fixed_qty, min_qty, max_qty, multiple, lead_time, period_days
     cdef public int rule
     cdef public double ordering_cost, holding
@@ -52,8 +66,12 @@ cdef class ItemNode:
     cdef int _add_dep(self, long long day, qty_t qty) except -1
     cdef int _set_lines(self, list components, list numerators, list denominators) except -1
     cdef int _build_gross(self) except -1
-    cdef list _changes(self, long long today)
+    cdef list _changes(self, long long today, PlanStamp stamp)
+    cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
+                   bint past_due, bint deleted) except -1
     cdef int _touch(self, ItemNode component, list touched) except -1
+    cdef int _flush(self) except -1
+    cdef int _merge_dep(self, EntryVec* delta, bint unsorted) except -1
     cdef int _explode_one(self, long long day, qty_t qty, int sign, list touched) except -1
     cdef int _explode(self, const Entry* src, Py_ssize_t n, int sign, list touched) except -1
     cdef int _explode_orders(self, const Order* src, Py_ssize_t n, int sign, list touched) except -1

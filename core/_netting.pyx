@@ -7,8 +7,13 @@ planned orders that changed.  Quantities are fixed-point int64 (micro-units),
 days are date ordinals.
 """
 
+import json
+from math import gcd
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.math cimport ceil, sqrt
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memmove
 
 CYTHON_MODULE = 1
@@ -22,7 +27,7 @@ QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
 
 
-cdef int128 _I128_MAX = ((<int128>1 << 126) - 1) * 2 + 1
+cdef int128 _I64_MAX = <long long>0x7FFFFFFFFFFFFFFF
 cdef unsigned long long _stamp = 0  # marks components already listed as touched by one call
 # Scratch arrays shared by every node (one call at a time, under the GIL): merged gross
 # requirements and a new plan live here until the plan is copied into its node.
@@ -30,6 +35,14 @@ cdef EntryVec _gross
 cdef OrderVec _scratch
 _gross.data = NULL; _gross.n = 0; _gross.cap = 0
 _scratch.data = NULL; _scratch.n = 0; _scratch.cap = 0
+# What one call explodes onto each BOM line, as (day, delta) entries, merged into the components'
+# day totals once at the end of the call (``_flush``): a re-plan that moves many lot-sized orders
+# changes a component's totals in one pass instead of one sorted insert or delete per order.
+cdef EntryVec* _pending = NULL
+cdef bint* _unsorted = NULL
+cdef Py_ssize_t _pending_cap = 0
+cdef EntryVec _merged
+_merged.data = NULL; _merged.n = 0; _merged.cap = 0
 
 
 # --- growable arrays ------------------------------------------------------------------
@@ -131,13 +144,29 @@ cdef int128 to_int128(object value) except? -1:
     return ((<int128>(<long long>(value >> 62))) << 62) + <long long>(value & ((1 << 62) - 1))
 
 
+cdef extern from *:
+    """
+    static inline int ms_mul64(long long a, long long b, long long* r) { return __builtin_mul_overflow(a, b, r); }
+    static inline int ms_mul128(__int128 a, __int128 b, __int128* r) { return __builtin_mul_overflow(a, b, r); }
+    """
+    bint ms_mul64(long long a, long long b, long long* r) noexcept nogil
+    bint ms_mul128(int128 a, int128 b, int128* r) noexcept nogil
+
+
+@cython.cdivision(True)
 cdef qty_t comp_qty(qty_t parent_qty, int128 numerator, int128 denominator) noexcept nogil:
     cdef int128 product, need
+    cdef long long small, small_need
     if parent_qty <= 0:
         return 0
-    if numerator > _I128_MAX // parent_qty:
+    if numerator <= _I64_MAX and denominator <= _I64_MAX and not ms_mul64(
+            parent_qty, <long long>numerator, &small):  # factors reduced at set-up: most fit in 64 bits
+        small_need = small // <long long>denominator
+        if small_need * <long long>denominator < small:
+            small_need += 1
+        return _QTY_CAP if small_need > _QTY_CAP else small_need
+    if ms_mul128(<int128>parent_qty, numerator, &product):
         return _QTY_CAP  # far beyond the cap anyway: the denominator is below 2**71
-    product = <int128>parent_qty * numerator
     need = product // denominator
     if need * denominator < product:
         need += 1
@@ -307,6 +336,8 @@ cdef class ItemNode:
     def __cinit__(self, str name):
         self.name = name
         self.comps = []
+        self.label = json_text(name)
+        self.key_utf8 = name.encode()
 
     def __dealloc__(self):
         free(self.own.data)
@@ -329,10 +360,12 @@ cdef class ItemNode:
         lines = ([from_int128(self.nums[k]) for k in range(self.nlines)],
                  [from_int128(self.dens[k]) for k in range(self.nlines)])
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
-                _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines)
+                _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
+                self.make)
 
     def __setstate__(self, state):
-        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines = state
+        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make = state
+        self.make = make
         self.set_params(*params)
         _fill_pairs(&self.own, own)
         _fill_pairs(&self.dep, dep)
@@ -394,6 +427,7 @@ cdef class ItemNode:
         _next_stamp()
         try:
             self._diff_entries(self.firm.data, self.firm.n, new.data, new.n, touched)
+            self._flush()
         except BaseException:
             free(new.data)
             raise
@@ -407,11 +441,13 @@ cdef class ItemNode:
         self._explode_orders(self.planned_.data, self.planned_.n, -1, touched)
         self._explode(self.firm.data, self.firm.n, -1, touched)
         self._explode(self.passed.data, self.passed.n, -1, touched)
+        self._flush()
         self.passed.n = 0
         self._set_lines(components, numerators, denominators)
         self.phantom = phantom
         self._explode_orders(self.planned_.data, self.planned_.n, 1, touched)
         self._explode(self.firm.data, self.firm.n, 1, touched)
+        self._flush()
         return touched
 
     cdef int _set_lines(self, list components, list numerators, list denominators) except -1:
@@ -431,10 +467,11 @@ cdef class ItemNode:
         for k in range(n):
             if not isinstance(components[k], ItemNode):
                 raise TypeError("components must be ItemNode objects")
-            self.nums[k] = to_int128(numerators[k])
-            self.dens[k] = to_int128(denominators[k])
-            if self.dens[k] <= 0:
+            if denominators[k] <= 0:
                 raise ValueError("a BOM line's denominator must be positive")
+            common = gcd(numerators[k], denominators[k]) or 1  # the same factor, in the fewest bits
+            self.nums[k] = to_int128(numerators[k] // common)
+            self.dens[k] = to_int128(denominators[k] // common)
         self.comps = list(components)
         self.nlines = n
         return 0
@@ -472,7 +509,8 @@ cdef class ItemNode:
         self._build_gross()
         return [(_gross.data[k].day, _gross.data[k].qty) for k in range(_gross.n)]
 
-    def replan(self, long long today):
+    def replan(self, long long today, PlanStamp stamp=None):
+        """Net again; the changed planned orders (encoded as records with a ``stamp``), and touched components."""
         cdef list touched = []
         cdef list changes
         cdef Order* data
@@ -482,7 +520,7 @@ cdef class ItemNode:
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
                      self.holding, _gross.data, _gross.n, self.rcp.data, self.rcp.n, &_scratch)
-        changes = self._changes(today)
+        changes = self._changes(today, stamp)
         _next_stamp()
         if self.nlines:
             self._diff_orders(touched)
@@ -491,6 +529,7 @@ cdef class ItemNode:
             ev_reserve(&self.passed, _gross.n)
             memmove(self.passed.data, _gross.data, _gross.n * sizeof(Entry))
             self.passed.n = _gross.n
+        self._flush()
         if _scratch.n != self.planned_.cap:  # exact size: plans are the bulk of a site's memory
             data = <Order*>realloc(self.planned_.data, (_scratch.n if _scratch.n else 1) * sizeof(Order))
             if data == NULL:
@@ -501,7 +540,7 @@ cdef class ItemNode:
         self.today_ = today
         return changes, touched
 
-    cdef list _changes(self, long long today):
+    cdef list _changes(self, long long today, PlanStamp stamp):
         """Planned orders to publish, matched by identity (due, rank within the due date)."""
         cdef list out = []
         cdef Order* old = self.planned_.data
@@ -519,22 +558,32 @@ cdef class ItemNode:
             else:
                 side = -1 if ri < rj else (1 if rj < ri else 0)
             if side < 0:
-                out.append((old[i].due, ri, old[i].release, old[i].qty, old[i].release < old_today, True))
+                self._emit(out, stamp, old[i].due, ri, old[i].release, old[i].qty, old[i].release < old_today, True)
                 i += 1
                 ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
             elif side > 0:
-                out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                self._emit(out, stamp, new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False)
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
             else:
                 if (old[i].release != new[j].release or old[i].qty != new[j].qty
                         or (old[i].release < old_today) != (new[j].release < today)):
-                    out.append((new[j].due, rj, new[j].release, new[j].qty, new[j].release < today, False))
+                    self._emit(out, stamp, new[j].due, rj, new[j].release, new[j].qty, new[j].release < today,
+                               False)
                 i += 1
                 ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
         return out
+
+    cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
+                   bint past_due, bint deleted) except -1:
+        """One change: a tuple, or with a stamp the encoded record (the twin's ``encode_change``)."""
+        if stamp is None:
+            out.append((due, rank, release, qty, past_due, deleted))
+        else:
+            out.append(_encode_change(self, stamp, due, rank, release, qty, past_due, deleted))
+        return 0
 
     def need_days(self, long long today):
         cdef Py_ssize_t k
@@ -605,13 +654,68 @@ cdef class ItemNode:
     cdef int _explode_one(self, long long day, qty_t qty, int sign, list touched) except -1:
         cdef Py_ssize_t k
         cdef qty_t need
-        cdef ItemNode component
+        cdef EntryVec* pending
+        if self.nlines > _pending_cap:
+            _reserve_pending(self.nlines)
         for k in range(self.nlines):
             need = comp_qty(qty, self.nums[k], self.dens[k])
             if need:
-                component = <ItemNode>self.comps[k]
-                component._add_dep(day, sign * need)
-                self._touch(component, touched)
+                pending = &_pending[k]
+                if pending.n and pending.data[pending.n - 1].day == day:
+                    pending.data[pending.n - 1].qty += sign * need
+                else:
+                    if pending.n and pending.data[pending.n - 1].day > day:
+                        _unsorted[k] = True
+                    ev_reserve(pending, pending.n + 1)
+                    pending.data[pending.n].day = day
+                    pending.data[pending.n].qty = sign * need
+                    pending.n += 1
+                self._touch(<ItemNode>self.comps[k], touched)
+        return 0
+
+    cdef int _flush(self) except -1:
+        """Merge what this call exploded into each component's dependent day totals."""
+        cdef Py_ssize_t k
+        for k in range(min(self.nlines, _pending_cap)):
+            if _pending[k].n:
+                (<ItemNode>self.comps[k])._merge_dep(&_pending[k], _unsorted[k])
+                _pending[k].n = 0
+                _unsorted[k] = False
+        return 0
+
+    cdef int _merge_dep(self, EntryVec* delta, bint unsorted) except -1:
+        cdef Py_ssize_t i = 0, j = 0, n = 0, m
+        cdef Entry* dep
+        cdef Entry* add
+        cdef Entry* out
+        if unsorted:
+            qsort(delta.data, delta.n, sizeof(Entry), _by_day)
+        if delta.n * 16 < self.dep.n:  # a few changes to a long list: sorted inserts are cheaper than a pass
+            for m in range(delta.n):
+                self._add_dep(delta.data[m].day, delta.data[m].qty)
+            return 0
+        ev_reserve(&_merged, self.dep.n + delta.n)
+        dep, add, out = self.dep.data, delta.data, _merged.data
+        while i < self.dep.n or j < delta.n:
+            if j >= delta.n or (i < self.dep.n and dep[i].day < add[j].day):
+                out[n] = dep[i]
+                i += 1
+                n += 1
+                continue
+            if i < self.dep.n and dep[i].day == add[j].day:
+                out[n].day, out[n].qty = dep[i].day, dep[i].qty + add[j].qty
+                i += 1
+            else:
+                out[n].day, out[n].qty = add[j].day, add[j].qty
+            j += 1
+            while j < delta.n and add[j].day == out[n].day:  # equal days of an unsorted batch
+                out[n].qty += add[j].qty
+                j += 1
+            if out[n].qty != 0:
+                n += 1
+        ev_reserve(&self.dep, n)
+        memcpy(self.dep.data, out, n * sizeof(Entry))
+        self.dep.n = n
         return 0
 
     cdef int _explode(self, const Entry* src, Py_ssize_t n, int sign, list touched) except -1:
@@ -683,3 +787,231 @@ cdef object from_int128(int128 value):
 cdef void _next_stamp() noexcept:
     global _stamp
     _stamp += 1
+
+
+# --- encoded outputs (the twin's encode_change explains them) ---------------------------------
+
+@cython.no_gc
+cdef class PlanStamp:
+    """What the planned orders published at one site and event time share, encoded once."""
+
+    def __cinit__(self, str site, object ts, bytes tail):
+        self.site, self.ts, self.tail = site, ts, tail
+        self.key_prefix = site.encode() + b"|"
+
+    def __reduce__(self):
+        return (PlanStamp, (self.site, self.ts, self.tail))
+
+
+@cython.no_gc  # holds only strings, bytes and a datetime: no cycles, and thousands are made per event
+cdef class PlannedOrderRecord:
+    """One planned-order change, encoded: the output topic's key (``site|planned_id``) and JSON value."""
+
+    tag = "planned_order"
+
+    def __init__(self, str site, object ts, str item, bytes key, bytes value):
+        self.site, self.ts, self.item, self.key, self.value = site, ts, item, key, value
+
+    @property
+    def planned_id(self):
+        return self.key[len(self.site.encode()) + 1:].decode()
+
+    def __reduce__(self):
+        return (PlannedOrderRecord, (self.site, self.ts, self.item, self.key, self.value))
+
+    def __repr__(self):
+        return f"PlannedOrderRecord({self.value.decode()})"
+
+
+def json_text(str text):
+    """A string's JSON escaping, without the quotes (the output codec escapes the same way)."""
+    cdef str quoted = json.dumps(text, ensure_ascii=False)
+    return quoted[1:len(quoted) - 1].encode()
+
+
+def encode_change(str item, bint make, PlanStamp stamp, long long due, long long rank, long long release,
+                  long long qty, bint past_due, bint deleted):
+    """The record of one planned-order change (``replan`` encodes its changes the same way)."""
+    cdef ItemNode node = ItemNode(item)
+    node.make = make
+    return _encode_change(node, stamp, due, rank, release, qty, past_due, deleted)
+
+
+def qty_text(long long qty):
+    cdef char buf[32]
+    return PyBytes_FromStringAndSize(buf, put_qty(buf, qty))
+
+
+cdef char* _out = NULL        # the value being encoded (grown to the longest seen)
+cdef Py_ssize_t _out_cap = 0
+cdef const char* _HEAD = b'{"type":"planned_order","planned_id":"'
+
+
+cdef inline char* put(char* p, const char* src, Py_ssize_t n) noexcept nogil:
+    memcpy(p, src, n)
+    return p + n
+
+
+cdef inline char* put_bytes(char* p, bytes src) noexcept:
+    return put(p, PyBytes_AS_STRING(src), PyBytes_GET_SIZE(src))
+
+
+@cython.cdivision(True)
+cdef char* put_uint(char* p, unsigned long long v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int n = 0
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        n += 1
+        v //= 10
+        if v == 0:
+            break
+    while n:
+        n -= 1
+        p[0] = tmp[n]
+        p += 1
+    return p
+
+
+@cython.cdivision(True)
+cdef Py_ssize_t put_qty(char* start, long long qty) noexcept nogil:
+    """Micro-units as the shortest exact number: ``1``, ``2.5``, ``0.000125``."""
+    cdef char* p = start
+    cdef unsigned long long v, frac
+    cdef int k, last
+    if qty < 0:
+        p[0] = 45
+        p += 1
+        v = <unsigned long long>(-(qty + 1)) + 1
+    else:
+        v = <unsigned long long>qty
+    p = put_uint(p, v // 1000000)
+    frac = v % 1000000
+    if frac:
+        p[0] = 46
+        last = 0
+        for k in range(6):
+            p[6 - k] = <char>(48 + frac % 10)
+            if not last and frac % 10:
+                last = 6 - k
+            frac //= 10
+        p += last + 1
+    return p - start
+
+
+cdef long long _date_key[1024]   # direct-mapped cache of rendered dates: a plan names a few hundred days
+cdef char _date_text[1024][10]
+_date_key[:] = [0] * 1024
+
+
+cdef char* put_date(char* p, long long ordinal) noexcept nogil:
+    """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``."""
+    cdef Py_ssize_t slot = ordinal & 1023
+    if _date_key[slot] != ordinal:
+        render_date(_date_text[slot], ordinal)
+        _date_key[slot] = ordinal
+    memcpy(p, _date_text[slot], 10)
+    return p + 10
+
+
+@cython.cdivision(True)
+cdef char* render_date(char* p, long long ordinal) noexcept nogil:
+    cdef long long z = ordinal + 305, era, doe, yoe, y, doy, mp, d, m
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    p[0] = <char>(48 + y // 1000 % 10)
+    p[1] = <char>(48 + y // 100 % 10)
+    p[2] = <char>(48 + y // 10 % 10)
+    p[3] = <char>(48 + y % 10)
+    p[4] = 45
+    p[5] = <char>(48 + m // 10)
+    p[6] = <char>(48 + m % 10)
+    p[7] = 45
+    p[8] = <char>(48 + d // 10)
+    p[9] = <char>(48 + d % 10)
+    return p + 10
+
+
+cdef object _encode_change(ItemNode node, PlanStamp stamp, long long due, long long rank, long long release,
+                           qty_t qty, bint past_due, bint deleted):
+    global _out, _out_cap
+    cdef Py_ssize_t need = 2 * PyBytes_GET_SIZE(node.label) + PyBytes_GET_SIZE(stamp.tail) + 256
+    cdef Py_ssize_t key_need = PyBytes_GET_SIZE(stamp.key_prefix) + PyBytes_GET_SIZE(node.key_utf8) + 40
+    cdef char suffix[40]
+    cdef char* s = suffix
+    cdef char* p
+    cdef char* data
+    cdef bytes key
+    cdef PlannedOrderRecord record
+    if need + key_need > _out_cap:
+        data = <char*>realloc(_out, need + key_need)
+        if data == NULL:
+            raise MemoryError()
+        _out, _out_cap = data, need + key_need
+    s[0] = 64  # "@"
+    s = put_date(s + 1, due)
+    if rank:
+        s[0] = 35  # "#"
+        s = put_uint(s + 1, <unsigned long long>(rank + 1))
+    p = put_bytes(_out, stamp.key_prefix)
+    p = put_bytes(p, node.key_utf8)
+    p = put(p, suffix, s - suffix)
+    key = PyBytes_FromStringAndSize(_out, p - _out)
+    p = put(_out, _HEAD, 38)
+    p = put_bytes(p, node.label)
+    p = put(p, suffix, s - suffix)
+    p = put(p, b'","item":"', 10)
+    p = put_bytes(p, node.label)
+    if node.make:
+        p = put(p, b'","kind":"make","qty":', 22)
+    else:
+        p = put(p, b'","kind":"buy","qty":', 21)
+    p += put_qty(p, qty)
+    p = put(p, b',"release":"', 12)
+    p = put_date(p, release)
+    p = put(p, b'","due":"', 9)
+    p = put(p, suffix + 1, 10)  # the due date, as in the id
+    p[0] = 34  # closing quote
+    p += 1
+    if deleted:
+        p = put(p, b',"action":"delete"', 18)
+    elif past_due:
+        p = put(p, b',"past_due":true', 16)
+    p = put_bytes(p, stamp.tail)
+    record = PlannedOrderRecord.__new__(PlannedOrderRecord)
+    record.site, record.ts, record.item = stamp.site, stamp.ts, node.name
+    record.key, record.value = key, PyBytes_FromStringAndSize(_out, p - _out)
+    return record
+
+
+cdef int _by_day(const void* a, const void* b) noexcept nogil:
+    cdef long long x = (<const Entry*>a).day, y = (<const Entry*>b).day
+    return (x > y) - (x < y)
+
+
+cdef int _reserve_pending(Py_ssize_t lines) except -1:
+    global _pending, _unsorted, _pending_cap
+    cdef Py_ssize_t k
+    cdef EntryVec* pending = <EntryVec*>realloc(_pending, lines * sizeof(EntryVec))
+    if pending == NULL:
+        raise MemoryError()
+    _pending = pending
+    cdef bint* unsorted = <bint*>realloc(_unsorted, lines * sizeof(bint))
+    if unsorted == NULL:
+        raise MemoryError()
+    _unsorted = unsorted
+    for k in range(_pending_cap, lines):
+        _pending[k].data = NULL
+        _pending[k].n = 0
+        _pending[k].cap = 0
+        _unsorted[k] = False
+    _pending_cap = lines
+    return 0

@@ -16,8 +16,11 @@ Inputs are sorted by day; days before ``today`` count as today (overdue).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 CYTHON_MODULE = 0
 
@@ -36,6 +39,8 @@ __all__ = [
     "PERIOD",
     "QTY_CAP",
     "ItemNode",
+    "PlanStamp",
+    "PlannedOrderRecord",
     "component_qty",
     "eoq_qty",
     "need_days",
@@ -208,6 +213,7 @@ class ItemNode:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.make = False  # planned orders of a made item are "make", else "buy"
         self.on_hand = 0
         self.safety_stock = 0
         self.lead_time = 0
@@ -282,8 +288,12 @@ class ItemNode:
             totals[day] = totals.get(day, 0) + qty
         return sorted((d, q) for d, q in totals.items() if q)
 
-    def replan(self, today: int) -> tuple[list[Change], list[ItemNode]]:
-        """Net the item again: the planned orders that changed, and the components it changed."""
+    def replan(self, today: int, stamp: PlanStamp | None = None
+               ) -> tuple[list[Change] | list[PlannedOrderRecord], list[ItemNode]]:
+        """Net the item again: the planned orders that changed, and the components it changed.
+
+        With a ``stamp`` the changes come encoded, as output records; without, as tuples.
+        """
         gross = self.gross()
         if self.phantom:
             new: list[tuple[int, int, int, int]] = []
@@ -300,6 +310,8 @@ class ItemNode:
             self._passed = gross
         self._planned = new
         self._today = today
+        if stamp is not None:
+            return [encode_change(self.name, self.make, stamp, *change) for change in changes], touched
         return changes, touched
 
     def need_days(self, today: int) -> list[int]:
@@ -406,3 +418,70 @@ def _changes(old: list[tuple[int, int, int, int]], old_today: int,
             i += 1
             j += 1
     return out
+
+
+# --- encoded outputs ------------------------------------------------------------------------
+# A new sales order can move a thousand lot-sized orders downstream; each change is encoded
+# here, once, into the key and JSON value the service publishes and the replay writes.  The
+# bytes are those of ``schemas.outputs.PlannedOrder`` encoded by ``schemas.codecs`` (tests
+# check both), so nobody builds an object per planned order.
+
+class PlanStamp:
+    """What the planned orders published at one site and event time share, encoded once.
+
+    ``tail`` closes each JSON value: ``,"site":...,"ts":...}`` as the output codec writes it.
+    """
+
+    __slots__ = ("key_prefix", "site", "tail", "ts")
+
+    def __init__(self, site: str, ts: Any, tail: bytes) -> None:
+        self.site, self.ts, self.tail = site, ts, tail
+        self.key_prefix = site.encode() + b"|"
+
+
+class PlannedOrderRecord:
+    """One planned-order change, encoded: the output topic's key (``site|planned_id``) and JSON value."""
+
+    __slots__ = ("item", "key", "site", "ts", "value")
+    tag = "planned_order"
+
+    def __init__(self, site: str, ts: Any, item: str, key: bytes, value: bytes) -> None:
+        self.site, self.ts, self.item, self.key, self.value = site, ts, item, key, value
+
+    @property
+    def planned_id(self) -> str:
+        return self.key[len(self.site.encode()) + 1:].decode()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (PlannedOrderRecord, (self.site, self.ts, self.item, self.key, self.value))
+
+    def __repr__(self) -> str:
+        return f"PlannedOrderRecord({self.value.decode()})"
+
+
+def json_text(text: str) -> bytes:
+    """A string's JSON escaping, without the quotes (the output codec escapes the same way)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode()
+
+
+def qty_text(qty: int) -> bytes:
+    """Micro-units as the shortest exact JSON number (what ``quantity.to_number`` encodes to)."""
+    whole, frac = divmod(abs(qty), UNIT)
+    sign = "-" if qty < 0 else ""
+    if not frac:
+        return f"{sign}{whole}".encode()
+    return f"{sign}{whole}.{frac:06d}".rstrip("0").encode()
+
+
+def encode_change(item: str, make: bool, stamp: PlanStamp, due: int, rank: int, release: int, qty: int,
+                  past_due: bool, deleted: bool) -> PlannedOrderRecord:
+    """The record of one planned-order change (an upsert, or a delete of what was published)."""
+    suffix = f"@{dt.date.fromordinal(due).isoformat()}" + (f"#{rank + 1}" if rank else "")
+    label = json_text(item)
+    flags = b',"action":"delete"' if deleted else (b',"past_due":true' if past_due else b"")
+    value = b"".join((
+        b'{"type":"planned_order","planned_id":"', label, suffix.encode(), b'","item":"', label,
+        b'","kind":"', b"make" if make else b"buy", b'","qty":', qty_text(qty),
+        b',"release":"', dt.date.fromordinal(release).isoformat().encode(),
+        b'","due":"', dt.date.fromordinal(due).isoformat().encode(), b'"', flags, stamp.tail))
+    return PlannedOrderRecord(stamp.site, stamp.ts, item, stamp.key_prefix + item.encode() + suffix.encode(), value)

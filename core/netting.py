@@ -12,7 +12,7 @@ from types import ModuleType
 
 from . import _netting_py
 
-__all__ = ["COMPILED", "kernel", "load"]
+__all__ = ["COMPILED", "PLANNED_RECORDS", "kernel", "load"]
 
 
 def load(name: str | None = None) -> ModuleType:
@@ -31,3 +31,15 @@ def load(name: str | None = None) -> ModuleType:
 
 kernel = load()
 COMPILED = bool(kernel.CYTHON_MODULE)
+
+
+def _planned_records() -> tuple[type, ...]:
+    try:
+        from . import _netting  # type: ignore[attr-defined]
+    except ImportError:
+        return (_netting_py.PlannedOrderRecord,)
+    return (_netting.PlannedOrderRecord, _netting_py.PlannedOrderRecord)
+
+
+#: the classes of encoded planned-order outputs (either kernel), for adapters that route outputs by type
+PLANNED_RECORDS = _planned_records()

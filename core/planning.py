@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from schemas.outputs import Exception_, PlannedOrder, Shortage, ShortageHit
+from schemas.codecs import json_encoder
+from schemas.outputs import Exception_, Shortage, ShortageHit
 
 from .bomgraph import BomGraph
 from .costing import CostBook
@@ -57,6 +58,7 @@ class SitePlan:
     boms: dict[str, Any] = field(default_factory=dict)   # the BOM each node exploded with
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
+    stamp: Any = None   # what this site's planned-order records share at the current event time
 
     @property
     def planned(self) -> dict[str, list[tuple[int, int, int, int]]]:
@@ -195,15 +197,18 @@ class Planner:
         queued = set(dirty)
         nodes = plan.nodes
         stale = plan.stale
+        stamp = plan.stamp
+        if stamp is None or stamp.ts is not site.clock or type(stamp) is not self.kernel.PlanStamp:
+            stamp = plan.stamp = self._stamp(site)
         while heap:
             _, item = heapq.heappop(heap)
             queued.discard(item)
             self.replanned += 1
             node = nodes.get(item) or self._node(plan, item)
             reached = self._load(site, plan, costs, item, node) if item in dirty or item in stale else ()
-            changes, components = node.replan(today)
+            changes, components = node.replan(today, stamp)
             if changes:
-                self._publish_planned(site, item, changes, out)
+                out.extend(changes)
             past_due = node.past_due(today) if node.planned_count() else []
             if past_due or item in plan.shortages:
                 self._publish_shortages(site, plan, graph, item, today, past_due, out)
@@ -234,6 +239,7 @@ class Planner:
         holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
         node.set_params(spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule], spec.fixed_qty,
                         spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
+        node.make = spec.source == "make"
         node.on_hand = site.stock.unrestricted(item)
         own, firm = self._own_and_firm(site, item)
         _keep(plan.own, item, own)
@@ -285,24 +291,17 @@ class Planner:
 
     # --- outputs -------------------------------------------------------------------------
 
-    def _publish_planned(self, site: SiteState, item: str, changes: list[tuple[int, int, int, int, bool, bool]],
-                         out: list[Any]) -> None:
-        spec = site.master.item(site.site, item)
-        kind = "make" if spec is not None and spec.source == "make" else "buy"
-        ts, name, dates, number = site.clock, site.site, _DATES, to_number
-        stem_due, stem = -1, ""
-        for due, rank, release, qty, past_due, deleted in changes:
-            if due != stem_due:
-                stem_due, stem = due, f"{item}@{_iso(due)}"
-            released = dates.get(release) or _date(release)
-            if deleted:
-                out.append(PlannedOrder(site=name, ts=ts, planned_id=stem if rank == 0 else f"{stem}#{rank + 1}",
-                                        item=item, kind=kind, qty=number(qty), release=released,
-                                        due=dates.get(due) or _date(due), action="delete"))
-            else:
-                out.append(PlannedOrder(site=name, ts=ts, planned_id=stem if rank == 0 else f"{stem}#{rank + 1}",
-                                        item=item, kind=kind, qty=number(qty), release=released,
-                                        due=dates.get(due) or _date(due), past_due=past_due))
+    def _stamp(self, site: SiteState) -> Any:
+        """The key prefix and JSON tail (site, event time) of this site's planned-order records.
+
+        Planned orders are published by the thousand (lot-sized orders downstream
+        of a new demand all move), so the kernel encodes them; the shared tail is
+        encoded here, once per event time, by the output codec itself.
+        """
+        tail = b',"site":' + json_encoder.encode(site.site)
+        if site.clock is not None:
+            tail += b',"ts":' + json_encoder.encode(site.clock)
+        return self.kernel.PlanStamp(site.site, site.clock, tail + b"}")
 
     def _publish_shortages(self, site: SiteState, plan: SitePlan, graph: BomGraph, item: str, today: int,
                            past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
@@ -359,6 +358,7 @@ class Planner:
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
         tolerance = self.settings.defer_tolerance_days
+        previous = plan.exceptions.get(item, {})
         current: dict[str, Exception_] = {}
         receipts = plan.receipts.get(item, ())
         needs = node.need_days(today) if receipts else []
@@ -374,28 +374,33 @@ class Planner:
                 action, suggested = "expedite", max(need, today)
             elif need > arrives + tolerance:
                 action, suggested = "defer", need
-            if action is None:
-                continue
-            exception_id = f"{site.site}|{kind}|{ref}"
-            current[exception_id] = Exception_(
-                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item, action=action,
-                current_date=_date(day), suggested_date=_date(suggested) if suggested is not None else None)
+            if action is not None:
+                exception_id = f"{site.site}|{kind}|{ref}"
+                current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, action,
+                                                 day, suggested, out)
         for ref, (_due, release, _qty, _short) in zip(planned_ids(item, past_due), past_due, strict=True):
             exception_id = f"{site.site}|planned_order|{ref}"
-            current[exception_id] = Exception_(
-                site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
-                action="past_due", current_date=_date(release), suggested_date=_date(today))
-        previous = plan.exceptions.get(item, {})
-        for exception_id, message in current.items():
-            old = previous.get(exception_id)
-            if old is None or (old.action, old.suggested_date, old.current_date) != (
-                    message.action, message.suggested_date, message.current_date):
-                out.append(message)
+            current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, "past_due",
+                                             release, today, out)
         for exception_id, old in previous.items():
             if exception_id not in current:
                 out.append(Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=old.ref,
                                       item=item, action=old.action, state="resolved"))
         _keep(plan.exceptions, item, current)
+
+
+def _message(site: SiteState, old: Exception_ | None, exception_id: str, ref: str, item: str, action: str,
+             day: int, suggested: int | None, out: list[Any]) -> Exception_:
+    """The open message, published only when new or changed (an unchanged one keeps its object and ``ts``)."""
+    current_date = _date(day)
+    suggested_date = _date(suggested) if suggested is not None else None
+    if old is not None and (old.action, old.current_date, old.suggested_date) == (action, current_date,
+                                                                                  suggested_date):
+        return old
+    message = Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=ref, item=item,
+                         action=action, current_date=current_date, suggested_date=suggested_date)
+    out.append(message)
+    return message
 
 
 def _keep(store: dict[str, Any], key: str, value: Any) -> None:

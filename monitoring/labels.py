@@ -28,7 +28,8 @@ def _tag(cls: type) -> str | None:
     tag = _TAGS.get(cls)
     if tag is None:
         config = getattr(cls, "__struct_config__", None)
-        tag = config.tag if config is not None and isinstance(config.tag, str) else ""
+        tag = config.tag if config is not None else getattr(cls, "tag", "")  # encoded outputs name their tag
+        tag = tag if isinstance(tag, str) else ""
         _TAGS[cls] = tag
     return tag or None
 

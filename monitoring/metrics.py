@@ -27,6 +27,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from core.netting import PLANNED_RECORDS
 from millstream import __version__
 from schemas.outputs import Cost, Exception_, OrderCost, PlannedOrder, Rejected, Shortage
 
@@ -42,7 +43,7 @@ DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 PER_EVENT_BUCKETS = (0, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000)
 RESTORE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-_ITEM_OUTPUTS = frozenset({PlannedOrder, Shortage, Exception_, Cost, OrderCost})   # outputs about one item
+_ITEM_OUTPUTS = frozenset({PlannedOrder, *PLANNED_RECORDS, Shortage, Exception_, Cost, OrderCost})  # about one item
 
 
 class Metrics:

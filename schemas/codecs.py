@@ -42,7 +42,15 @@ _json_any = msgspec.json.Decoder()
 _mp_any = msgspec.msgpack.Decoder()
 _json_output = msgspec.json.Decoder(OutputEvent)
 
-json_encoder = msgspec.json.Encoder(decimal_format="number")
+def _encoded(obj: Any) -> msgspec.Raw:
+    """Outputs that come already encoded (the planner's planned-order records) are written as they are."""
+    value = getattr(obj, "value", None)
+    if getattr(type(obj), "tag", None) is None or not isinstance(value, bytes):
+        raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+    return msgspec.Raw(value)
+
+
+json_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_encoded)
 _mp_encoder = msgspec.msgpack.Encoder(decimal_format="number")
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.engine import Engine
+from core.netting import PLANNED_RECORDS
 from core.persist import StateRows
 from millstream.settings import Settings
 from schemas import events as ev
@@ -182,13 +183,13 @@ class Processor:
 
     def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
         """The topic and key of one engine output."""
+        if type(output) in PLANNED_RECORDS:   # encoded by the planner: key and value as they are
+            return OutRecord(self._topic["planned-orders"], output.key, output.value)
         site = getattr(output, "site", None) or ""
         if isinstance(output, out.Rejected):
             return self._dead_letter(output, origins)
         if isinstance(output, ev.TransferInTransit):
             return OutRecord(self._topic["transfers"], output.site.encode(), encode_json(output))
-        if isinstance(output, out.PlannedOrder):
-            return self._record("planned-orders", f"{site}|{output.planned_id}", output)
         if isinstance(output, out.Shortage):
             return self._record("shortages", output.shortage_id, output)
         if isinstance(output, out.Exception_):

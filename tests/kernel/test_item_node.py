@@ -53,6 +53,7 @@ class Model:
         self.nodes = {name: kernel.ItemNode(name) for name in NAMES}
         self.today = T
         self.log: list[Any] = []
+        self.nodes["P"].make = True
         self.nodes["PH"].set_bom([self.nodes["C2"]], [3 * U * 100 * 10_000], [2 * U * 100 * 10_000], True)
 
     def apply(self, op: tuple[str, str, Any]) -> None:
@@ -75,7 +76,12 @@ class Model:
             self.log.append(sorted(n.name for n in node.set_bom(components, nums, dens, False)))
         else:
             self.today += arg
-            changes, touched = node.replan(self.today)
+            if arg % 2:   # encoded records half of the time: the same changes as bytes
+                stamp = self.kernel.PlanStamp("S1", None, b',"site":"S1"}')
+                changes, touched = node.replan(self.today, stamp)
+                changes = [(c.site, c.item, c.key, c.value) for c in changes]
+            else:
+                changes, touched = node.replan(self.today)
             self.log.append((changes, sorted(n.name for n in touched)))
 
     def view(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from core.site import SiteSettings, SiteState
 from helpers import SITE, advance, apply_ok, master_data, mk, q, rejected, to_json
 from millstream.settings import Settings
 from schemas import events as ev
-from schemas.codecs import decode_message, encode_json
+from schemas.codecs import decode_message, decode_output, encode_json
 from streams.processor import InRecord, Processor
 
 SAMPLE = Path(__file__).resolve().parents[2] / "millstream" / "samples" / "hearing_devices.jsonl"
@@ -236,7 +236,7 @@ def test_a_restored_site_is_planned_at_once_with_its_standard_costs() -> None:
     again, rows = tracked()
     apply_ok(again, *master_data())
     outputs = rows.restore(SITE, list(table.items()))
-    assert {type(o).__name__ for o in outputs} >= {"PlannedOrder", "Cost"}
+    assert {type(decode_output(encode_json(o))).__name__ for o in outputs} >= {"PlannedOrder", "Cost"}
     assert again.sites[SITE].standard_costs == engine.sites[SITE].standard_costs != {}
     assert reports(again) == reports(engine)
 
