@@ -108,13 +108,15 @@ def _decode_one(data: bytes, is_json: bool, decoder: Any, source: str | None) ->
         return Rejected(reason=reason, event=raw_for_rejection(data, is_json), source=source)
 
 
-def decode_message(data: bytes, source: str | None = None) -> list[InputEvent | Rejected]:
+def decode_message(data: bytes, source: str | None = None,
+                   max_bytes: int = MAX_MESSAGE_BYTES) -> list[InputEvent | Rejected]:
     """Decode one message (a single event or an envelope), JSON or msgpack.
 
-    Returns the events in order; undecodable ones are ``Rejected`` in place.
+    Returns the events in order; undecodable ones are ``Rejected`` in place, and a message over
+    ``max_bytes`` is rejected whole before it is parsed.
     """
-    if len(data) > MAX_MESSAGE_BYTES:
-        return [Rejected(reason=f"message too large: {len(data)} bytes > {MAX_MESSAGE_BYTES}",
+    if len(data) > max_bytes:
+        return [Rejected(reason=f"message too large: {len(data)} bytes > {max_bytes}",
                          event=data[:256].decode("utf-8", errors="replace"), source=source)]
     is_json = _is_json(data)
     decoded = _decode_one(data, is_json, _json_message if is_json else _mp_message, source)

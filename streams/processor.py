@@ -133,7 +133,7 @@ class Processor:
         applied: list[tuple[InRecord, set[str]]] = []
         for record in records:
             source = f"{record.topic}[{record.partition}]@{record.offset}"
-            decoded = decode_message(record.value, source=source)
+            decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
             tp = (record.topic, record.partition)
             if record.offset > self.last_offset.get(tp, -1):
                 self.last_offset[tp] = record.offset

@@ -95,6 +95,18 @@ def test_bad_messages_become_dead_letters_with_their_coordinates() -> None:
     assert base64.b64decode(letter["original"]) == garbage
 
 
+def test_messages_over_the_configured_size_are_dead_lettered_before_parsing() -> None:
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), Settings(max_message_bytes=200))
+    event = {"type": "receipt", "event_id": "big", "ts": "2026-03-02T08:00:00Z", "site": "S1", "item": "A",
+             "qty": 1, "lot": "L" * 300}
+    value = json.dumps(event).encode()
+    out = processor.process([InRecord("millstream.inventory", 0, 7, value)])
+    letter = msgspec.json.decode(out[0].value)
+    assert [o.topic for o in out] == ["millstream.rejected"]
+    assert letter["reason"] == f"message too large: {len(value)} bytes > 200" and letter["offset"] == 7
+    assert processor.engine.sites == {}   # nothing of it was applied
+
+
 def test_service_engine_must_route_transfers() -> None:
     with pytest.raises(ValueError, match="local_transfers"):
         Processor(Engine(), SETTINGS)
