@@ -207,7 +207,13 @@ def test_every_setting_is_documented(field: str) -> None:
     assert f"| `{field}` |" in (ROOT / "docs" / "settings.md").read_text()
 
 
-def test_pyproject_ships_the_monitoring_package() -> None:
+def test_pyproject_ships_every_package_and_subpackage() -> None:
+    from setuptools import find_packages
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "monitoring" in project["tool"]["setuptools"]["packages"]
+    shipped = set(find_packages(str(ROOT), include=project["tool"]["setuptools"]["packages"]["find"]["include"]))
+    on_disk = {str(init.parent.relative_to(ROOT)).replace("/", ".")
+               for top in ("core", "schemas", "streams", "connectors", "monitoring", "millstream")
+               for init in (ROOT / top).rglob("__init__.py")}
+    assert on_disk <= shipped and {"monitoring", "connectors.importers"} <= shipped
     assert "prometheus-client" in " ".join(project["project"]["dependencies"])
