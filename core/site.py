@@ -233,9 +233,17 @@ class SiteState:
             self.changed[(kind, key)] = None
 
     def _check_available(self, item: str, qty: int, own_reservation: int = 0) -> None:
+        """Stock reserved for other orders is not free; an order's own reservation is, up to what is on hand.
+
+        When reservations exceed the stock (the plan shows that as a shortage), the first order to
+        kit takes what is there up to its reservation: otherwise no order could issue at all.
+        """
         if self.settings.allow_negative_stock:
             return
-        free = self.stock.available(item) + own_reservation
+        available = self.stock.available(item)
+        free = available + own_reservation
+        if available < 0:
+            free = min(own_reservation, self.stock.unrestricted(item))
         if free < qty:
             reserved = self.stock.reserved.get(item, 0) - own_reservation
             raise Reject(f"insufficient available stock: item {item!r} has {to_number(free)} available "
@@ -449,6 +457,9 @@ class SiteState:
                 raise Reject(f"production order {e.order_id!r} cannot be created as {e.status}")
             spec = self.master.item(self.site, e.item)
             lead = spec.lead_time_days if spec is not None else 0
+            if e.start is None and e.due.toordinal() <= lead:
+                raise Reject(f"production order {e.order_id!r} would start before {dt.date.min}: "
+                             f"due {e.due} minus {lead} days of lead time")
             start = e.start or e.due - dt.timedelta(days=lead)
             order = ProductionOrder(e.order_id, e.item, qty, e.due, start, e.status)
             self.production[e.order_id] = order

@@ -129,6 +129,24 @@ def test_material_issue_cannot_take_another_orders_reservation():
     assert engine.sites[SITE].stock.reserved["RAW-B"] == q(10.5)
 
 
+def test_over_committed_stock_kits_the_first_order_up_to_its_reservation():
+    """Reservations beyond the stock (a shortage the plan shows) must not stop every order from kitting."""
+    engine = new_engine()
+    receive(engine, "RAW-B", 12, "B1")
+    release(engine, "MO-1", "FG", 10)    # reserves 10.5
+    release(engine, "MO-2", "FG", 10)    # reserves 10.5 more: 21 reserved, 12 on hand
+    bad = apply_rejected(engine, mk("material_issue", order_id="MO-1", item="RAW-B", qty=11))
+    assert "insufficient available stock" in bad.reason   # beyond its own reservation
+    apply_ok(engine, mk("material_issue", order_id="MO-1", item="RAW-B", qty=10.5))
+    bad = apply_rejected(engine, mk("material_issue", order_id="MO-2", item="RAW-B", qty=2))
+    assert "has 1.5 available" in bad.reason               # what is left on hand
+    apply_ok(engine, mk("material_issue", order_id="MO-2", item="RAW-B", qty=1.5))
+    bad = apply_rejected(engine, mk("issue", item="RAW-B", qty=0.1))   # nothing unreserved to sell
+    assert "insufficient available stock" in bad.reason
+    state = engine.sites[SITE]
+    assert state.stock.reserved["RAW-B"] == q(9) and lot_qty(engine, "RAW-B", "B1") == 0
+
+
 def test_material_issue_only_to_released_orders():
     engine = new_engine()
     receive(engine, "RAW-B", 12, "B1")
