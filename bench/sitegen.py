@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.simulate.bomshape import pick_components as _pick_components
+from connectors.simulate.lots import lot_size as _lot_size
 from schemas import events as ev
 
 __all__ = ["START", "GeneratedSite", "SalesOrderStream", "ScanStream", "SiteSpec", "generate"]
@@ -142,32 +144,6 @@ def _item_id(level: int, index: int, depth: int) -> str:
     if level == depth:
         return f"RM-{index:06d}"
     return f"SA{level}-{index:06d}"
-
-
-def _pick_components(rng: random.Random, n_parents: int, n_children: int, fanout: int,
-                     families: int) -> list[list[int]]:
-    """Child indices per parent, ``fanout`` each, all from the parent's family block of the next level.
-
-    Levels are cut into ``families`` contiguous blocks.  Within a family every
-    child gets one primary parent (so no item is left without a parent); the
-    remaining slots are filled at random from the family's block.
-    """
-    picks: list[list[int]] = [[] for _ in range(n_parents)]
-    for family in range(families):
-        p_lo, p_hi = family * n_parents // families, (family + 1) * n_parents // families
-        c_lo, c_hi = family * n_children // families, (family + 1) * n_children // families
-        n_p, n_c = p_hi - p_lo, c_hi - c_lo
-        if n_c < fanout or n_c > n_p * fanout:
-            raise ValueError(f"family block of {n_p} parents and {n_c} children cannot have fan-out {fanout}")
-        for k in range(n_c):
-            picks[p_lo + k * n_p // n_c].append(c_lo + k)
-        for parent in range(p_lo, p_hi):
-            chosen = picks[parent]
-            candidates = [c for c in range(c_lo, c_hi) if c not in chosen]
-            rng.shuffle(candidates)
-            chosen.extend(candidates[:max(0, fanout - len(chosen))])
-            chosen.sort()
-    return picks
 
 
 _QTY_PER = (1, 1, 1, 1, 1, 1, 2, 2, 0.5, 3, 4)
@@ -282,30 +258,6 @@ def generate(spec: SiteSpec | None = None) -> GeneratedSite:
                     qty=float(max(1, round(usage))), due=due, kind="forecast"))
     gen.end = clock.now
     return gen
-
-
-def _lot_size(rng: random.Random, make: bool, usage: float) -> ev.LotSize:
-    draw = rng.random()
-    if make:
-        if draw < 0.5:
-            return ev.LotSize()
-        if draw < 0.7:
-            return ev.LotSize(rule="period", period_days=rng.choice((7, 14, 28)))
-        if draw < 0.85:
-            return ev.LotSize(rule="fixed", fixed_qty=float(max(1, round(usage * rng.choice((2, 4))))))
-        return ev.LotSize(rule="min_multiple", min_qty=float(max(1, round(usage))),
-                          multiple=float(rng.choice((1, 5, 10, 25))))
-    if draw < 0.3:
-        return ev.LotSize()
-    if draw < 0.6:
-        multiple = float(rng.choice((10, 50, 100, 500)))
-        max_qty = float(max(multiple, round(usage * 8))) if rng.random() < 0.33 else None
-        return ev.LotSize(rule="min_multiple", min_qty=float(max(1, round(usage * 2))), multiple=multiple,
-                          max_qty=max_qty)
-    if draw < 0.8:
-        return ev.LotSize(rule="eoq", ordering_cost=float(rng.randint(25, 250)),
-                          holding_cost_rate=round(rng.uniform(0.15, 0.3), 3))
-    return ev.LotSize(rule="fixed", fixed_qty=float(max(1, round(usage * rng.choice((1, 2, 4))))))
 
 
 class ScanStream:
