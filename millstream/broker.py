@@ -11,6 +11,11 @@ Layout of a data dir (default ``<cache>/data``)::
     node-<id>/server.log         log4j output plus the JVM's stdout/stderr
     node-<id>/data/              log.dirs (KRaft metadata and topic data)
 
+With ``--sasl-ssl`` (``start(security="SASL_SSL")``) the client and inter-broker listener speaks
+SASL_SSL with SCRAM users made at format time, the controller listener stays PLAINTEXT on loopback,
+and ``security/`` holds the throwaway CA, the broker's key store and the clients' settings
+(``millstream.broker_security``).
+
 Linux only (pids are checked through /proc). Every node is a combined broker+controller with a
 static quorum (``controller.quorum.voters``). Topic auto-creation keeps Kafka's default (enabled):
 tools and Faust may rely on it, while code that cares about partition counts creates its topics
@@ -27,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -35,9 +41,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from . import broker_security as sec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_DIR = REPO_ROOT / "tools" / "kafka"
@@ -79,6 +87,11 @@ class ClusterInfo:
     data_dir: str
     nodes: list[NodeInfo] = field(default_factory=list)
     kafka_version: str = ""
+    #: PLAINTEXT or SASL_SSL (the client listener; the controller listener is always PLAINTEXT)
+    security_protocol: str = "PLAINTEXT"
+    #: with SASL_SSL: the CA clients trust, and the file with the first client user's MILLSTREAM_* settings
+    ssl_cafile: str = ""
+    client_env: str = ""
     already_running: bool = False
 
     @property
@@ -334,8 +347,11 @@ def _node_infos(data_dir: Path, nodes: int, port: int, controller_port: int) -> 
     return infos
 
 
-def _server_properties(node: NodeInfo, all_nodes: list[NodeInfo]) -> str:
-    """Combined broker+controller config; internal topics sized to the cluster so one node works."""
+def _server_properties(node: NodeInfo, all_nodes: list[NodeInfo], material: sec.SecurityMaterial | None = None) -> str:
+    """Combined broker+controller config; internal topics sized to the cluster so one node works.
+
+    With ``material`` the client listener is SASL_SSL (the file then holds secrets: written 0600).
+    """
     n = len(all_nodes)
     rf, min_isr = (1, 1) if n == 1 else (min(3, n), min(2, n))
     voters = ",".join(f"{x.node_id}@{HOST}:{x.controller_port}" for x in all_nodes)
@@ -364,6 +380,8 @@ def _server_properties(node: NodeInfo, all_nodes: list[NodeInfo]) -> str:
         # Tests and demos would otherwise wait 3 s for every first consumer-group rebalance.
         "group.initial.rebalance.delay.ms": 0,
     }
+    if material is not None:
+        props.update(sec.sasl_ssl_properties(HOST, node.port, node.controller_port, material))
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
@@ -376,8 +394,8 @@ def _read_meta_cluster_id(log_dir: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _format(lib: Path, nodes: list[NodeInfo], cluster_id: str) -> None:
-    """Format every unformatted node's log dir in parallel (one JVM start each, ~2 s)."""
+def _format(lib: Path, nodes: list[NodeInfo], cluster_id: str, scram: list[str] | None = None) -> None:
+    """Format every unformatted node's log dir in parallel (one JVM start each, ~2 s); ``scram``: users."""
     java = _java()
     procs = []
     for node in nodes:
@@ -397,12 +415,14 @@ def _format(lib: Path, nodes: list[NodeInfo], cluster_id: str) -> None:
             "-c",
             node.props_file,
             "--ignore-formatted",
+            *(scram or []),
         ]
         procs.append((node, cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     for node, cmd, proc in procs:
         out, _ = proc.communicate(timeout=120)
         if proc.returncode != 0:
-            raise BrokerError(f"formatting node {node.node_id} failed ({' '.join(cmd)}):\n{out}")
+            shown = " ".join(cmd[: len(cmd) - len(scram or [])])   # never the SCRAM credentials
+            raise BrokerError(f"formatting node {node.node_id} failed ({shown}):\n{out}")
 
 
 # --------------------------------------------------------------------------- state
@@ -478,7 +498,17 @@ def _launch(lib: Path, node: NodeInfo, heap: str) -> int:
     return proc.pid
 
 
-def _wait_ready(nodes: list[NodeInfo], timeout: float) -> None:
+def _prober(info: ClusterInfo) -> Callable[[int], list[int] | None]:
+    """How to ask a node of this cluster which brokers are alive: plain Kafka protocol, or over SASL_SSL."""
+    if info.security_protocol != "SASL_SSL":
+        return lambda port: probe(port, timeout=1.0)
+    material = sec.load_material(Path(info.data_dir))
+    if material is None:
+        raise BrokerError(f"{info.data_dir} runs SASL_SSL but its security/secrets.json is missing")
+    return lambda port: sec.secure_probe(HOST, port, material, timeout=2.0)
+
+
+def _wait_ready(nodes: list[NodeInfo], timeout: float, prober: Callable[[int], list[int] | None] = probe) -> None:
     """Wait until every node serves requests and sees itself as an alive broker."""
     deadline = time.monotonic() + timeout
     pending = list(nodes)
@@ -489,7 +519,7 @@ def _wait_ready(nodes: list[NodeInfo], timeout: float) -> None:
                     f"Kafka node {node.node_id} (pid {node.pid}) exited during startup; "
                     f"see {node.log_file}:\n{_log_tail(node.log_file)}"
                 )
-            seen = probe(node.port, timeout=1.0)
+            seen = prober(node.port)
             if seen is not None and (not seen or node.node_id in seen):
                 pending.remove(node)
         if not pending:
@@ -505,7 +535,7 @@ def _wait_or_terminate(
 ) -> None:
     """Wait for readiness; on failure stop what this call launched so no half-started JVM lingers."""
     try:
-        _wait_ready(wait_for if wait_for is not None else info.nodes, timeout)
+        _wait_ready(wait_for if wait_for is not None else info.nodes, timeout, _prober(info))
     except BrokerError:
         _terminate(launched, 10.0)
         for n in launched:
@@ -527,14 +557,23 @@ def start(
     controller_port: int | None = None,
     data_dir: Path | str | None = None,
     timeout: float = 90.0,
+    security: str = "PLAINTEXT",
+    users: Mapping[str, str] | None = None,
 ) -> ClusterInfo:
     """Start (or find already running) a KRaft cluster of 1 or 3 combined nodes on loopback.
 
     Broker ports are ``port .. port+nodes-1``; controller ports default to the ``nodes`` ports
     right after them (9093 for a single node on 9092). Nodes that are down are (re)started.
+    ``security="SASL_SSL"``: the broker ports speak SASL_SSL; ``users`` (name -> password) are the
+    SCRAM users made at the first format (default: one user ``millstream`` with a random password,
+    see ``ClusterInfo.client_env``).
     """
     if nodes not in (1, 3):
         raise BrokerError("nodes must be 1 or 3 (a 2-voter quorum cannot survive any failure)")
+    if security not in ("PLAINTEXT", "SASL_SSL"):
+        raise BrokerError(f"security must be PLAINTEXT or SASL_SSL, not {security!r}")
+    if users is not None and security != "SASL_SSL":
+        raise BrokerError("SCRAM users need security SASL_SSL")
     cport = controller_port if controller_port is not None else port + nodes
     ddir = _resolve(data_dir)
     ddir.mkdir(parents=True, exist_ok=True)
@@ -547,12 +586,19 @@ def start(
                 f"{ddir} holds data of a {len(old.nodes)}-node cluster; use another "
                 f"data dir or `python -m millstream.broker stop --wipe` first"
             )
+        if old is not None and old.security_protocol != security:
+            raise BrokerError(
+                f"{ddir} holds a {old.security_protocol} cluster, not {security}; use another data dir "
+                f"or `python -m millstream.broker stop --wipe` first"
+            )
         if old is not None:
             live = [n for n in old.nodes if _is_our_kafka(n.pid, n.props_file)]
             if live and (old.nodes[0].port, old.nodes[0].controller_port) != (port, cport):
                 raise BrokerError(f"{ddir} already runs a cluster on {old.bootstrap_servers}; stop it first")
             if len(live) == nodes:
-                _wait_ready(old.nodes, timeout)
+                if users is not None:
+                    _security_material(ddir, security, users)   # refuses users other than the formatted ones
+                _wait_ready(old.nodes, timeout, _prober(old))
                 old.already_running = True
                 return old
         check_java()
@@ -572,22 +618,44 @@ def start(
             or next((c for c in (_read_meta_cluster_id(n.log_dir) for n in infos) if c), None)
             or _random_cluster_id()
         )
+        material = _security_material(ddir, security, users)
         for n in infos:
             Path(n.log_dir).mkdir(parents=True, exist_ok=True)
-            Path(n.props_file).write_text(_server_properties(n, infos))
-        _format(lib, to_start, cluster_id)
+            _write_props(Path(n.props_file), _server_properties(n, infos, material))
+        _format(lib, to_start, cluster_id, sec.scram_format_args(material) if material else None)
+        bootstrap = ",".join(f"{HOST}:{n.port}" for n in infos)
         info = ClusterInfo(
-            bootstrap_servers=",".join(f"{HOST}:{n.port}" for n in infos),
+            bootstrap_servers=bootstrap,
             cluster_id=cluster_id,
             data_dir=str(ddir),
             nodes=infos,
             kafka_version=kafka_version(lib),
+            security_protocol=security,
+            ssl_cafile=str(material.ca_file) if material else "",
+            client_env=str(sec.client_env(material, bootstrap)) if material else "",
         )
         for n in to_start:
             _launch(lib, n, _heap(nodes))
         _save(info)
         _wait_or_terminate(info, to_start, timeout)
         return info
+
+
+def _security_material(ddir: Path, security: str, users: Mapping[str, str] | None) -> sec.SecurityMaterial | None:
+    if security != "SASL_SSL":
+        return None
+    try:
+        return sec.ensure_material(ddir, users)
+    except sec.SecurityError as exc:
+        raise BrokerError(str(exc)) from None
+
+
+def _write_props(path: Path, text: str) -> None:
+    """server.properties, readable by its owner only (with SASL_SSL it holds the broker's passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _terminate(nodes: list[NodeInfo], timeout: float) -> list[int]:
@@ -669,6 +737,10 @@ def status(data_dir: Path | str | None = None) -> dict:
     info = _load(ddir)
     if info is None:
         return {"data_dir": str(ddir), "running": False, "nodes": []}
+    try:
+        prober = _prober(info)
+    except BrokerError:
+        prober = lambda port: None  # noqa: E731 - its secrets are gone: nobody can log in to check
     nodes = []
     for n in info.nodes:
         alive = _is_our_kafka(n.pid, n.props_file)
@@ -677,7 +749,7 @@ def status(data_dir: Path | str | None = None) -> dict:
                 "node_id": n.node_id,
                 "pid": n.pid if alive else None,
                 "alive": alive,
-                "answering": alive and probe(n.port, timeout=1.0) is not None,
+                "answering": alive and prober(n.port) is not None,
                 "port": n.port,
                 "controller_port": n.controller_port,
                 "log_file": n.log_file,
@@ -689,12 +761,32 @@ def status(data_dir: Path | str | None = None) -> dict:
         "cluster_id": info.cluster_id,
         "kafka_version": info.kafka_version,
         "bootstrap_servers": info.bootstrap_servers,
+        "security_protocol": info.security_protocol,
+        "ssl_cafile": info.ssl_cafile,
+        "client_env": info.client_env,
         "running": any(n["alive"] for n in nodes),
         "nodes": nodes,
     }
 
 
 # --------------------------------------------------------------------------- command line
+
+
+def _cli_users(name: str | None, data_dir: str | None) -> dict[str, str] | None:
+    """The SCRAM user of ``start --sasl-ssl``: named, with the settings' password if there is one.
+
+    None (keep what the data dir has, or one random user) when neither a name nor a password is given;
+    a named user without a password keeps the one the data dir has for it, else gets a random one.
+    """
+    password = os.environ.get("MILLSTREAM_SASL_PASSWORD", "")
+    name = name or os.environ.get("MILLSTREAM_SASL_USERNAME") or None
+    if name is None and not password:
+        return None
+    name = name or sec.DEFAULT_USER
+    if not password:
+        found = sec.load_material(_resolve(data_dir))
+        password = (found.users.get(name) if found else None) or secrets.token_urlsafe(24)
+    return {name: password}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -710,6 +802,11 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--port", type=int, default=9092)
     p_start.add_argument("--controller-port", type=int, default=None)
     p_start.add_argument("--timeout", type=float, default=90.0)
+    p_start.add_argument("--sasl-ssl", action="store_true",
+                         help="clients connect over SASL_SSL (SCRAM users, throwaway CA); see docs/security.md")
+    p_start.add_argument("--user", default=None,
+                         help="SCRAM user made at the first format (default MILLSTREAM_SASL_USERNAME or millstream); "
+                              "its password is MILLSTREAM_SASL_PASSWORD, else a random one")
     p_stop = sub.add_parser("stop", help="stop the recorded cluster")
     p_stop.add_argument("--wipe", action="store_true", help="also delete the data dir")
     p_status = sub.add_parser("status", help="show pids, ports and logs")
@@ -724,10 +821,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Kafka {kafka_version(lib)} jars in {lib} ({time.monotonic() - t0:.1f} s)")
         elif args.cmd == "start":
             t0 = time.monotonic()
-            info = start(args.nodes, args.port, args.controller_port, args.data_dir, args.timeout)
+            security = "SASL_SSL" if args.sasl_ssl else "PLAINTEXT"
+            info = start(args.nodes, args.port, args.controller_port, args.data_dir, args.timeout,
+                         security=security, users=_cli_users(args.user, args.data_dir) if args.sasl_ssl else None)
             verb = "already running" if info.already_running else f"started in {time.monotonic() - t0:.1f} s"
             print(f"Kafka {info.kafka_version} ({len(info.nodes)} node(s)) {verb}")
-            print(f"bootstrap servers: {info.bootstrap_servers}")
+            print(f"bootstrap servers: {info.bootstrap_servers} ({info.security_protocol})")
+            if info.client_env:
+                print(f"CA certificate: {info.ssl_cafile}")
+                print(f"client settings (user and password; readable by you only): set -a; . {info.client_env}; set +a")
             for n in info.nodes:
                 print(f"node {n.node_id}: pid {n.pid}, log {n.log_file}")
         elif args.cmd == "stop":
@@ -743,7 +845,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no cluster recorded in {st['data_dir']}")
             else:
                 print(
-                    f"Kafka {st['kafka_version']}, bootstrap servers {st['bootstrap_servers']}: "
+                    f"Kafka {st['kafka_version']}, bootstrap servers {st['bootstrap_servers']} "
+                    f"({st['security_protocol']}): "
                     f"{'running' if st['running'] else 'stopped'}"
                 )
                 for n in st["nodes"]:

@@ -91,18 +91,40 @@ def cmd_kafka(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from connectors.publisher import publish_lines
+    """Check a JSON Lines or CSV file against the contract and send its valid events (docs/publish.md)."""
+    from confluent_kafka import KafkaException
+
+    from connectors.publisher import publish_file
     from streams.topics import ensure_topics
 
     from .settings import load_settings
 
     settings = load_settings(args.config)
-    ensure_topics(settings)
-    result = publish_lines(args.events.read_bytes().splitlines(), settings)
-    print(f"sent {result.sent} events to {settings.bootstrap}; {len(result.invalid)} invalid")
-    for number, reason in result.invalid:
-        print(f"  line {number}: {reason}")
-    return 0 if not result.invalid else 1
+    if str(args.events) != "-" and not args.events.is_file():
+        print(f"millstream: no such file: {args.events}", file=sys.stderr)
+        return 2
+    try:
+        ensure_topics(settings)
+        result = publish_file(args.events, settings, fmt=args.format, envelopes=not args.no_envelopes,
+                              progress=sys.stderr.isatty())
+    except ValueError as exc:   # an unusable CSV header (CsvHeaderError) or envelope setting, before any send
+        print(f"millstream: {args.events}: {exc}; nothing was sent", file=sys.stderr)
+        return 2
+    except KafkaException as exc:
+        print(f"millstream: Kafka at {settings.bootstrap}: {exc}", file=sys.stderr)
+        return 1
+    packing = "one event per message" if args.no_envelopes else \
+        f"envelopes of up to {settings.envelope_size} events of one site; master data one per message"
+    print(f"sent {result.sent} events in {sum(result.messages.values())} messages to {settings.bootstrap} "
+          f"({packing}); {len(result.invalid)} invalid, {len(result.failed)} not delivered")
+    for topic in sorted(result.events):
+        print(f"  {topic}: {result.events[topic]} events in {result.messages[topic]} messages")
+    for title, rows in (("invalid, not sent", result.invalid), ("not delivered", result.failed)):
+        if rows:
+            print(f"{title}:")
+            for number, reason in rows:
+                print(f"  line {number}: {reason}")
+    return 0 if not result.invalid and not result.failed else 1
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -127,9 +149,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not 0 <= args.top <= 100:
         print("millstream: --top must be from 0 to 100", file=sys.stderr)
         return 2
-    url = args.url or f"http://127.0.0.1:{load_settings(args.config).web_port}"
+    settings = load_settings(args.config)
+    url = args.url or f"http://127.0.0.1:{settings.web_port}"
     try:
-        report = status.fetch(url, top=args.top)
+        report = status.fetch(url, top=args.top, token=settings.api_token)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         print(f"millstream: no status from {url}: {exc}", file=sys.stderr)
         return 1
@@ -164,6 +187,147 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(settings, args.events, seconds=args.seconds)
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaException
+
+    from connectors.subscribe import subscribe
+
+    from .settings import load_settings
+
+    try:
+        count = subscribe(load_settings(args.config), args.kind, as_json=args.json,
+                          from_beginning=args.from_beginning, group=args.group, max_records=args.max_records,
+                          idle_seconds=args.idle_seconds)
+    except (LookupError, KafkaException) as exc:
+        print(f"millstream: {exc}", file=sys.stderr)
+        return 1
+    print(f"{count} records", file=sys.stderr)
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from confluent_kafka import KafkaException
+
+    from connectors.sink import run_sink, table_counts
+    from connectors.sink_store import POSTGRES, SQLITE, ddl, open_store
+
+    from .settings import load_settings
+
+    if args.print_ddl:
+        print(ddl(POSTGRES if args.db else SQLITE), end="")
+        return 0
+    errors: tuple[type[BaseException], ...] = (OSError, sqlite3.Error, LookupError, KafkaException)
+    if args.db:
+        import psycopg
+
+        errors += (psycopg.Error,)
+    try:
+        store = open_store(args.db, args.sqlite)
+        try:
+            report = run_sink(load_settings(args.config), store, group=args.group, max_records=args.max_records,
+                              idle_seconds=args.idle_seconds)
+            rows = ", ".join(f"{n} {table}" for table, n in table_counts(store).items())
+        finally:
+            store.close()
+    except errors as exc:  # the batch under way was not committed: a restart reads it again
+        print(f"millstream: sink stopped: {exc}", file=sys.stderr)
+        return 1
+    print(f"sink: {report.records} records in {report.batches} batches ({report.upserts} upserts, "
+          f"{report.deletes} deletes, {report.rejected} rejected); rows now: {rows}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """A spreadsheet (CSV) as v1 events; with errors nothing is written unless --keep-going (docs/importers.md)."""
+    import dataclasses
+
+    from connectors.importers import ImportOptions, import_file, load_catalog, parse_as_of, write_events
+    from connectors.importers.units import unit_key
+
+    try:
+        as_of = parse_as_of(args.as_of)
+    except ValueError as exc:
+        print(f"millstream: bad --as-of: {exc}", file=sys.stderr)
+        return 2
+    options = ImportOptions(as_of=as_of, site=args.site, date_format=args.date_format,
+                            decimal_comma=args.decimal_comma, root=args.root,
+                            extra_units=frozenset(unit_key(code) for code in args.unit or ()))
+    if args.items is not None:
+        catalog, checked = load_catalog(args.items, options, args.encoding)
+        if checked.errors:
+            print(f"millstream: {args.items}: {len(checked.errors)} errors, first {checked.errors[0]}; "
+                  f"`millstream import items {args.items} --as-of ...` lists them", file=sys.stderr)
+            return 1
+        options = dataclasses.replace(options, catalog=catalog)
+    result = import_file(args.kind, args.file, options, args.encoding)
+    for line in [*result.notes, *map(str, result.errors)]:
+        print(f"{args.file.name}: {line}", file=sys.stderr)
+    written = not result.errors or args.keep_going
+    if written and args.out is not None:
+        with open(args.out, "wb") as out:
+            write_events(result.events, out)
+    elif written:
+        write_events(result.events, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    where = f" to {args.out}" if args.out is not None else ""
+    print(f"{args.file.name}: {result.rows} rows, {len(result.events)} events"
+          + (f" written{where}" if written else ", nothing written") + f", {len(result.errors)} errors"
+          + ("" if written or not result.events else " (--keep-going writes the valid events)"), file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """A simulated hearing-device manufacturer as v1 events: to a file, stdout or Kafka (docs/simulate.md)."""
+    import datetime as dt
+
+    from connectors.simulate import SimSpec, Simulation
+    from connectors.simulate.output import publish, write
+
+    try:
+        start = dt.date.fromisoformat(args.start)
+    except ValueError:
+        print(f"millstream: --start must be a date YYYY-MM-DD, got {args.start!r}", file=sys.stderr)
+        return 2
+    spec = SimSpec(sites=args.sites, items=args.items, depth=args.depth, days=args.days, seed=args.seed,
+                   start=start, bad_rate=args.bad_rate)
+    try:
+        if args.rate < 0:
+            raise ValueError("--rate must not be negative")
+        simulation = Simulation(spec)
+    except ValueError as exc:
+        print(f"millstream: {exc}", file=sys.stderr)
+        return 2
+    if args.kafka:
+        from .settings import load_settings
+
+        settings = load_settings(args.config)
+        report = publish(simulation.lines(), settings, args.rate)
+        where = f"sent to {settings.bootstrap}: {report.sent}, not valid (never sent): {len(report.invalid)}"
+    elif args.out is not None:
+        with open(args.out, "wb") as out:
+            write(simulation.lines(), out)
+        where = f"written to {args.out}"
+    else:
+        write(simulation.lines(), sys.stdout.buffer)
+        where = "written to stdout"
+    counts = simulation.counts
+    print(f"simulated {spec.sites} sites, {spec.items} items, {spec.days} days from {spec.start}: "
+          f"{sum(counts.values())} events {where}; by type: "
+          + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())), file=sys.stderr)
+    return 0
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="millstream", description=__doc__)
     parser.add_argument("--version", action="version", version=f"millstream {__version__}")
@@ -193,8 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=cmd_worker)
 
-    publish = sub.add_parser("publish", help="validate a JSON Lines file and send it to the input topics")
-    publish.add_argument("events", type=Path)
+    publish = sub.add_parser("publish", help="check a JSON Lines or CSV file against the contract and send its "
+                             "valid events to the input topics (docs/publish.md)")
+    publish.add_argument("events", type=Path,
+                         help="JSON Lines, or CSV (a header row with a `type` column); - reads standard input")
+    publish.add_argument("--format", choices=["jsonl", "csv"], help="default: csv for *.csv, else jsonl")
+    publish.add_argument("--no-envelopes", action="store_true", help="one event per message")
     publish.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
     publish.set_defaults(func=cmd_publish)
 
@@ -217,6 +385,65 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prefix", help="topic prefix (default: a fresh one per run)")
     run.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
     run.set_defaults(func=cmd_run)
+
+    subscribe = sub.add_parser("subscribe", help="print an output topic live: a table, or JSON Lines (--json)")
+    subscribe.add_argument("kind", choices=["shortages", "planned-orders", "costs", "exceptions", "rejected"])
+    subscribe.add_argument("--json", action="store_true", help="each record's JSON value, one per line")
+    start = subscribe.add_mutually_exclusive_group()
+    start.add_argument("--from-beginning", action="store_true",
+                       help="every record still on the topic, then live (no group, nothing committed)")
+    start.add_argument("--group", help="consumer group to follow (default millstream-subscribe-<kind>; a new "
+                       "group starts at the end)")
+    subscribe.add_argument("--max-records", type=_positive(int), help="stop after this many records")
+    subscribe.add_argument("--idle-seconds", type=_positive(float), help="stop when nothing came for this long")
+    subscribe.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    subscribe.set_defaults(func=cmd_subscribe)
+
+    sink = sub.add_parser("sink", help="keep planned orders, open shortages and costs in PostgreSQL or SQLite "
+                          "tables (docs/sinks.md)")
+    target = sink.add_mutually_exclusive_group()
+    target.add_argument("--db", help="PostgreSQL URL or connection string (postgresql://user@host:5432/db)")
+    target.add_argument("--sqlite", type=Path, help="SQLite file used when no --db is given (millstream.sqlite)")
+    sink.add_argument("--group", default="millstream-sink", help="consumer group (one per database)")
+    sink.add_argument("--max-records", type=_positive(int), help="stop after this many records")
+    sink.add_argument("--idle-seconds", type=_positive(float), help="stop when nothing came for this long")
+    sink.add_argument("--print-ddl", action="store_true", help="print the tables' DDL for the database and exit")
+    sink.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    sink.set_defaults(func=cmd_sink)
+
+    importer = sub.add_parser("import", help="turn a spreadsheet (CSV) into v1 events: items, bom, stock, "
+                              "purchase-orders (docs/importers.md)")
+    importer.add_argument("kind", choices=["items", "bom", "stock", "purchase-orders"])
+    importer.add_argument("file", type=Path, help="CSV with a header row (comma, semicolon or tab)")
+    importer.add_argument("--as-of", required=True, help="the events' ts: ISO time with a UTC offset, or a date "
+                          "(midnight UTC)")
+    importer.add_argument("--site", help="site of rows without one (items and BOMs: a site override)")
+    importer.add_argument("--out", type=Path, help="write the events here (default: stdout)")
+    importer.add_argument("--keep-going", action="store_true", help="write the valid events even if rows have errors")
+    importer.add_argument("--items", type=Path, help="item master CSV to check items and units against")
+    importer.add_argument("--root", help="bom: the assembly whose components the file lists from its top level")
+    importer.add_argument("--date-format", help="strptime format of dates, e.g. %%d.%%m.%%Y (default YYYY-MM-DD)")
+    importer.add_argument("--decimal-comma", action="store_true", help="numbers are written 1234,5")
+    importer.add_argument("--unit", action="append", help="accept this unit code too (repeatable)")
+    importer.add_argument("--encoding", default="utf-8-sig", help="text encoding of the file (e.g. cp1252)")
+    importer.set_defaults(func=cmd_import)
+
+    simulate = sub.add_parser("simulate", help="a simulated multi-site hearing-device manufacturer as v1 events "
+                              "(docs/simulate.md)")
+    simulate.add_argument("--sites", type=int, default=2, help="plants: DK1, US1, SG1, ... (default 2)")
+    simulate.add_argument("--items", type=int, default=2000, help="items of the catalogue, at every plant (2000)")
+    simulate.add_argument("--depth", type=int, default=4, help="BOM levels below the finished devices (4)")
+    simulate.add_argument("--days", type=int, default=28, help="simulated calendar days (28)")
+    simulate.add_argument("--seed", type=int, default=1, help="the same arguments and seed give the same bytes")
+    simulate.add_argument("--start", default="2026-03-02", help="first simulated day, YYYY-MM-DD (2026-03-02)")
+    simulate.add_argument("--rate", type=float, default=1000.0, help="events a second with --kafka (0: no limit)")
+    simulate.add_argument("--bad-rate", type=float, default=0.0,
+                          help="chance of a deliberately bad event after each event, for dead letters (0)")
+    simulate_to = simulate.add_mutually_exclusive_group()
+    simulate_to.add_argument("--out", type=Path, help="JSON Lines file to write (default: stdout)")
+    simulate_to.add_argument("--kafka", action="store_true", help="publish to the input topics instead")
+    simulate.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")
+    simulate.set_defaults(func=cmd_simulate)
 
     kafka = sub.add_parser("kafka", help="fetch, start, stop the local Apache Kafka broker")
     kafka.add_argument("action", choices=["fetch", "start", "stop", "status"])

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .kafka_security import KafkaAccessError, confluent_config, connect_admin, kafka_security
 from .settings import Settings
 
 __all__ = ["run"]
@@ -38,7 +39,13 @@ def run(settings: Settings, events: Path = SAMPLE, seconds: float | None = None,
 
     host, _, port = settings.bootstrap.rpartition(":")
     started_broker = False
-    if broker.probe(int(port), host=host or "127.0.0.1") is None:
+    if kafka_security(settings).protocol != "PLAINTEXT":   # a secured broker is the operator's: never started here
+        try:
+            connect_admin(settings, timeout=15.0)
+        except KafkaAccessError as exc:
+            print(f"millstream run: {exc} (`millstream kafka start --sasl-ssl` starts a local one)", file=sys.stderr)
+            return 1
+    elif broker.probe(int(port), host=host or "127.0.0.1") is None:
         print(f"starting Apache Kafka on {settings.bootstrap} (first run downloads the jars) ...", flush=True)
         broker.start(port=int(port), data_dir=broker_dir)
         started_broker = True
@@ -87,7 +94,7 @@ def _follow(settings: Settings, worker: subprocess.Popen[bytes], seconds: float 
     """Print each output record in one line until the time is up (or Ctrl-C, or the worker dies)."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"millstream-run-{uuid.uuid4().hex}",
+    consumer = Consumer({**confluent_config(settings), "group.id": f"millstream-run-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "isolation.level": "read_committed"})
     consumer.subscribe([settings.topic(name) for name in WATCHED])

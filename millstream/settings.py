@@ -39,8 +39,28 @@ class Settings:
     batch_size: int = 500
     #: allow stock to go negative instead of rejecting over-issues
     allow_negative_stock: bool = False
-    #: largest message accepted, bytes (larger ones are dead-lettered)
+    #: largest input message a worker accepts, bytes: larger ones are dead-lettered before they are parsed
     max_message_bytes: int = 1 << 20
+    #: events of one site `millstream publish` and `POST /events` pack into one envelope (docs/publish.md)
+    envelope_size: int = 100
+    #: longest an event waits in an envelope that is not full before `millstream publish` sends it, ms
+    envelope_linger_ms: int = 100
+    #: bearer token `POST /events` asks for; empty: no token asked (kept out of repr, so out of logs)
+    ingest_token: str = dataclasses.field(default="", repr=False)
+    #: how Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)
+    security_protocol: str = "PLAINTEXT"
+    #: SASL mechanism of SASL_SSL and SASL_PLAINTEXT: SCRAM-SHA-512 or SCRAM-SHA-256
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    #: SASL user name of every Kafka client of this process
+    sasl_username: str = ""
+    #: SASL password (kept out of repr, so out of logs)
+    sasl_password: str = dataclasses.field(default="", repr=False)
+    #: PEM file of the CA certificates the brokers' certificates are checked against; empty: the system's
+    ssl_cafile: str = ""
+    #: bearer token the query API and /status ask for; empty: no token asked (kept out of repr)
+    api_token: str = dataclasses.field(default="", repr=False)
+    #: /metrics asks for api_token too (otherwise it is open, like Prometheus expects)
+    metrics_auth: bool = False
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

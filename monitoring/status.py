@@ -62,18 +62,22 @@ def merge(local: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]
 # --- the command -------------------------------------------------------------------------------
 
 
-def _get(url: str, timeout: float) -> Any:
-    with _OPENER.open(url, timeout=timeout) as response:
+def _get(url: str, timeout: float, token: str = "") -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with _OPENER.open(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
-def fetch(base: str, top: int = 5, timeout: float = 15.0) -> dict[str, Any]:
-    """``/status`` of the worker at ``base`` and every site's open shortages (``shortages`` per site row)."""
+def fetch(base: str, top: int = 5, timeout: float = 15.0, token: str = "") -> dict[str, Any]:
+    """``/status`` of the worker at ``base`` and every site's open shortages (``shortages`` per site row).
+
+    ``token``: the workers' ``api_token`` when they require one (docs/security.md).
+    """
     base = base.rstrip("/")
-    status = _get(f"{base}/status?top={top}", timeout)
+    status = _get(f"{base}/status?top={top}", timeout, token)
     for row in status["sites"]:
         try:
-            answer = _get(f"{base}/sites/{urllib.parse.quote(row['site'], safe='')}/shortages", timeout)
+            answer = _get(f"{base}/sites/{urllib.parse.quote(row['site'], safe='')}/shortages", timeout, token)
             row["shortages"] = answer.get("shortages", [])
         except (urllib.error.URLError, OSError, ValueError) as exc:
             row["shortages_error"] = str(exc)

@@ -24,6 +24,7 @@ from typing import Any
 import faust
 
 from core.engine import Engine, EngineSettings
+from millstream.kafka_security import KafkaAccessError, KafkaSecurityError, confluent_config, faust_credentials
 from millstream.settings import Settings
 from monitoring.metrics import Metrics
 from monitoring.worker import instrument_worker
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         app_id(settings),
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=faust_credentials(settings),   # TLS and SASL/SCRAM (millstream/kafka_security.py)
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.partitions,
@@ -145,7 +147,7 @@ def _master_consumer(settings: Settings) -> tuple[Any, dict[int, int]]:
     """A group-less reader of the whole master topic, and the end offset of each partition at start."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"{settings.topic_prefix}-master",
+    consumer = Consumer({**confluent_config(settings), "group.id": f"{settings.topic_prefix}-master",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     topic = settings.topic("master")
     metadata = consumer.list_topics(topic, timeout=30)
@@ -160,9 +162,16 @@ def _master_consumer(settings: Settings) -> tuple[Any, dict[int, int]]:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Create the topics that are missing, then run one worker until stopped."""
-    ensure_topics(settings)
-    ensure_changelog(settings)
+    """Create the topics that are missing, then run one worker until stopped.
+
+    Refused credentials, a failed TLS handshake or contradictory security settings stop it here, with
+    the reason, before Faust starts (and would retry them forever).
+    """
+    try:
+        ensure_topics(settings)
+        ensure_changelog(settings)
+    except (KafkaAccessError, KafkaSecurityError) as exc:
+        raise SystemExit(f"millstream worker: {exc}") from None
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, Message
 
+from millstream.kafka_security import aiokafka_config, connect_admin
 from millstream.settings import Settings
 
 __all__ = ["TABLE", "LocalRows", "app_id", "changelog_topic", "committed_positions", "ensure_changelog"]
@@ -48,11 +49,11 @@ def changelog_topic(settings: Settings) -> str:
 
 def ensure_changelog(settings: Settings, timeout: float = 30.0) -> bool:
     """Create the compacted changelog topic of the state table if missing (the app may not declare topics)."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin, metadata = connect_admin(settings, timeout)
     name = changelog_topic(settings)
-    if name in admin.list_topics(timeout=timeout).topics:
+    if name in metadata.topics:
         return False
     config = {"cleanup.policy": "compact"}
     if settings.replication > 1:
@@ -76,7 +77,7 @@ async def committed_positions(settings: Settings, tps: list[TopicPartition]) -> 
     """
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=app_id(settings),
+    consumer = AIOKafkaConsumer(**aiokafka_config(settings), group_id=app_id(settings),
                                 enable_auto_commit=False, isolation_level="read_committed")
     await consumer.start()
     try:
@@ -123,7 +124,7 @@ class LocalRows:
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         if not tps:
             return
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     auto_offset_reset="earliest")
         await consumer.start()

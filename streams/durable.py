@@ -44,6 +44,7 @@ from faust.types import TP
 
 from core.engine import Engine
 from core.persist import StateRows, site_of
+from millstream.kafka_security import aiokafka_config
 from millstream.settings import Settings
 from monitoring.metrics import Metrics
 from schemas import events as ev
@@ -285,7 +286,7 @@ class DurableSites:
     async def _start_writer(self, partition: int) -> AIOKafkaProducer:
         name = f"{app_id(self.settings)}-rows-{partition}"
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap, client_id=name, transactional_id=name,
+            **aiokafka_config(self.settings), client_id=name, transactional_id=name,
             enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20))
         await producer.start()   # InitProducerId: fences the previous owner, aborts its open transaction
         return producer

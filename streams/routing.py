@@ -59,9 +59,11 @@ def _ident(url: str | URL) -> tuple[str, int]:
 class SiteRouter:
     """Ownership of sites by this worker and its peers, from the current assignment."""
 
-    def __init__(self, app: Any, topic: str) -> None:
+    def __init__(self, app: Any, topic: str, token: str = "") -> None:
         self.app = app
         self.topic = topic   # any one of the co-partitioned input topics
+        # the workers share ``api_token``: a forwarded request shows it to the peer like any client
+        self._headers = {ROUTED_HEADER: "1", **({"Authorization": f"Bearer {token}"} if token else {})}
 
     @property
     def url(self) -> str:
@@ -99,7 +101,6 @@ class SiteRouter:
     async def forward(self, url: str, raw_path: str) -> tuple[int, bytes, str]:
         """GET ``raw_path`` (path and query, still encoded) from another worker: status, body, who answered."""
         target = URL(str(URL(url).origin()) + raw_path, encoded=True)
-        async with self.app.http_client.get(target, headers={ROUTED_HEADER: "1"},
-                                            timeout=FORWARD_TIMEOUT) as response:
+        async with self.app.http_client.get(target, headers=self._headers, timeout=FORWARD_TIMEOUT) as response:
             body = await response.read()
             return response.status, body, response.headers.get(WORKER_HEADER, url)

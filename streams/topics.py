@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from millstream.kafka_security import connect_admin
 from millstream.settings import Settings
 
 __all__ = ["INPUTS", "OUTPUTS", "TopicSpec", "ensure_topics", "topic_specs"]
@@ -70,10 +71,10 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     Existing topics are left alone: partition counts are fixed once data is
     keyed by site, and changing them is an operator's decision.
     """
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    admin, metadata = connect_admin(settings, timeout)   # a refused login or TLS failure is said by name
+    existing = set(metadata.topics)
     missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
     if not missing:
         return []

@@ -9,12 +9,23 @@ answers are merged.  Errors are JSON ``{"error": ...}``: unknown key 404,
 ambiguous id 409, bad path or parameter 400, no assignment yet 503.
 
 ``/metrics`` (Prometheus) and ``/status`` (a summary per site for
-``millstream status``) are served by the same web server.
+``millstream status``) are served by the same web server, and ``POST /events``
+takes events from scanners and MES (``connectors.ingest``).
+
+Access (docs/security.md): with ``api_token`` set, every path but ``/metrics``
+(unless ``metrics_auth``) and ``POST /events`` (``ingest_token``, checked by
+the ingest) asks for ``Authorization: Bearer <api_token>``, compared in
+constant time; 401 otherwise.  URLs over ``MAX_URL_BYTES`` are refused (414)
+and so are bodies sent to paths that take none (413).  Every answer is JSON
+built by the encoder, with ``<``, ``>`` and ``&`` escaped, and says
+``nosniff``: input echoed in an error can never become markup.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +33,9 @@ from typing import Any
 import aiohttp
 import msgspec
 from aiohttp import web as aioweb
+from faust.web import View
 
+from connectors.ingest import Ingest
 from core import queries
 from core.engine import Engine
 from millstream.settings import Settings
@@ -39,9 +52,16 @@ log = logging.getLogger(__name__)
 
 ENDPOINTS = (
     "/sites/{site}/items/{item}", "/sites/{site}/items/{item}/mrp", "/sites/{site}/shortages",
-    "/orders/{order_id}", "/lots/{lot}/trace", "/status", "/metrics",
+    "/orders/{order_id}", "/lots/{lot}/trace", "/status", "/metrics", "/events",
 )
 MAX_KEY = 200   # the contract's key length
+#: longest path and query taken: three 200-character keys in any script, percent-encoded, fit (aiohttp's own
+#: limit on the request line is 8190 bytes, answered in plain text)
+MAX_URL_BYTES = 8000
+#: largest body a path other than POST /events takes (none of them reads one); the ingest has its own limit
+MAX_QUERY_BODY = 1024
+#: paths that check their own credentials: POST /events asks for ``ingest_token`` (connectors/ingest.py)
+SELF_GUARDED = frozenset({ENDPOINTS[7]})
 MAX_TOP = 100   # busiest items per site on /status
 
 
@@ -86,7 +106,7 @@ class _Api:
     # --- responses ---------------------------------------------------------------------
 
     def respond(self, status: int, body: Any) -> aioweb.Response:
-        data = body if isinstance(body, bytes) else encode_json(body)
+        data = inert_json(body if isinstance(body, bytes) else encode_json(body))
         return aioweb.Response(body=data, status=status, content_type="application/json",
                                headers={WORKER_HEADER: self.router.url})
 
@@ -254,7 +274,7 @@ def register_metrics_view(app: Any, metrics: Metrics) -> None:
 
 def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metrics | None = None) -> None:
     """Add the query API, ``/status`` and (given metrics) ``/metrics`` to the worker's Faust web server."""
-    router = SiteRouter(app, settings.topic("inventory"))
+    router = SiteRouter(app, settings.topic("inventory"), token=settings.api_token)
     api = _Api(engine, router, settings, metrics)
     if metrics is not None:
         # per-site gauges from the owner only, so sums over workers count each site once
@@ -285,7 +305,71 @@ def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metric
     async def status_view(self: Any, request: Any) -> aioweb.Response:
         return await api.guarded(api.status(request))
 
+    ingest = Ingest(settings)   # POST /events: events from scanners and MES (connectors/ingest.py)
+
+    class EventsView(View):
+        async def post(self, request: Any) -> aioweb.Response:
+            return await ingest.handle(request)
+
+    app.page(ENDPOINTS[7])(EventsView)
+
     app.web.web_app.middlewares.append(_json_for_unmatched)
+    app.web.web_app.middlewares.insert(0, access_guard(settings))   # outermost: before any view or lookup
+    app.web.web_app.on_response_prepare.append(_no_sniffing)
+
+
+def inert_json(data: bytes) -> bytes:
+    """Encoded JSON with ``<``, ``>`` and ``&`` as ``\\u`` escapes (they only occur inside strings there).
+
+    The same document to a JSON parser; to anything that takes it for HTML, echoed input stays text.
+    """
+    return data.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+
+
+def json_error(status: int, message: str, **headers: str) -> aioweb.Response:
+    return aioweb.Response(body=inert_json(encode_json({"error": message})), status=status,
+                           content_type="application/json", headers=headers)
+
+
+def bearer_matches(authorization: str | None, token: str) -> bool:
+    """Whether ``Authorization: Bearer <token>`` carries ``token``, compared in constant time.
+
+    Both sides are hashed first, so the comparison takes as long whatever the
+    length or the prefix of what was sent.
+    """
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
+                               hashlib.sha256(token.encode()).digest())
+
+
+def access_guard(settings: Settings) -> Any:
+    """Middleware: URL length, bodies where none is taken, and the bearer token (``api_token``)."""
+
+    @aioweb.middleware
+    async def guard(request: aioweb.Request, handler: Any) -> aioweb.StreamResponse:
+        if len(request.raw_path) > MAX_URL_BYTES:
+            return json_error(414, f"URL over {MAX_URL_BYTES} bytes; keys are at most {MAX_KEY} characters")
+        if request.path in SELF_GUARDED:
+            return await handler(request)
+        if request.body_exists and (request.content_length is None or request.content_length > MAX_QUERY_BODY):
+            return json_error(413, f"this path takes no request body (at most {MAX_QUERY_BODY} bytes)")
+        if settings.api_token and (request.path != ENDPOINTS[6] or settings.metrics_auth):
+            if not request.headers.get("Authorization"):
+                return json_error(401, "a bearer token is required: Authorization: Bearer <api_token>",
+                                  **{"WWW-Authenticate": 'Bearer realm="millstream"'})
+            if not bearer_matches(request.headers.get("Authorization"), settings.api_token):
+                return json_error(401, "wrong bearer token",
+                                  **{"WWW-Authenticate": 'Bearer realm="millstream", error="invalid_token"'})
+        return await handler(request)
+
+    return guard
+
+
+async def _no_sniffing(_request: aioweb.Request, response: aioweb.StreamResponse) -> None:
+    """Browsers must take every answer for what its Content-Type says (JSON, the metrics' text), never HTML."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 @aioweb.middleware
@@ -298,4 +382,4 @@ async def _json_for_unmatched(request: aioweb.Request, handler: Any) -> aioweb.S
             raise
         status = 400 if exc.status == 404 else exc.status
         message = f"no endpoint {request.path!r}; endpoints: {', '.join(ENDPOINTS)}" if status == 400 else exc.reason
-        return aioweb.Response(body=encode_json({"error": message}), status=status, content_type="application/json")
+        return json_error(status, message)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +54,24 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield info.bootstrap_servers
     finally:
         broker.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``MILLSTREAM_PG_URL`` when set (CI starts the server), else a PostgreSQL server we start and stop."""
+    external = os.environ.get("MILLSTREAM_PG_URL")
+    if external:
+        yield external
+        return
+    base = Path(tempfile.mkdtemp(prefix="millstream-pg-"))
+    base.chmod(0o755)  # as root the server runs as user postgres, which must reach its data dir
+    script = str(Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh")
+    started = subprocess.run([script, "start", str(base / "data"), str(free_port_range(1))],
+                             capture_output=True, text=True, check=False)
+    try:
+        if started.returncode != 0:
+            raise RuntimeError(f"scripts/postgres.sh could not start PostgreSQL:\n{started.stderr}")
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop", str(base / "data")], capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
+from outputs import latest, planned, read_outputs_until
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -38,24 +37,6 @@ SCENARIOS = {"factory": ("hearing_devices.jsonl",),
              "whatif": ("hearing_devices.jsonl", "whatif_supplier_slip.jsonl")}
 
 
-def _drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: float = 120.0) -> list[tuple]:
-    """Every record of the output topics, read until nothing new came for ``quiet`` seconds."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.topic(n) for n in names])
-    records: list[tuple] = []
-    start = last = time.monotonic()
-    try:
-        while time.monotonic() - last < quiet and time.monotonic() - start < limit:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                records.append((message.topic(), message.key(), message.value()))
-                last = time.monotonic()
-    finally:
-        consumer.close()
-    return records
-
-
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def scenario(request: pytest.FixtureRequest) -> list[Path]:
     return [SAMPLES / name for name in SCENARIOS[request.param]]
@@ -63,7 +44,7 @@ def scenario(request: pytest.FixtureRequest) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_range: Any,
-               scenario: list[Path]) -> Iterator[tuple[Settings, list]]:
+               scenario: list[Path], embedded: Engine) -> Iterator[tuple[Settings, list]]:
     settings = Settings(bootstrap=bootstrap, partitions=4, topic_prefix=f"w{uuid.uuid4().hex[:8]}",
                         web_port=port_range(1), data_dir=str(tmp_path_factory.mktemp("worker")))
     ensure_topics(settings)
@@ -75,7 +56,11 @@ def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_ra
     process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        records = _drain(settings, ["planned-orders", "shortages", "costs", "rejected"])
+        expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
+                    for r in report(embedded, "planned")}
+        records = read_outputs_until(settings, ["planned-orders", "shortages", "costs", "rejected"],
+                                     lambda records: planned(records, settings) == expected
+                                     or process.poll() is not None)
         assert process.poll() is None, (Path(settings.data_dir) / "worker.log").read_text()[-3000:]
         yield settings, records
     finally:
@@ -88,12 +73,7 @@ def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_ra
         log.close()
 
 
-def _latest(records: list[tuple], topic: str) -> dict[bytes, dict]:
-    latest: dict[bytes, dict] = {}
-    for name, key, value in records:
-        if name == topic:
-            latest[key] = json.loads(value, parse_float=Decimal)
-    return latest
+_latest = latest   # other tests import it from here
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +93,7 @@ def test_the_what_if_changes_the_plan(scenario: list[Path], embedded: Engine) ->
 
 def test_planned_orders_match_the_replay(worker_run: tuple[Settings, list], embedded: Engine) -> None:
     settings, records = worker_run
-    live = {(o["site"], o["planned_id"], str(o["qty"]), o["release"], o["due"])
-            for o in _latest(records, settings.topic("planned-orders")).values() if o.get("action") != "delete"}
+    live = planned(records, settings)
     expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
                 for r in report(embedded, "planned")}
     assert expected and live == expected
