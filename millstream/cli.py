@@ -184,7 +184,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     prefix = args.prefix or f"demo{time.strftime('%Y%m%d%H%M%S')}"   # a clean set of topics per run
     settings = dataclasses.replace(settings, topic_prefix=prefix, data_dir=str(Path(settings.data_dir) / prefix))
-    return run(settings, args.events, seconds=args.seconds)
+    events = args.events
+    if args.simulate is not None:   # a simulated factory instead of the bundled one (docs/simulate.md)
+        from connectors.simulate import SimSpec, Simulation
+        from connectors.simulate.output import write
+
+        sites, items, days = args.simulate
+        events = Path(settings.data_dir) / "simulated.jsonl"
+        events.parent.mkdir(parents=True, exist_ok=True)
+        with open(events, "wb") as out:
+            write(Simulation(SimSpec(sites=sites, items=items, days=days)).lines(), out)
+    return run(settings, events, seconds=args.seconds)
+
+
+def _simulation(text: str) -> tuple[int, int, int]:
+    """``SITES,ITEMS,DAYS`` of ``run --simulate``."""
+    try:
+        sites, items, days = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SITES,ITEMS,DAYS such as 3,600,14, got {text!r}") from None
+    return sites, items, days
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -381,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="broker, topics, a worker, the sample factory, and its outputs live")
     run.add_argument("--events", type=Path, default=Path(__file__).resolve().parent / "samples" /
                      "hearing_devices.jsonl", help="JSON Lines to publish (default: the bundled factory)")
+    run.add_argument("--simulate", type=_simulation, metavar="SITES,ITEMS,DAYS",
+                     help="publish a simulated factory of this size instead (e.g. 3,600,14; docs/simulate.md)")
     run.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     run.add_argument("--prefix", help="topic prefix (default: a fresh one per run)")
     run.add_argument("--config", type=Path, help="TOML settings file (else MILLSTREAM_CONFIG)")

@@ -53,11 +53,11 @@ def run(settings: Settings, events: Path = SAMPLE, seconds: float | None = None,
     try:
         ensure_topics(settings)
         worker = _start_worker(settings)
-        report = publish_lines(events.read_bytes().splitlines(), settings)
+        report = publish_lines(events.read_bytes().splitlines(), settings, envelopes=True)
         print(f"published {report.sent} events of {events.name} ({len(report.invalid)} invalid lines, which the "
               f"publisher refused; the worker dead-letters bad messages that reach it)", flush=True)
         base = f"http://127.0.0.1:{settings.web_port}"
-        print("query API:", f"{base}/sites/DK1/shortages", f"{base}/sites/DK1/items/HA-100",
+        print("query API:", f"{base}/status", f"{base}/sites/DK1/shortages", f"{base}/sites/DK1/items/HA-100",
               f"{base}/sites/DK1/items/HA-100/mrp", f"{base}/orders/dk1-mo-1", sep="\n  ", flush=True)
         print(f"metrics: {base}/metrics (the metrics issue adds them)", flush=True)
         print("outputs as they arrive (Ctrl-C stops everything this command started):", flush=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import msgspec
+
 from core.reports import report
 from helpers import apply_ok, apply_rejected, lot_qty, mk, new_engine, q, receive, rejected, release
 from schemas import events as ev
@@ -78,6 +82,26 @@ def test_transfer_received_before_shipment_waits_for_it():
     apply_ok(engine, _ship())
     assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
     assert not rejected(engine.finish())
+
+
+def test_a_receipt_waits_for_its_shipment_however_far_its_own_site_runs_ahead():
+    """The shipping site may be read days of event time behind (a backlog on another partition)."""
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1")
+    assert not rejected(engine.apply([_receive()]))
+    later = mk("receipt", site="S2", item="RAW-A", qty=1, lot="L9")
+    assert not rejected(engine.apply([msgspec.structs.replace(later, ts=later.ts + dt.timedelta(days=5))]))
+    assert engine.sites["S2"].stock.physical("RAW-A") == q(1)   # S2's clock ran five days ahead; T-1 still waits
+    apply_ok(engine, _ship())                                  # the shipment, read late
+    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
+    assert not rejected(engine.finish())
+
+
+def test_a_receipt_whose_shipment_never_comes_is_rejected_at_the_end():
+    engine = new_engine()
+    assert not rejected(engine.apply([_receive(transfer_id="T-9")]))
+    bad = rejected(engine.finish())
+    assert len(bad) == 1 and "unknown transfer 'T-9'" in bad[0].reason
 
 
 def test_transfer_to_the_same_site_is_rejected():
