@@ -7,6 +7,7 @@ MIN_MULTIPLE: int
 PERIOD: int
 EOQ: int
 QTY_CAP: int
+MAX_SPLIT: int
 
 Change = tuple[int, int, int, int, bool, bool]
 

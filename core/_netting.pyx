@@ -25,6 +25,8 @@ cdef long YEAR_DAYS = 365
 cdef double MAX_UNITS = 1e9
 QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
+MAX_SPLIT = 1000
+cdef qty_t _MAX_SPLIT = 1000
 
 
 cdef int128 _I64_MAX = <long long>0x7FFFFFFFFFFFFFFF
@@ -228,6 +230,8 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                     chunk = (max_qty // multiple) * multiple if multiple > 0 else max_qty
                     if chunk <= 0:
                         chunk = max_qty
+                    if qty > chunk * _MAX_SPLIT:   # see the twin's _min_multiple
+                        chunk = ceil_to((qty + _MAX_SPLIT - 1) // _MAX_SPLIT, multiple if multiple > 0 else 1)
                     while qty > chunk:
                         cover = short if short < chunk else chunk
                         ov_push(out, day, day - lead_time, chunk, cover)

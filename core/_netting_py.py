@@ -29,12 +29,14 @@ UNIT = 1_000_000
 YEAR_DAYS = 365
 MAX_UNITS = 1e9  # the contract's largest quantity: an EOQ beyond it is capped
 QTY_CAP = 10**15  # the contract's largest quantity in micro-units: one source's requirement is capped there
+MAX_SPLIT = 1000  # most orders one requirement is split into by a maximum lot size (min_multiple)
 
 __all__ = [
     "CYTHON_MODULE",
     "EOQ",
     "FIXED",
     "LOT_FOR_LOT",
+    "MAX_SPLIT",
     "MIN_MULTIPLE",
     "PERIOD",
     "QTY_CAP",
@@ -130,6 +132,10 @@ def _min_multiple(net: int, min_qty: int, max_qty: int, multiple: int) -> list[i
     chunk = (max_qty // multiple) * multiple if multiple > 0 else max_qty
     if chunk <= 0:
         chunk = max_qty
+    if qty > chunk * MAX_SPLIT:
+        # a maximum absurdly small for the requirement (1e-6 against 1e9 units: a billion orders) would exhaust
+        # memory: at most MAX_SPLIT orders then, each above the maximum
+        chunk = _ceil_to(-(-qty // MAX_SPLIT), multiple if multiple > 0 else 1)
     sizes = []
     while qty > chunk:
         sizes.append(chunk)

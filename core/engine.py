@@ -24,7 +24,15 @@ from .netting import load as load_kernel
 from .planning import Planner
 from .site import SiteSettings, SiteState
 
-__all__ = ["Engine", "EngineSettings"]
+__all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings"]
+
+
+#: Event times the engine takes (UTC): its windows, lead times and lot-sizing periods (up to ten years) and
+#: UTC days stay inside the calendar; a time outside is a typo or garbage, rejected before it moves a clock.
+EARLIEST_TS = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST_TS = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+#: the deadline of an event that waits for another site (a transfer receipt for its shipment): none
+NO_DEADLINE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,6 +135,9 @@ class Engine:
             source = sources[index] if sources is not None else None
             if isinstance(event, Rejected):
                 out.append(event)
+            elif not EARLIEST_TS <= event.ts < LATEST_TS:
+                out.append(self._rejected(event, f"event time out of range: {event.ts.isoformat()} is not between "
+                                                 f"{EARLIEST_TS.date()} and {LATEST_TS.date()} (UTC)", source))
             elif watermark is None or event.site is None or isinstance(event, ev.MASTER_TYPES):
                 self._apply_one(event, source, out)
             else:
@@ -198,7 +209,16 @@ class Engine:
         if master:
             self._apply_master(event, source, out)
             return
-        self._apply_timed(self.site(site), event, source, out)
+        state = self.site(site)
+        if state.clock is not None and event.ts + self.settings.dedup_window < state.clock:
+            # its id may be forgotten already (_prune_ids): a re-sent event would be applied twice
+            self._forget(site, event.event_id)
+            out.append(self._rejected(
+                event, f"event too old for de-duplication: {event.ts.isoformat()} is more than "
+                       f"{self.settings.dedup_window.days} days (dedup_window) before the site's clock "
+                       f"{state.clock.isoformat()}, so a re-sent event could not be told from a new one", source))
+            return
+        self._apply_timed(state, event, source, out)
 
     def _apply_timed(self, state: SiteState, event: Any, source: str | None, out: list[Any]) -> None:
         """Apply a site event; only an applied event moves the site clock (and may start a new day).
@@ -300,8 +320,16 @@ class Engine:
     # --- waiting for references -----------------------------------------------------------
 
     def _park(self, site: str, missing: Missing, event: Any, source: str | None) -> None:
+        """Hold an event until its reference arrives, for ``park_window`` of the site's event time.
+
+        A transfer receipt waits for its shipment without a limit: the shipment is announced by
+        another site, whose events a service may read hours of event time behind this site's
+        (a backlog on another partition), so this site's clock says nothing about whether it is
+        still coming.  The end of a replay rejects what still waits; in the service the waiting
+        gauge shows it.
+        """
         key = (site, missing.kind, missing.key)
-        deadline = event.ts + self.settings.park_window
+        deadline = NO_DEADLINE if missing.kind == "transfer" else event.ts + self.settings.park_window
         self._parked.setdefault(key, []).append(_Parked(event, source, deadline, missing.reason))
         self._note_parked(key)
         self._park_seq += 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from schemas.events import Bom, Item
 
-from .errors import BomCycle
+from .errors import BomCycle, Reject
 from .quantity import SCALE, ceil_div, to_fixed
 
 __all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec"]
@@ -133,6 +133,8 @@ class MasterData:
     def put_bom(self, event: Bom) -> None:
         """Store a BOM unless it closes a cycle in any site's effective BOMs."""
         spec = BomSpec.from_event(event)
+        if any(line.denominator <= 0 for line in spec.lines):   # yields are taken at 1e-4 %: planning divides by it
+            raise Reject(f"BOM for {spec.item!r}: yield_pct {event.yield_pct:g} is below the 0.0001 % resolution")
         if any(line.item == spec.item for line in spec.lines):
             raise BomCycle(f"BOM cycle: {spec.item} -> {spec.item}")
         scopes = [event.site] if event.site is not None else [None, *self.site_boms]

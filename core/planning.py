@@ -30,6 +30,8 @@ from .site import SiteState
 
 __all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id", "planned_ids"]
 
+#: largest stock (micro-units, either sign) the planner nets with: 10**18 < 2**63, and room for the receipts
+ON_HAND_CAP = 10**18
 _RULES = {"lot_for_lot": 0, "fixed": 1, "min_multiple": 2, "period": 3, "eoq": 4}
 _DEFAULT_SPEC = ItemSpec("", "buy", "ea", 0, 0, "lot_for_lot", 0, 0, 0, 0, 1, 0.0, 0.0, None)
 
@@ -240,7 +242,9 @@ class Planner:
         node.set_params(spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule], spec.fixed_qty,
                         spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
         node.make = spec.source == "make"
-        node.on_hand = site.stock.unrestricted(item)
+        # the site's stock is exact whatever its size; the kernel nets in 64 bits, so the planner sees at most
+        # ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each requirement at QTY_CAP
+        node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
         own, firm = self._own_and_firm(site, item)
         _keep(plan.own, item, own)
         cap = self.kernel.QTY_CAP

@@ -118,10 +118,15 @@ def decode_message(data: bytes, source: str | None = None,
     if len(data) > max_bytes:
         return [Rejected(reason=f"message too large: {len(data)} bytes > {max_bytes}",
                          event=data[:256].decode("utf-8", errors="replace"), source=source)]
+    if not data or data.isspace():   # whitespace would otherwise decode as msgpack integers
+        return [Rejected(reason="empty message", event=raw_for_rejection(data, True), source=source)]
     is_json = _is_json(data)
     decoded = _decode_one(data, is_json, _json_message if is_json else _mp_message, source)
     if not isinstance(decoded, Envelope):
         return [decoded]
+    if not decoded.events:   # nothing to apply, but the message must not vanish either
+        return [Rejected(reason=f"envelope of site {decoded.site!r} holds no events",
+                         event=raw_for_rejection(data, is_json), source=source)]
     out: list[InputEvent | Rejected] = []
     event_decoder = _json_event if is_json else _mp_event
     for index, raw in enumerate(decoded.events):
