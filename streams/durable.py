@@ -104,6 +104,7 @@ class DurableSites:
         self.metrics = metrics
         self.rows = StateRows(engine)
         self.processor = OwnedProcessor(engine, settings, self.rows, metrics=metrics)
+        self.processor.partition_of = lambda site: site_partition(site, self.partitions)
         self.read_master = read_master
         self.master_ready = master_ready
         self._master_reader: asyncio.Future[None] | None = None

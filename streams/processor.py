@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 import re
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,8 @@ class Processor:
         # latest event time seen per topic-partition and site: one upstream system writes a site's
         # records of a topic in time order, but the sites sharing a partition keep no common clock
         self.latest: dict[TopicPartition, dict[str, dt.datetime]] = {}
+        #: the partition a site's records belong on (the service sets it); None: not checked (tests, one process)
+        self.partition_of: Callable[[str], int] | None = None
 
     def behind(self, highwaters: Mapping[TopicPartition, int | None],
                positions: Mapping[TopicPartition, int | None] | None = None) -> set[TopicPartition]:
@@ -134,6 +136,8 @@ class Processor:
         for record in records:
             source = f"{record.topic}[{record.partition}]@{record.offset}"
             decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
+            if self.partition_of is not None and record.topic != self.settings.topic("master"):
+                decoded = [self._misplaced(event, record.partition, source) or event for event in decoded]
             tp = (record.topic, record.partition)
             if record.offset > self.last_offset.get(tp, -1):
                 self.last_offset[tp] = record.offset
@@ -180,6 +184,20 @@ class Processor:
         if self.metrics is not None:
             self.metrics.outputs(outputs, routed)
         return routed
+
+    def _misplaced(self, event: Any, partition: int, source: str) -> out.Rejected | None:
+        """A site event on another site's partition: its worker may not own the site, so it is dead-lettered.
+
+        The rejection names no site, so it goes out with the partition it came from.
+        """
+        site = getattr(event, "site", None)
+        if site is None or isinstance(event, (out.Rejected, *ev.MASTER_TYPES)) or self.partition_of is None:
+            return None
+        home = self.partition_of(site)
+        if home == partition:
+            return None
+        return out.Rejected(reason=f"site {site!r} belongs on partition {home}, the record came on partition "
+                                   f"{partition}: key site events by their site", event=event, source=source)
 
     def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
         """The topic and key of one engine output."""

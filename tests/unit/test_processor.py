@@ -107,6 +107,23 @@ def test_messages_over_the_configured_size_are_dead_lettered_before_parsing() ->
     assert processor.engine.sites == {}   # nothing of it was applied
 
 
+def test_a_site_event_on_another_sites_partition_is_dead_lettered_without_its_site() -> None:
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    processor.partition_of = lambda site: {"S1": 0, "S2": 1}[site]
+    event = {"type": "receipt", "event_id": "r1", "ts": "2026-03-02T08:00:00Z", "site": "S1", "item": "A",
+             "qty": 1, "lot": "L"}
+    master = {"type": "item", "event_id": "i1", "ts": "2026-03-02T07:00:00Z", "item": "A", "source": "buy"}
+    out = processor.process([InRecord("millstream.master", 1, 0, json.dumps(master).encode()),
+                             InRecord("millstream.inventory", 1, 5, json.dumps(event).encode())])
+    letters = [msgspec.json.decode(o.value) for o in out if o.topic == "millstream.rejected"]
+    assert len(letters) == 1 and letters[0]["offset"] == 5 and letters[0]["partition"] == 1
+    assert letters[0]["reason"].startswith("site 'S1' belongs on partition 0, the record came on partition 1")
+    assert processor.engine.sites == {}   # master data is read by every worker, on any partition
+    event["site"] = "S2"
+    processor.process([InRecord("millstream.inventory", 1, 6, json.dumps(event).encode())])
+    assert processor.engine.sites["S2"].stock.physical("A") == 1_000_000
+
+
 def test_service_engine_must_route_transfers() -> None:
     with pytest.raises(ValueError, match="local_transfers"):
         Processor(Engine(), SETTINGS)
