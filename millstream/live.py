@@ -30,6 +30,21 @@ SAMPLE = Path(__file__).resolve().parent / "samples" / "hearing_devices.jsonl"
 WATCHED = ("shortages", "planned-orders", "exceptions", "costs", "rejected")
 
 
+def _first_site_item(events: Path) -> tuple[str, str]:
+    """The first site and item the file names, for example URLs (URL-quoted)."""
+    from urllib.parse import quote
+
+    from schemas.codecs import decode_message
+
+    with events.open("rb") as handle:
+        for line in handle:
+            for event in decode_message(line.strip()) if line.strip() else ():
+                site, item = getattr(event, "site", None), getattr(event, "item", None)
+                if site and item:
+                    return quote(site, safe=""), quote(item, safe="")
+    return "SITE", "ITEM"
+
+
 def run(settings: Settings, events: Path = SAMPLE, seconds: float | None = None,
         broker_dir: Path | None = None) -> int:
     from connectors.publisher import publish_lines
@@ -57,9 +72,10 @@ def run(settings: Settings, events: Path = SAMPLE, seconds: float | None = None,
         print(f"published {report.sent} events of {events.name} ({len(report.invalid)} invalid lines, which the "
               f"publisher refused; the worker dead-letters bad messages that reach it)", flush=True)
         base = f"http://127.0.0.1:{settings.web_port}"
-        print("query API:", f"{base}/status", f"{base}/sites/DK1/shortages", f"{base}/sites/DK1/items/HA-100",
-              f"{base}/sites/DK1/items/HA-100/mrp", f"{base}/orders/dk1-mo-1", sep="\n  ", flush=True)
-        print(f"metrics: {base}/metrics (the metrics issue adds them)", flush=True)
+        site, item = _first_site_item(events)
+        print("query API:", f"{base}/status", f"{base}/sites/{site}/shortages", f"{base}/sites/{site}/items/{item}",
+              f"{base}/sites/{site}/items/{item}/mrp", sep="\n  ", flush=True)
+        print(f"metrics: {base}/metrics", flush=True)
         print("outputs as they arrive (Ctrl-C stops everything this command started):", flush=True)
         counts = _follow(settings, worker, seconds)
         print("seen: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())), flush=True)

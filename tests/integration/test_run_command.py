@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def test_run_shows_shortages_planned_orders_and_costs(bootstrap: str, port_range
     out = done.stdout.decode()
     assert done.returncode == 0, out + done.stderr.decode()
     assert "starting Apache Kafka" not in out          # a broker answered: the command uses it, never stops it
-    assert "/sites/DK1/shortages" in out and "published 102 events" in out
+    assert "/sites/US1/shortages" in out and "published 102 events" in out   # the first site of the file
     lines = out.splitlines()
     shortages = [line for line in lines if line.startswith("SHORTAGE  DK1 SUB-CORE open")]
     assert shortages and "planned_order HA-100@" in shortages[0]
@@ -45,6 +46,8 @@ def test_run_can_show_a_simulated_factory_instead(bootstrap: str, port_range: An
     assert done.returncode == 0, out + done.stderr.decode()
     generated = (tmp_path / prefix / "simulated.jsonl").read_bytes().splitlines()
     assert f"published {len(generated)} events of simulated.jsonl (0 invalid" in out
+    first = next(json.loads(line) for line in generated if json.loads(line).get("site"))
+    assert f"/sites/{first['site']}/shortages" in out        # example URLs name the simulated factory
     lines = out.splitlines()
     assert any(line.startswith("PLANNED   ") for line in lines) and any(line.startswith("COST      ") for line in lines)
     assert not any(line.startswith("REJECTED  ") for line in lines)   # the simulator's stock keeps it consistent
