@@ -7,6 +7,7 @@ arrives, so planning can always order items by low-level code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas.events import Bom, Item
@@ -14,7 +15,7 @@ from schemas.events import Bom, Item
 from .errors import BomCycle, Reject
 from .quantity import SCALE, ceil_div, to_fixed
 
-__all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec"]
+__all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec", "explode"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,6 +97,20 @@ class BomSpec:
         percentages are taken at 1e-4 % resolution.
         """
         return ceil_div(parent_qty * line.numerator, line.denominator)
+
+
+def explode(bom: BomSpec, qty: int, bom_of: Callable[[str], BomSpec | None],
+            into: dict[str, int] | None = None) -> dict[str, int]:
+    """Component needs for ``qty`` of ``bom``'s item; phantoms (``bom_of`` names their BOMs) pass through."""
+    needs = {} if into is None else into
+    for line in bom.lines:
+        need = bom.component_qty(line, qty)
+        child = bom_of(line.item)
+        if child is not None and child.phantom:
+            explode(child, need, bom_of, needs)
+        else:
+            needs[line.item] = needs.get(line.item, 0) + need
+    return needs
 
 
 class MasterData:

@@ -20,7 +20,7 @@ from schemas import events as ev
 from .bomgraph import BomGraph
 from .costing import moving_average, roll_standard
 from .errors import Missing, Reject
-from .master import BomSpec, MasterData
+from .master import BomSpec, MasterData, explode
 from .orders import (
     DEMAND_MOVES,
     PRODUCTION_MOVES,
@@ -257,17 +257,9 @@ class SiteState:
             raise Reject(f"production order {order_id!r} is {order.status}: {action} needs a released order")
         return order
 
-    def explode(self, bom: BomSpec, qty: int, into: dict[str, int] | None = None) -> dict[str, int]:
-        """Component needs for ``qty`` of ``bom``'s item; phantoms pass through."""
-        needs = {} if into is None else into
-        for line in bom.lines:
-            need = bom.component_qty(line, qty)
-            child = self.master.bom(self.site, line.item)
-            if child is not None and child.phantom:
-                self.explode(child, need, needs)
-            else:
-                needs[line.item] = needs.get(line.item, 0) + need
-        return needs
+    def explode(self, bom: BomSpec, qty: int) -> dict[str, int]:
+        """Component needs for ``qty`` of ``bom``'s item at this site; phantoms pass through."""
+        return explode(bom, qty, lambda item: self.master.bom(self.site, item))
 
     def _set_reservations(self, order: ProductionOrder) -> None:
         """Reserve what the order still needs: requirement minus what was issued."""

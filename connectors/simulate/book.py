@@ -2,19 +2,19 @@
 
 The factory only issues, ships, moves or counts what this book says exists, and reserves what the engine
 reserves (the same fixed-point BOM explosion, ``core.master.BomSpec``), so a replay of the generated events
-rejects nothing.  Quantities are micro-units, as in ``core/stock.py``.
+rejects nothing.  The book is the engine's ``core.stock.Stock`` itself, so both count alike.
 """
 
 from __future__ import annotations
 
+from core.errors import Reject
 from core.master import BomSpec
-from core.quality import STATUS_INDEX, STATUSES
+from core.master import explode as explode_bom
+from core.quality import STATUS_INDEX
 from core.quantity import SCALE
+from core.stock import Stock
 
 __all__ = ["Book", "explode", "floor_units", "units"]
-
-_AVAILABLE = STATUS_INDEX["available"]
-
 
 def units(micro: int) -> float:
     """Micro-units as the contract's number: whole units as an int (written ``12``, not ``12.0``)."""
@@ -26,71 +26,34 @@ def floor_units(micro: int) -> int:
     return max(0, micro // SCALE * SCALE)
 
 
-def explode(boms: dict[str, BomSpec], bom: BomSpec, qty: int, into: dict[str, int] | None = None) -> dict[str, int]:
-    """What a released order of ``qty`` reserves, component by component: ``SiteState.explode``'s rule."""
-    needs = {} if into is None else into
-    for line in bom.lines:
-        need = bom.component_qty(line, qty)
-        child = boms.get(line.item)
-        if child is not None and child.phantom:
-            explode(boms, child, need, needs)
-        else:
-            needs[line.item] = needs.get(line.item, 0) + need
-    return needs
+def explode(boms: dict[str, BomSpec], bom: BomSpec, qty: int) -> dict[str, int]:
+    """What a released order of ``qty`` reserves, component by component: the engine's explosion."""
+    return explode_bom(bom, qty, boms.get)
 
 
-class Book:
-    """Stock by item, lot and status; lots in first-booking order; reservations per item."""
+class Book(Stock):
+    """The engine's own stock record (``core.stock.Stock``), with a generator's checks: going below zero is a
+    simulator bug, and ``free`` is what the engine lets an issue or a shipment take."""
 
-    def __init__(self) -> None:
-        self.qty: dict[tuple[str, str, str], int] = {}
-        self.lots: dict[str, dict[str, None]] = {}
-        self.totals: dict[str, list[int]] = {}
-        self.reserved: dict[str, int] = {}
-
-    def book(self, item: str, lot: str, status: str, delta: int) -> None:
-        key = (item, lot, status)
-        value = self.qty.get(key, 0) + delta
+    def book(self, item: str, lot: str, status: str, delta: int, kind: str = "simulated") -> None:
+        value = self.qty.get((item, lot, status), 0) + delta
         if value < 0:
             raise AssertionError(f"simulator bug: {item} lot {lot} {status} would go to {value}")
-        if value:
-            self.qty[key] = value
-        else:
-            self.qty.pop(key, None)
-        totals = self.totals.get(item)
-        if totals is None:
-            totals = self.totals[item] = [0] * len(STATUSES)
-        totals[STATUS_INDEX[status]] += delta
-        self.lots.setdefault(item, {}).setdefault(lot, None)
+        super().book(item, lot, status, delta, kind)
 
     def move(self, item: str, lot: str, from_status: str, to_status: str, qty: int) -> None:
         self.book(item, lot, from_status, -qty)
         self.book(item, lot, to_status, qty)
 
-    def reserve(self, item: str, delta: int) -> None:
-        value = self.reserved.get(item, 0) + delta
-        if value:
-            self.reserved[item] = value
-        else:
-            self.reserved.pop(item, None)
-
     def lot_qty(self, item: str, lot: str, status: str = "available") -> int:
-        return self.qty.get((item, lot, status), 0)
+        return super().lot_qty(item, lot, status)
 
     def status_qty(self, item: str, status: str) -> int:
-        totals = self.totals.get(item)
-        return totals[STATUS_INDEX[status]] if totals else 0
-
-    def unrestricted(self, item: str) -> int:
-        totals = self.totals.get(item)
-        return totals[_AVAILABLE] if totals else 0
-
-    def physical(self, item: str) -> int:
-        return sum(self.totals.get(item, ()))
+        return self.totals(item)[STATUS_INDEX[status]]
 
     def free(self, item: str, own: int = 0) -> int:
-        """What may be issued or shipped: unrestricted, less what other orders reserve (the engine's check)."""
-        return self.unrestricted(item) - self.reserved.get(item, 0) + own
+        """What may be issued or shipped: unrestricted, less what other orders reserve."""
+        return self.available(item) + own
 
     def stocked_lots(self, item: str, status: str = "available") -> list[tuple[str, int]]:
         """(lot, qty) with stock in ``status``, first received first."""
@@ -98,13 +61,8 @@ class Book:
                 if (item, lot, status) in self.qty]
 
     def fifo(self, item: str, qty: int) -> list[tuple[str, int]]:
-        """Which available lots ``qty`` comes from, oldest first; the caller checked it is there."""
-        picks: list[tuple[str, int]] = []
-        left = qty
-        for lot, have in self.stocked_lots(item):
-            take = min(have, left)
-            picks.append((lot, take))
-            left -= take
-            if not left:
-                return picks
-        raise AssertionError(f"simulator bug: {item} has less than {qty} available")
+        """Which available lots ``qty`` comes from, oldest first (the engine's pick); the caller checked it is there."""
+        try:
+            return self.pick(item, qty, None, allow_negative=False)
+        except Reject:
+            raise AssertionError(f"simulator bug: {item} has less than {qty} available") from None
