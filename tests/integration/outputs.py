@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from confluent_kafka import Consumer
 
+from millstream.kafka_security import confluent_config
 from millstream.settings import Settings
 
 Record = tuple[str, bytes, bytes]
@@ -37,8 +38,11 @@ def planned(records: Iterable[Record], settings: Settings) -> set[tuple]:
 
 def read_outputs_until(settings: Settings, names: list[str], done: Callable[[list[Record]], bool],
                        limit: float = 300.0, quiet: float = 3.0) -> list[Record]:
-    """Committed records of the topics ``names``, read until ``done`` holds and then ``quiet`` seconds pass."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"check-{uuid.uuid4().hex}",
+    """Committed records of the topics ``names``, read until ``done`` holds and then ``quiet`` seconds pass.
+
+    The consumer takes the settings' security (SASL/TLS) like every client of the project.
+    """
+    consumer = Consumer({**confluent_config(settings), "group.id": f"check-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "isolation.level": "read_committed"})
     consumer.subscribe([settings.topic(n) for n in names])

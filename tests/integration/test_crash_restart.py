@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -33,6 +32,7 @@ from typing import Any
 import msgspec
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from workers import log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import route
 from core.engine import Engine, EngineSettings
@@ -113,19 +113,13 @@ class Worker:
 
     def __init__(self, settings: Settings, batch_size: int) -> None:
         self.settings = settings
-        self.env = {**os.environ, "MILLSTREAM_BOOTSTRAP": settings.bootstrap,
-                    "MILLSTREAM_PARTITIONS": str(settings.partitions),
-                    "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
-                    "MILLSTREAM_DATA_DIR": settings.data_dir, "MILLSTREAM_BATCH_SIZE": str(batch_size)}
+        self.env = worker_env(settings, batch_size=batch_size)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(self) -> None:
         self.starts += 1
-        log = open(Path(self.settings.data_dir) / f"worker-{self.starts}.log", "wb")  # noqa: SIM115
-        command = [sys.executable, "-m", "millstream.cli", "worker", "--loglevel", LOGLEVEL]
-        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()   # the child holds its own descriptor
+        self.process = start_worker(self.env, self._log_path(), LOGLEVEL)
 
     def kill(self) -> None:
         assert self.process is not None and self.process.poll() is None, self.log_tail()
@@ -133,21 +127,17 @@ class Worker:
         self.process.wait(30)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_worker(self.process, timeout=60)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _log_path(self) -> Path:
+        return Path(self.settings.data_dir) / f"worker-{self.starts}.log"
+
     def log_tail(self) -> str:
-        path = Path(self.settings.data_dir) / f"worker-{self.starts}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return log_tail(self._log_path(), 4000)
 
 
 def _input_partitions(settings: Settings) -> list[TopicPartition]:

@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web as aioweb
 from test_publish import read_inputs
+from workers import log_tail, start_worker, stop_worker, worker_env
 
 from connectors.ingest import Ingest
 from millstream.settings import Settings
@@ -75,12 +72,7 @@ def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_range:
     data_dir = tmp_path_factory.mktemp("ingest-worker")
     settings = Settings(bootstrap=bootstrap, partitions=2, topic_prefix=f"ing{uuid.uuid4().hex[:8]}",
                         web_port=port_range(1), data_dir=str(data_dir), ingest_token=TOKEN)
-    env = {**os.environ, "MILLSTREAM_BOOTSTRAP": bootstrap, "MILLSTREAM_PARTITIONS": "2",
-           "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
-           "MILLSTREAM_DATA_DIR": settings.data_dir, "MILLSTREAM_INGEST_TOKEN": TOKEN}
-    log = open(data_dir / "worker.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    process = start_worker(worker_env(settings, ingest_token=TOKEN), data_dir / "worker.log")
     url = f"http://127.0.0.1:{settings.web_port}"
     try:
         deadline = time.monotonic() + 180
@@ -91,18 +83,12 @@ def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_range:
             except urllib.error.HTTPError:
                 break
             except OSError:
-                assert process.poll() is None, (data_dir / "worker.log").read_text()[-3000:]
+                assert process.poll() is None, log_tail(data_dir / "worker.log")
                 assert time.monotonic() < deadline, "the worker's web server did not come up"
                 time.sleep(0.5)
         yield settings, url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_worker(process)
 
 
 @pytest.mark.parametrize(("token", "scheme", "error"), [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from outputs import latest as _latest
 from outputs import planned, read_outputs_until
+from workers import BASIC, log_tail, start_worker, stop_worker, worker_env
 
 from connectors.csv_events import write_csv
 from connectors.publisher import publish_file
@@ -259,32 +259,22 @@ def worker_outputs(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, por
     data_dir = tmp_path_factory.mktemp("publish-worker")
     settings = Settings(bootstrap=bootstrap, partitions=PARTITIONS, topic_prefix=f"pw{uuid.uuid4().hex[:8]}",
                         web_port=port_range(1), data_dir=str(data_dir), envelope_size=ENVELOPE_SIZE)
-    env = {**os.environ, "MILLSTREAM_BOOTSTRAP": bootstrap, "MILLSTREAM_PARTITIONS": str(PARTITIONS),
-           "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
-           "MILLSTREAM_DATA_DIR": settings.data_dir, "MILLSTREAM_ENVELOPE_SIZE": str(ENVELOPE_SIZE)}
+    env = worker_env(settings, (*BASIC, "envelope_size"))
     published = subprocess.run([sys.executable, "-m", "millstream.cli", "publish", str(SAMPLE)], env=env, cwd=ROOT,
                                capture_output=True, text=True, timeout=300)
     assert published.returncode == 1 and "sent 102 events" in published.stdout, published
     expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
                 for r in report(embedded, "planned")}
-    log = open(data_dir / "worker.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    process = start_worker(env, data_dir / "worker.log")
     try:
         records = read_outputs_until(
             settings, ["planned-orders", "shortages", "rejected"],
             lambda records: planned(records, settings) == expected
             and sum(t == settings.topic("rejected") for t, _k, _v in records) >= 3)
-        assert process.poll() is None, (data_dir / "worker.log").read_text()[-3000:]
+        assert process.poll() is None, log_tail(data_dir / "worker.log")
         yield settings, records
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_worker(process)
 
 
 def test_a_worker_fed_by_envelopes_plans_what_the_replay_plans(worker_outputs: tuple[Settings, list],

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -22,6 +18,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
+from workers import log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -92,15 +89,12 @@ class Worker:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = Path(settings.data_dir) / f"{name}.log"
-        env = {**os.environ, "MILLSTREAM_BOOTSTRAP": settings.bootstrap, "MILLSTREAM_PARTITIONS": str(PARTITIONS),
-               "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(port),
-               "MILLSTREAM_DATA_DIR": str(Path(settings.data_dir) / name)}
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
-                                        env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+        env = worker_env(settings, ("bootstrap", "topic_prefix"), partitions=PARTITIONS, web_port=port,
+                         data_dir=Path(settings.data_dir) / name)
+        self.process = start_worker(env, self.log_path)
 
     def get(self, path: str) -> Answer:
-        assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+        assert self.process.poll() is None, log_tail(self.log_path)
         return get(self.port, path)
 
     def topics(self) -> dict[str, dict[str, list[int]]]:
@@ -112,13 +106,7 @@ class Worker:
             return {}
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
+        stop_worker(self.process)
 
 
 def _settings(bootstrap: str, data_dir: Path) -> Settings:

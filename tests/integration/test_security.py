@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,6 +23,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from outputs import read_outputs_until
+from workers import start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -65,43 +64,19 @@ def settings_for(info: broker.ClusterInfo, tmp_path_factory: pytest.TempPathFact
                     data_dir=str(tmp_path_factory.mktemp("worker")), **extra)
 
 
-def start_worker(settings: Settings) -> tuple[subprocess.Popen[bytes], Path]:
-    """``millstream worker`` with every setting in its environment, as a container gets them."""
-    env = {**os.environ, **{f"MILLSTREAM_{f.name.upper()}": str(getattr(settings, f.name))
-                            for f in dataclasses.fields(Settings)}}
+#: every setting, in the environment as a container gets them
+ALL_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def secure_worker(settings: Settings) -> tuple[subprocess.Popen[bytes], Path]:
+    """``millstream worker`` with every setting in its environment, logging at info (its refusals)."""
     log = Path(settings.data_dir) / "worker.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "info"],
-                                   env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
-    return process, log
-
-
-def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return start_worker(worker_env(settings, ALL_SETTINGS), log, loglevel="info"), log
 
 
 def drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: float = 180.0) -> list[tuple]:
-    """Every record of the topics, read over SASL_SSL until nothing new came for ``quiet`` seconds."""
-    consumer = Consumer({**confluent_config(settings), "group.id": f"check-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.topic(n) for n in names])
-    records: list[tuple] = []
-    start = last = time.monotonic()
-    try:
-        while (time.monotonic() - last < quiet or not records) and time.monotonic() - start < limit:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                records.append((message.topic(), message.key(), message.value()))
-                last = time.monotonic()
-    finally:
-        consumer.close()
-    return records
+    """Every record of the topics, read over SASL_SSL from the first one until nothing new came for ``quiet`` s."""
+    return read_outputs_until(settings, names, bool, limit=limit, quiet=quiet)
 
 
 def http_get(url: str, token: str | None) -> tuple[int, bytes]:
@@ -119,7 +94,7 @@ def worker_run(secure_broker: broker.ClusterInfo, tmp_path_factory: pytest.TempP
     settings = settings_for(secure_broker, tmp_path_factory, port_range(1))
     created = ensure_topics(settings)   # the admin client, over SASL_SSL
     publish_lines(SAMPLE.read_bytes().splitlines(), settings)
-    process, log = start_worker(settings)
+    process, log = secure_worker(settings)
     try:
         records = drain(settings, ["planned-orders", "shortages"])
         assert process.poll() is None, log.read_text()[-3000:]
@@ -177,7 +152,7 @@ def test_a_wrong_password_is_refused_and_nothing_is_consumed(secure_broker: brok
     ensure_topics(good)
     publish_lines(SAMPLE.read_bytes().splitlines()[:20], good)
     bad = dataclasses.replace(good, sasl_password=PASSWORD + "x")
-    process, log = start_worker(bad)
+    process, log = secure_worker(bad)
     try:
         assert process.wait(120) == 1
     finally:
@@ -187,9 +162,8 @@ def test_a_wrong_password_is_refused_and_nothing_is_consumed(secure_broker: brok
     assert "Authentication failed" in text and PASSWORD not in text
     with pytest.raises(KafkaAccessError, match="Authentication failed during authentication due to invalid"):
         connect_admin(bad, timeout=30)
-    env = {**os.environ, **{f"MILLSTREAM_{f.name.upper()}": str(getattr(bad, f.name))
-                            for f in dataclasses.fields(Settings)}}
-    published = subprocess.run([sys.executable, "-m", "millstream.cli", "publish", str(SAMPLE)], env=env, cwd=ROOT,
+    published = subprocess.run([sys.executable, "-m", "millstream.cli", "publish", str(SAMPLE)],
+                               env=worker_env(bad, ALL_SETTINGS), cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
     assert published.returncode == 1 and f"refused user '{USER}'" in published.stderr
     # a consumer of the inputs with the wrong password: an authentication error, no record

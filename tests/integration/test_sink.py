@@ -9,7 +9,6 @@ records again): the tables must not change, nor gain rows.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
+from workers import log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -44,12 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "millstream" / "samples" / "hearing_devices.jsonl"
 OUTPUTS = ("planned-orders", "shortages", "costs")
 Reader = Callable[[str], list[dict[str, Any]]]
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "MILLSTREAM_BOOTSTRAP": settings.bootstrap, "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-            "MILLSTREAM_PARTITIONS": str(settings.partitions), "MILLSTREAM_WEB_PORT": str(settings.web_port),
-            "MILLSTREAM_DATA_DIR": settings.data_dir}
 
 
 def _drain(settings: Settings, quiet: float = 10.0, limit: float = 240.0) -> list[tuple[str, bytes, bytes]]:
@@ -82,19 +76,12 @@ def factory(bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
     ensure_topics(settings)
     publish_lines(SAMPLE.read_bytes().splitlines(), settings)
     log_path = Path(settings.data_dir) / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
-                                  env=_env(settings), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            records = _drain(settings)
-            assert worker.poll() is None, log_path.read_text()[-3000:]
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+    worker = start_worker(worker_env(settings), log_path)
+    try:
+        records = _drain(settings)
+        assert worker.poll() is None, log_tail(log_path)
+    finally:
+        stop_worker(worker)
     return settings, records
 
 
@@ -153,7 +140,7 @@ def _sqlite_rows(path: Path, table: str) -> list[dict[str, Any]]:
 def _sink(settings: Settings, db: list[str], group: str, *extra: str) -> str:
     """Run ``millstream sink`` to its end; its stderr (the summary)."""
     done = subprocess.run([sys.executable, "-m", "millstream.cli", "sink", *db, "--group", group, *extra],
-                          env=_env(settings), capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+                          env=worker_env(settings), capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stderr
 
@@ -336,7 +323,7 @@ def test_a_failed_database_transaction_commits_no_offsets(bootstrap: str, tmp_pa
     _produce(settings, [("planned-orders", f"S1|{o.planned_id}".encode(), encode_json(o)) for o in orders])
     command = [sys.executable, "-m", "millstream.cli", "sink", "--sqlite", str(path), "--group", "g",
                "--idle-seconds", "5"]
-    failed = subprocess.run(command, env=_env(settings), capture_output=True, text=True, timeout=300, cwd=ROOT,
+    failed = subprocess.run(command, env=worker_env(settings), capture_output=True, text=True, timeout=300, cwd=ROOT,
                             check=False)
     assert failed.returncode == 1 and "refused by the test" in failed.stderr
     assert _sqlite_rows(path, "planned_orders") == []
@@ -359,7 +346,7 @@ def test_ctrl_c_stops_the_sink_cleanly(bootstrap: str, tmp_path: Path) -> None:
     path, err = tmp_path / "sink.sqlite", tmp_path / "err"
     with err.open("wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "sink", "--sqlite", str(path)],
-                                   env=_env(settings), stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
+                                   env=worker_env(settings), stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
         try:
             limit = time.monotonic() + 120
             while not _has_rows(path):  # the record is in: the sink now waits for more

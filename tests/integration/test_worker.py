@@ -7,10 +7,6 @@ rush order and a blocked lot) whose outputs must equal a replay of the base and 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,6 +15,7 @@ from typing import Any
 
 import pytest
 from outputs import latest, planned, read_outputs_until
+from workers import log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -49,28 +46,18 @@ def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_ra
                         web_port=port_range(1), data_dir=str(tmp_path_factory.mktemp("worker")))
     ensure_topics(settings)
     publish_lines([line for path in scenario for line in path.read_bytes().splitlines()], settings)
-    env = {**os.environ, "MILLSTREAM_BOOTSTRAP": bootstrap, "MILLSTREAM_PARTITIONS": "4",
-           "MILLSTREAM_TOPIC_PREFIX": settings.topic_prefix, "MILLSTREAM_WEB_PORT": str(settings.web_port),
-           "MILLSTREAM_DATA_DIR": settings.data_dir}
-    log = open(Path(settings.data_dir) / "worker.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", "warning"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    log_path = Path(settings.data_dir) / "worker.log"
+    process = start_worker(worker_env(settings), log_path)
     try:
         expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
                     for r in report(embedded, "planned")}
         records = read_outputs_until(settings, ["planned-orders", "shortages", "costs", "rejected"],
                                      lambda records: planned(records, settings) == expected
                                      or process.poll() is not None)
-        assert process.poll() is None, (Path(settings.data_dir) / "worker.log").read_text()[-3000:]
+        assert process.poll() is None, log_tail(log_path)
         yield settings, records
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_worker(process)
 
 
 _latest = latest   # other tests import it from here

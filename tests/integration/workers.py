@@ -1,0 +1,46 @@
+"""``millstream worker`` processes for integration tests: started with settings in their environment,
+logging to a file, stopped by their own pid (SIGTERM, then SIGKILL if it hangs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from millstream.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+#: the settings a test worker needs in its environment to find its broker, topics, port and state
+BASIC = ("bootstrap", "partitions", "topic_prefix", "web_port", "data_dir")
+
+
+def worker_env(settings: Settings, names: tuple[str, ...] = BASIC, **extra: object) -> dict[str, str]:
+    """This process's environment plus ``MILLSTREAM_<NAME>`` for the ``names`` of ``settings`` and ``extra``."""
+    values = {name: getattr(settings, name) for name in names} | extra
+    return {**os.environ, **{f"MILLSTREAM_{name.upper()}": str(value) for name, value in values.items()}}
+
+
+def start_worker(env: dict[str, str], log_path: Path, loglevel: str = "warning") -> subprocess.Popen[bytes]:
+    """A worker process writing its log to ``log_path`` (the child keeps its own descriptor)."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel", loglevel],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(log_path: Path, chars: int = 3000) -> str:
+    """The end of a worker's log, for an assertion message."""
+    return log_path.read_text(errors="replace")[-chars:] if log_path.exists() else ""
