@@ -841,11 +841,6 @@ def encode_change(str item, bint make, PlanStamp stamp, long long due, long long
     return _encode_change(node, stamp, due, rank, release, qty, past_due, deleted)
 
 
-def qty_text(long long qty):
-    cdef char buf[32]
-    return PyBytes_FromStringAndSize(buf, put_qty(buf, qty))
-
-
 cdef char* _out = NULL        # the value being encoded (grown to the longest seen)
 cdef Py_ssize_t _out_cap = 0
 cdef const char* _HEAD = b'{"type":"planned_order","planned_id":"'

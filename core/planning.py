@@ -60,7 +60,6 @@ class SitePlan:
     boms: dict[str, Any] = field(default_factory=dict)   # the BOM each node exploded with
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
-    stamp: Any = None   # what this site's planned-order records share at the current event time
 
     @property
     def planned(self) -> dict[str, list[tuple[int, int, int, int]]]:
@@ -199,9 +198,7 @@ class Planner:
         queued = set(dirty)
         nodes = plan.nodes
         stale = plan.stale
-        stamp = plan.stamp
-        if stamp is None or stamp.ts is not site.clock or type(stamp) is not self.kernel.PlanStamp:
-            stamp = plan.stamp = self._stamp(site)
+        stamp = self._stamp(site)
         while heap:
             _, item = heapq.heappop(heap)
             queued.discard(item)
@@ -300,7 +297,7 @@ class Planner:
 
         Planned orders are published by the thousand (lot-sized orders downstream
         of a new demand all move), so the kernel encodes them; the shared tail is
-        encoded here, once per event time, by the output codec itself.
+        encoded here, once per re-plan of the site, by the output codec itself.
         """
         tail = b',"site":' + json_encoder.encode(site.site)
         if site.clock is not None:

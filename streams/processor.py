@@ -81,7 +81,7 @@ class Processor:
         if metrics is not None:
             metrics.watch(engine)
         self._topic = {name: settings.topic(name) for name in
-                       ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")}
+                       ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers", "master")}
         self.last_offset: dict[TopicPartition, int] = {}    # highest offset seen per input topic-partition
         # latest event time seen per topic-partition and site: one upstream system writes a site's
         # records of a topic in time order, but the sites sharing a partition keep no common clock
@@ -136,7 +136,7 @@ class Processor:
         for record in records:
             source = f"{record.topic}[{record.partition}]@{record.offset}"
             decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
-            if self.partition_of is not None and record.topic != self.settings.topic("master"):
+            if self.partition_of is not None and record.topic != self._topic["master"]:
                 decoded = [self._misplaced(event, record.partition, source) or event for event in decoded]
             tp = (record.topic, record.partition)
             if record.offset > self.last_offset.get(tp, -1):
