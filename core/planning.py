@@ -99,16 +99,18 @@ class Planner:
         for site in engine.sites.values():
             dirty = dict(site.touched)
             site.touched.clear()
+            day_items: list[str] = []
             if site.day_changed:
-                # overdue dates count as today and releases turn past due: a new day is a regenerative run
+                # overdue dates count as today and releases turn past due: a new day re-nets every item,
+                # but no input changed with the date, so only the items events touched are read again
                 site.day_changed = False
-                dirty.update(dict.fromkeys(self.all_items(site)))
+                day_items = self.all_items(site)
             if master_dirty:
                 dirty.update(master_dirty)
                 for item in master_dirty:
                     dirty.update(dict.fromkeys(self.graph(site).parents.get(item, ())))
-            if dirty or site.cost_dirty:
-                self._plan_site(site, dirty, out)
+            if dirty or day_items or site.cost_dirty:
+                self._plan_site(site, dirty, out, day_items)
         return out
 
     def graph(self, site: SiteState) -> BomGraph:
@@ -175,7 +177,12 @@ class Planner:
 
     # --- netting -------------------------------------------------------------------------
 
-    def _plan_site(self, site: SiteState, dirty: dict[str, None], out: list[Any]) -> None:
+    def _plan_site(self, site: SiteState, dirty: dict[str, None], out: list[Any],
+                   day_items: list[str] | None = None) -> None:
+        """Re-net ``dirty`` items (inputs read again) and ``day_items`` (re-netted as they are), and below.
+
+        Costs are rolled for the dirty items only: a new day changes no cost.
+        """
         if site.today is None:
             return
         plan = self.plans.get(site.site)
@@ -183,19 +190,23 @@ class Planner:
             plan = self.plans[site.site] = SitePlan()
         graph = self.graph(site)
         costs = self.costs.get(site.site)
-        if costs is None:
+        if costs is None:  # a site's first plan (or after a restore): every item's cost is published once
             costs = self.costs[site.site] = CostBook()
             site.standard_costs = costs.standard
-        out.extend(costs.update(site, graph, dirty))
+            out.extend(costs.update(site, graph, dict.fromkeys([*dirty, *self.all_items(site)])))
+        else:
+            out.extend(costs.update(site, graph, dirty))
         for item in costs.changed:  # EOQ sizes depend on the unit cost
             spec = site.master.item(site.site, item)
             if spec is not None and spec.lot_rule == "eoq":
                 dirty[item] = None
         today = site.today.toordinal()
         levels = graph.levels
-        heap = [(levels.get(item, 0), item) for item in dirty]
-        heapq.heapify(heap)
         queued = set(dirty)
+        if day_items:
+            queued.update(day_items)
+        heap = [(levels.get(item, 0), item) for item in queued]
+        heapq.heapify(heap)
         nodes = plan.nodes
         stale = plan.stale
         stamp = self._stamp(site)
