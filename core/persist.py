@@ -41,7 +41,7 @@ from schemas.codecs import encode_json
 from .engine import Engine, _Parked, _SeenIds
 from .orders import Demand, InboundTransfer, OutboundTransfer, ProductionOrder, PurchaseOrder
 from .quality import STATUSES
-from .site import SiteState
+from .site import EVERYTHING, SiteState
 from .stock import MOVEMENT_KINDS
 
 __all__ = ["FORMAT", "RestoreError", "StateRows", "fold_rows", "site_of"]
@@ -362,7 +362,7 @@ class StateRows:
         self._restore_held(site, read.get("held", {}).get("", []))
         track.site_row = _encoder.encode(head)
         # everything re-nets: the planner's state for the site was dropped with it
-        state.touched.update(dict.fromkeys(_items(state)))
+        state.touched.update(dict.fromkeys(_items(state), EVERYTHING))
         state.day_changed = True
         if state.changed:
             state.changed.clear()

@@ -26,7 +26,7 @@ from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
 from .quantity import to_fixed, to_number
-from .site import SiteState
+from .site import COST, DEMAND, EVERYTHING, MASTER, STOCK, SUPPLY, SiteState
 
 __all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id", "planned_ids"]
 
@@ -80,7 +80,7 @@ class Planner:
         self.plans: dict[str, SitePlan] = {}
         self.graphs: dict[str, BomGraph] = {}
         self.costs: dict[str, CostBook] = {}
-        self._master_dirty: dict[str, None] = {}
+        self._master_dirty: dict[str, None] = {}   # items whose master data changed (all sites)
         self.replanned = 0  # items re-netted, for metrics and benchmarks
 
     # --- engine hooks ----------------------------------------------------------------
@@ -106,9 +106,10 @@ class Planner:
                 site.day_changed = False
                 day_items = self.all_items(site)
             if master_dirty:
-                dirty.update(master_dirty)
                 for item in master_dirty:
-                    dirty.update(dict.fromkeys(self.graph(site).parents.get(item, ())))
+                    dirty[item] = EVERYTHING
+                    for parent in self.graph(site).parents.get(item, ()):
+                        dirty[parent] = EVERYTHING
             if dirty or day_items or site.cost_dirty:
                 self._plan_site(site, dirty, out, day_items)
         return out
@@ -122,7 +123,7 @@ class Planner:
     def regenerate(self, site: SiteState) -> list[Any]:
         """Re-net every item of a site from scratch (the reference for net-change)."""
         out: list[Any] = []
-        self._plan_site(site, dict.fromkeys(self.all_items(site)), out)
+        self._plan_site(site, dict.fromkeys(self.all_items(site), EVERYTHING), out)
         return out
 
     def all_items(self, site: SiteState) -> list[str]:
@@ -177,11 +178,12 @@ class Planner:
 
     # --- netting -------------------------------------------------------------------------
 
-    def _plan_site(self, site: SiteState, dirty: dict[str, None], out: list[Any],
+    def _plan_site(self, site: SiteState, dirty: dict[str, int], out: list[Any],
                    day_items: list[str] | None = None) -> None:
-        """Re-net ``dirty`` items (inputs read again) and ``day_items`` (re-netted as they are), and below.
+        """Re-net ``dirty`` items (what changed, ``STOCK | DEMAND | ...``, read again) and ``day_items``
+        (re-netted as they are), and what lies below them.
 
-        Costs are rolled for the dirty items only: a new day changes no cost.
+        Costs are rolled for items whose moving average or master data changed: nothing else moves a cost.
         """
         if site.today is None:
             return
@@ -195,11 +197,12 @@ class Planner:
             site.standard_costs = costs.standard
             out.extend(costs.update(site, graph, dict.fromkeys([*dirty, *self.all_items(site)])))
         else:
-            out.extend(costs.update(site, graph, dirty))
+            costed = {item: None for item, what in dirty.items() if what & (COST | MASTER)}
+            out.extend(costs.update(site, graph, costed))
         for item in costs.changed:  # EOQ sizes depend on the unit cost
             spec = site.master.item(site.site, item)
             if spec is not None and spec.lot_rule == "eoq":
-                dirty[item] = None
+                dirty[item] = dirty.get(item, 0) | COST
         today = site.today.toordinal()
         levels = graph.levels
         queued = set(dirty)
@@ -215,7 +218,8 @@ class Planner:
             queued.discard(item)
             self.replanned += 1
             node = nodes.get(item) or self._node(plan, item)
-            reached = self._load(site, plan, costs, item, node) if item in dirty or item in stale else ()
+            what = EVERYTHING if item in stale else dirty.get(item, 0)
+            reached = self._load(site, plan, costs, item, node, what) if what else ()
             changes, components = node.replan(today, stamp)
             if changes:
                 out.extend(changes)
@@ -238,31 +242,32 @@ class Planner:
             plan.stale.add(item)
         return node
 
-    def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, item: str, node: Any) -> list[Any]:
-        """Read an item's inputs from the site into its node; returns components whose requirements changed.
+    def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, item: str, node: Any, what: int) -> list[Any]:
+        """Read what changed of an item's inputs (``what``) into its node; returns components whose
+        requirements changed.
 
-        Only items an event touched (or master data, or a new day) are read: the
-        others' demands, supply and stock have not changed.
+        Only items an event touched (or master data) are read, and only what the
+        event changed: a scan reads the stock, not the item's demands and orders.
         """
         plan.stale.discard(item)
-        spec = site.master.item(site.site, item) or _DEFAULT_SPEC
-        holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
-        node.set_params(spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule], spec.fixed_qty,
-                        spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
-        node.make = spec.source == "make"
-        # the site's stock is exact whatever its size; the kernel nets in 64 bits, so the planner sees at most
-        # ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each requirement at QTY_CAP
-        node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
-        own, firm = self._own_and_firm(site, item)
-        _keep(plan.own, item, own)
-        cap = self.kernel.QTY_CAP
-        node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
-        receipts = site.scheduled_receipts(item)
-        _keep(plan.receipts, item, receipts)
-        node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
         reached: list[Any] = []
+        cap = self.kernel.QTY_CAP
+        if what & (COST | MASTER):
+            spec = site.master.item(site.site, item) or _DEFAULT_SPEC
+            holding = spec.holding_cost_rate * costs.unit_cost_for_planning(site, item)
+            node.set_params(spec.safety_stock, spec.lead_time_days, _RULES[spec.lot_rule], spec.fixed_qty,
+                            spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
+            node.make = spec.source == "make"
+        if what & STOCK:
+            # the site's stock is exact whatever its size; the kernel nets in 64 bits, so the planner sees at
+            # most ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each requirement
+            node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
+        if what & SUPPLY:
+            receipts = site.scheduled_receipts(item)
+            _keep(plan.receipts, item, receipts)
+            node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
         bom = site.master.bom(site.site, item)
-        if bom is not plan.boms.get(item):
+        if what & MASTER and bom is not plan.boms.get(item):
             lines = bom.lines if bom is not None else ()
             reached.extend(node.set_bom([self._node(plan, line.item) for line in lines],
                                         [line.numerator for line in lines], [line.denominator for line in lines],
@@ -271,10 +276,14 @@ class Planner:
                 del plan.boms[item]
             else:
                 plan.boms[item] = bom
-        if bom is None or bom.phantom:
-            firm = []  # only a made item explodes its firm planned orders; a phantom passes requirements
-        _keep(plan.firm, item, firm)
-        reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
+        if what & (DEMAND | MASTER):
+            own, firm = self._own_and_firm(site, item)
+            _keep(plan.own, item, own)
+            node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
+            if bom is None or bom.phantom:
+                firm = []  # only a made item explodes its firm planned orders; a phantom passes requirements
+            _keep(plan.firm, item, firm)
+            reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
         return reached
 
     @staticmethod

@@ -1,8 +1,9 @@
 """The connected record of one site: stock, reservations, WIP, orders, demand.
 
 Each handler validates first and mutates after, so a rejected event leaves no
-trace.  Handlers note the items whose supply or demand they changed in
-``touched``; the planner re-nets exactly those.  With change tracking on they
+trace.  Handlers note the items whose stock, supply, demand or cost they changed
+in ``touched``, with what changed; the planner re-nets exactly those and reads
+again only what changed.  With change tracking on they
 also note, in ``changed``, every item and record they changed, so durable
 state is written once per batch for what changed (``core/persist.py``).
 """
@@ -35,9 +36,15 @@ from .quality import move_allowed
 from .quantity import SCALE, to_fixed, to_number
 from .stock import Stock
 
-__all__ = ["SiteSettings", "SiteState"]
+__all__ = ["COST", "DEMAND", "EVERYTHING", "MASTER", "STOCK", "SUPPLY", "SiteSettings", "SiteState"]
 
 _MISSING = object()
+
+#: What an event changed about an item, so the planner reads again only those of its inputs:
+#: unrestricted stock; own requirements (demands, reservations, firm planned orders); open supply;
+#: its moving average; master data (set by the planner: lot rule, lead time, BOM).
+STOCK, DEMAND, SUPPLY, COST, MASTER = 1, 2, 4, 8, 16
+EVERYTHING = STOCK | DEMAND | SUPPLY | COST | MASTER
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,7 +91,7 @@ class SiteState:
         self.first_day: dt.date | None = None
         self.day_changed = False   # today moved: every date-relative plan must be re-netted
         self.cost_dirty = False
-        self.touched: dict[str, None] = {}
+        self.touched: dict[str, int] = {}   # item -> what changed (STOCK | DEMAND | ...)
         self._std_now: dict[str, float | None] = {}   # standards as of now (valuation), see standard_now
         self._std_master = -1                         # the master data version they were rolled with
         self._std_graph: BomGraph | None = None
@@ -223,8 +230,8 @@ class SiteState:
         if not self.master.known_item(self.site, item):
             raise Missing("item", item)
 
-    def _touch(self, item: str) -> None:
-        self.touched[item] = None
+    def _touch(self, item: str, what: int) -> None:
+        self.touched[item] = self.touched.get(item, 0) | what
         if self.changed is not None:
             self.changed[("item", item)] = None
 
@@ -272,7 +279,7 @@ class SiteState:
             delta = new - order.reserved.get(component, 0)
             if delta:
                 self.stock.reserve(component, delta)
-                self._touch(component)
+                self._touch(component, DEMAND)
             if new:
                 order.reserved[component] = new
                 self.alloc_refs.setdefault(component, {})[order.order_id] = None
@@ -302,7 +309,7 @@ class SiteState:
         if po is not None:
             po.received += qty
             self._record_changed("po", po.po_id)
-        self._touch(e.item)
+        self._touch(e.item, STOCK | (SUPPLY if po is not None else 0) | (COST if unit_cost is not None else 0))
         return []
 
     def _issue(self, e: ev.Issue) -> list[Any]:
@@ -327,7 +334,7 @@ class SiteState:
             if demand.delivered >= demand.qty and demand.completed is None:
                 demand.completed = self.today
             self._record_changed("demand", demand.demand_id)
-        self._touch(e.item)
+        self._touch(e.item, STOCK | (DEMAND if demand is not None else 0))
         return []
 
     def _transfer_shipped(self, e: ev.TransferShipped) -> list[Any]:
@@ -342,7 +349,7 @@ class SiteState:
         self.stock.book(e.item, e.lot, "available", -qty, "transfer_out")
         self.outbound[e.transfer_id] = OutboundTransfer(e.transfer_id, e.to_site, e.item, qty, e.lot, e.arrival)
         self._record_changed("transfer-out", e.transfer_id)
-        self._touch(e.item)
+        self._touch(e.item, STOCK)
         return [ev.TransferInTransit(
             event_id=f"{e.event_id}:in-transit", ts=e.ts, site=e.to_site, transfer_id=e.transfer_id,
             from_site=self.site, item=e.item, qty=e.qty, lot=e.lot, arrival=e.arrival,
@@ -366,7 +373,7 @@ class SiteState:
             e.transfer_id, e.from_site, e.item, to_fixed(e.qty), e.lot, e.arrival, unit_cost=e.unit_cost, key=key)
         self._index(e.item, "transfer", key)
         self._record_changed("transfer-in", key)
-        self._touch(e.item)
+        self._touch(e.item, SUPPLY)
         return []
 
     def _transfer_received(self, e: ev.TransferReceived) -> list[Any]:
@@ -395,7 +402,7 @@ class SiteState:
         if transfer.done:
             self._unindex(e.item, "transfer", transfer.key)
         self._record_changed("transfer-in", transfer.key)
-        self._touch(e.item)
+        self._touch(e.item, STOCK | SUPPLY | (COST if transfer.unit_cost is not None else 0))
         return []
 
     def _count(self, e: ev.Count) -> list[Any]:
@@ -405,7 +412,7 @@ class SiteState:
         difference = counted - book
         if difference:
             self.stock.book(e.item, e.lot, e.status, difference, "adjustment")
-            self._touch(e.item)
+            self._touch(e.item, STOCK)
         stats = self.counts
         stats.lines += 1
         stats.exact += difference == 0
@@ -424,7 +431,7 @@ class SiteState:
                          f"{e.from_status}, needs {to_number(qty)}")
         self.stock.book(e.item, e.lot, e.from_status, -qty, "quality")
         self.stock.book(e.item, e.lot, e.to_status, qty, "quality")
-        self._touch(e.item)
+        self._touch(e.item, STOCK)
         return []
 
     def _scrap(self, e: ev.Scrap) -> list[Any]:
@@ -435,7 +442,7 @@ class SiteState:
             raise Reject(f"insufficient stock: item {e.item!r} lot {e.lot!r} has {to_number(have)} "
                          f"{e.status}, needs {to_number(qty)}")
         self.stock.book(e.item, e.lot, e.status, -qty, "scrap")
-        self._touch(e.item)
+        self._touch(e.item, STOCK)
         return []
 
     # --- production ------------------------------------------------------------------
@@ -468,7 +475,7 @@ class SiteState:
             if start != order.start:
                 order.start = start
                 for component in order.reserved:  # allocations are needed on the (new) start date
-                    self._touch(component)
+                    self._touch(component, DEMAND)
         if order.status == "released" and order.bom is None:
             order.bom = self.master.bom(self.site, e.item)
         self._set_reservations(order)
@@ -478,7 +485,7 @@ class SiteState:
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._record_changed("prod", order.order_id)
-        self._touch(e.item)
+        self._touch(e.item, SUPPLY | DEMAND)   # open supply, and firm planned orders
         return []
 
     def _material_issue(self, e: ev.MaterialIssue) -> list[Any]:
@@ -510,7 +517,7 @@ class SiteState:
         else:
             order.issued_value[e.item] = order.issued_value.get(e.item, 0.0) + avg * qty / SCALE
         self._record_changed("prod", e.order_id)
-        self._touch(e.item)
+        self._touch(e.item, STOCK | DEMAND)   # its own reservation shrank
         return []
 
     def _operation_report(self, e: ev.OperationReport) -> list[Any]:
@@ -534,7 +541,7 @@ class SiteState:
         order.good += good
         order.scrap += scrap
         self._record_changed("prod", e.order_id)
-        self._touch(order.item)
+        self._touch(order.item, STOCK | SUPPLY)
         return []
 
     # --- purchase and demand ------------------------------------------------------------
@@ -558,7 +565,7 @@ class SiteState:
                 self._unindex(po.item, "purchase_order", po.po_id)
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
         self._record_changed("po", e.po_id)
-        self._touch(e.item)
+        self._touch(e.item, SUPPLY)
         return []
 
     def _demand(self, e: ev.Demand) -> list[Any]:
@@ -579,5 +586,5 @@ class SiteState:
             if demand.status != "open":
                 self._unindex(demand.item, "demand", demand.demand_id)
         self._record_changed("demand", e.demand_id)
-        self._touch(e.item)
+        self._touch(e.item, DEMAND)
         return []
