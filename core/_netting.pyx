@@ -589,6 +589,16 @@ cdef class ItemNode:
             out.append(_encode_change(self, stamp, due, rank, release, qty, past_due, deleted))
         return 0
 
+    def day_stable(self, long long today):
+        """Re-netting on the new day ``today`` would change nothing (the twin says why)."""
+        if self.today_ == 0 or self.rule == _EOQ:
+            return False
+        if (self.own.n and self.own.data[0].day <= today) or (self.dep.n and self.dep.data[0].day <= today):
+            return False
+        if self.rcp.n and self.rcp.data[0].day <= today:
+            return False
+        return self.planned_.n == 0 or (self.planned_.data[0].due > today and self.planned_.data[0].release >= today)
+
     def need_days(self, long long today):
         cdef Py_ssize_t k
         cdef long long* out

@@ -320,6 +320,23 @@ class ItemNode:
             return [encode_change(self.name, self.make, stamp, *change) for change in changes], touched
         return changes, touched
 
+    def day_stable(self, today: int) -> bool:
+        """Re-netting on the new day ``today`` would change nothing since the last re-plan.
+
+        Only dates on or before today move with it (overdue requirements and
+        receipts count as today; releases before it are past due), and EOQ
+        sizes look a year ahead of it.  An item none of whose requirements,
+        receipts or planned orders fall on or before the new day, with no
+        order past due and another lot rule, keeps its plan and its messages.
+        """
+        if self._today == 0 or self.rule == EOQ:
+            return False
+        if (self._own and self._own[0][0] <= today) or (self._dep and min(self._dep) <= today):
+            return False
+        if self._rcp and self._rcp[0][0] <= today:
+            return False
+        return not self._planned or (self._planned[0][0] > today and self._planned[0][1] >= today)
+
     def need_days(self, today: int) -> list[int]:
         gross = self.gross()
         return need_days(today, self.on_hand, self.safety_stock, [d for d, _ in gross], [q for _, q in gross],

@@ -206,8 +206,9 @@ class Planner:
         today = site.today.toordinal()
         levels = graph.levels
         queued = set(dirty)
-        if day_items:
-            queued.update(day_items)
+        # items re-netted only because the day moved: skipped when no date of theirs moved (day_stable)
+        day_only = set(day_items).difference(queued) if day_items else set()
+        queued.update(day_only)
         heap = [(levels.get(item, 0), item) for item in queued]
         heapq.heapify(heap)
         nodes = plan.nodes
@@ -216,8 +217,10 @@ class Planner:
         while heap:
             _, item = heapq.heappop(heap)
             queued.discard(item)
-            self.replanned += 1
             node = nodes.get(item) or self._node(plan, item)
+            if item in day_only and item not in stale and node.day_stable(today):
+                continue
+            self.replanned += 1
             what = EVERYTHING if item in stale else dirty.get(item, 0)
             reached = self._load(site, plan, costs, item, node, what) if what else ()
             changes, components = node.replan(today, stamp)
@@ -231,6 +234,7 @@ class Planner:
             for reached_nodes in (reached, components):
                 for component in reached_nodes:
                     name = component.name
+                    day_only.discard(name)   # its requirements changed: re-netted whatever the day
                     if name not in queued:
                         queued.add(name)
                         heapq.heappush(heap, (levels.get(name, 0), name))

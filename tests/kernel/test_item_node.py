@@ -86,7 +86,8 @@ class Model:
 
     def view(self) -> dict[str, Any]:
         return {name: (node.planned(), node.dependent(), node.gross(), node.need_days(self.today),
-                       node.past_due(self.today), node.memory_bytes(), node.released_on(self.today, self.today))
+                       node.past_due(self.today), node.memory_bytes(), node.released_on(self.today, self.today),
+                       [node.day_stable(self.today + k) for k in (1, 3, 9)])
                 for name, node in self.nodes.items()}
 
 
@@ -123,6 +124,52 @@ def test_dependent_requirements_are_the_explosion_of_current_sources(ops: list[t
         expected["C2"][d] = expected["C2"].get(d, 0) + need
     for name, by_day in expected.items():
         assert model.nodes[name].dependent() == sorted((d, q) for d, q in by_day.items() if q), name
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(operation, min_size=1, max_size=40), jump=st.integers(1, 12))
+def test_a_day_stable_node_keeps_its_plan_and_messages_on_the_new_day(ops: list[tuple[str, str, Any]],
+                                                                       jump: int) -> None:
+    """What lets the planner skip an item on a new day: re-netting it then would publish nothing.
+
+    Every node is re-netted top-down on the model's day; then, ``jump`` days
+    later, each node that says it is day-stable is re-netted on a copy: no
+    planned order changes, no component is touched, the need dates of its
+    receipts (exception messages) are the same and nothing is past due.
+    """
+    model = Model(load_kernel("python"))
+    for op in ops:
+        model.apply(op)
+    for name in NAMES:   # parents before components
+        model.nodes[name].replan(model.today)
+    later = model.today + jump
+    for name in NAMES:
+        node = model.nodes[name]
+        if node.day_stable(later):
+            moved = copy.deepcopy(node)
+            changes, touched = moved.replan(later)
+            assert (changes, touched) == ([], []), name
+            assert moved.need_days(later) == node.need_days(model.today), name
+            assert moved.past_due(later) == [], name
+
+
+def test_day_stable_only_when_no_date_of_the_item_moves(kernel: ModuleType) -> None:
+    node = kernel.ItemNode("P")
+    node.set_params(0, 2, 0, 0, 0, 0, 0, 1, 0.0, 0.0)
+    node.set_own([T + 5], [4 * U])
+    assert not node.day_stable(T + 1), "never re-netted: no plan to keep"
+    node.replan(T)   # planned 4 due T+5, released T+3
+    assert node.day_stable(T + 1) and node.day_stable(T + 2)
+    assert not node.day_stable(T + 4), "the release on T+3 would be past due"
+    node.set_receipts([T + 2], [U])
+    node.replan(T)
+    assert node.day_stable(T + 1) and not node.day_stable(T + 2), "the receipt due T+2 would be overdue"
+    node.set_params(0, 2, kernel.EOQ, 0, 0, 0, 0, 1, 10.0, 0.5)
+    node.replan(T)
+    assert not node.day_stable(T + 1), "EOQ sizes look a year ahead of today"
+    node.set_params(5 * U, 2, 0, 0, 0, 0, 0, 1, 0.0, 0.0)
+    node.replan(T)   # below safety stock today: an order due today
+    assert not node.day_stable(T + 1)
 
 
 def test_component_qty_rounds_up_and_caps(kernel: ModuleType) -> None:

@@ -93,6 +93,30 @@ def test_a_new_day_re_nets_requirements_that_became_overdue(kernel_name: str) ->
     assert_equals_regeneration(engine)
 
 
+def test_a_new_day_skips_items_whose_dates_did_not_move(kernel_name: str) -> None:
+    """On 03-02, F (lead time 2) needs 5 on 03-20 and N (lead time 1) needs 3 on 03-03.
+
+    On 03-04 N's demand is overdue (re-netted: due 03-04, past due), while none
+    of F's dates (due 03-20, release 03-18) is on or before 03-04: a new day
+    re-nets N and skips F, and the plan is still what a regenerative run finds.
+    """
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="F", source="buy", lead_time_days=2), s("item", item="N", source="buy",
+                                                                     lead_time_days=1),
+             s("item", item="Q", source="buy"),
+             s("demand", demand_id="D1", item="F", qty=5, due=dt.date(2026, 3, 20)),
+             s("demand", demand_id="D2", item="N", qty=3, due=dt.date(2026, 3, 3))]
+    engine, _ = run(kernel_name, [first])
+    s.advance(days=2)
+    before = engine.planner.replanned
+    engine.apply([s("receipt", item="Q", qty=1, lot="L1")])   # any event of 03-04
+    assert engine.planner.replanned - before == 2, "Q (received) and N (overdue) re-net on 03-04, F does not"
+    plan = engine.planner.plans[SITE]
+    assert plan.planned["F"] == [(day(20), day(18), 5 * U, 5 * U)]
+    assert plan.planned["N"] == [(day(4), day(3), 3 * U, 3 * U)]
+    assert_equals_regeneration(engine)
+
+
 def test_a_planned_order_that_turns_past_due_is_republished(kernel_name: str) -> None:
     """P (lead time 5) needs 5 on 03-12: planned due 03-12, released 03-07, not past due on 03-02.
 
