@@ -63,6 +63,8 @@ def route(event: Any, settings: Settings) -> tuple[str, bytes]:
     """(topic, key) of a valid event."""
     kind = type(event).__struct_config__.tag
     topic = settings.topic(TOPIC_OF_TYPE[kind])
+    if isinstance(event, ev.WorkCenter):
+        return topic, f"{kind}|{event.site or '*'}|{event.work_center}".encode()
     if isinstance(event, ev.MASTER_TYPES):
         return topic, f"{kind}|{event.site or '*'}|{event.item}".encode()
     return topic, event.site.encode()

@@ -36,7 +36,7 @@ __all__ = ["COLUMNS", "KINDS", "LiveTable", "check_topics", "default_group", "ou
            "subscribe"]
 
 #: the output topics (short names) this command shows
-KINDS = ("shortages", "planned-orders", "costs", "exceptions", "rejected")
+KINDS = ("shortages", "planned-orders", "costs", "exceptions", "capacity", "rejected")
 
 #: columns of each kind, with the width each is padded to; a wider cell shifts the rest of its row, so the
 #: columns of unbounded width (hits, reason) come last
@@ -48,6 +48,8 @@ COLUMNS: dict[str, tuple[tuple[str, int], ...]] = {
               ("actual_cost", 11), ("good_qty", 8), ("ts", 25)),
     "exceptions": (("state", 8), ("site", 5), ("ref", 14), ("item", 10), ("action", 8), ("current", 10),
                    ("suggested", 10), ("ts", 25)),
+    "capacity": (("state", 8), ("site", 5), ("work_center", 11), ("date", 10), ("load", 10), ("available", 10),
+                 ("ts", 25), ("orders", 40)),
     "rejected": (("site", 5), ("topic", 24), ("partition", 9), ("offset", 8), ("reason", 60)),
 }
 
@@ -78,6 +80,12 @@ def _cells(kind: str, record: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "exceptions" and tag == "exception":
         return {**record, "state": record.get("state", "open"), "current": record.get("current_date"),
                 "suggested": record.get("suggested_date")}
+    if kind == "capacity" and tag == "capacity_overload":
+        orders = record.get("orders")
+        orders = ", ".join(f"{o.get('ref')} {o.get('minutes')}" for o in orders if isinstance(o, dict)) \
+            if isinstance(orders, list) else _text(orders)
+        return {**record, "load": record.get("load_minutes"), "available": record.get("available_minutes"),
+                "orders": orders}
     if kind == "rejected" and tag == "dead_letter":
         return record
     return None

@@ -61,6 +61,11 @@ cdef class ItemNode:
     cdef int128* dens
     cdef Py_ssize_t nlines
     cdef unsigned long long stamp
+    cdef EntryVec load_          # (work center << 32 | day, micro-minutes) of the planned orders, sorted
+    cdef long long* op_wc
+    cdef qty_t* op_setup
+    cdef qty_t* op_run
+    cdef Py_ssize_t nops
 
     cpdef add_dep(self, long long day, long long qty)
     cdef int _add_dep(self, long long day, qty_t qty) except -1

@@ -27,6 +27,9 @@ QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
 MAX_SPLIT = 1000
 cdef qty_t _MAX_SPLIT = 1000
+MINUTES_CAP = 10**15
+cdef qty_t _MINUTES_CAP = 1000000000000000
+EVERY_DAY = 0x7F
 
 
 cdef int128 _I64_MAX = <long long>0x7FFFFFFFFFFFFFFF
@@ -45,6 +48,8 @@ cdef bint* _unsorted = NULL
 cdef Py_ssize_t _pending_cap = 0
 cdef EntryVec _merged
 _merged.data = NULL; _merged.n = 0; _merged.cap = 0
+cdef EntryVec _loadv   # a node's new capacity load, before it is compared with the last one
+_loadv.data = NULL; _loadv.n = 0; _loadv.cap = 0
 
 
 # --- growable arrays ------------------------------------------------------------------
@@ -132,6 +137,79 @@ cpdef long long eoq_qty(long long annual, double ordering_cost, double holding_p
     if units > MAX_UNITS:
         units = MAX_UNITS
     return <long long>ceil(units) * UNIT
+
+
+# --- capacity (the twin explains) ------------------------------------------------------
+
+cdef qty_t op_min(qty_t setup, qty_t run, qty_t qty) noexcept nogil:
+    cdef int128 product = <int128>run * qty
+    cdef int128 minutes = product // UNIT
+    if minutes * UNIT < product:
+        minutes += 1
+    minutes += setup
+    return _MINUTES_CAP if minutes > _MINUTES_CAP else <qty_t>minutes
+
+
+def op_minutes(long long setup, long long run, long long qty):
+    """Micro-minutes of one operation for ``qty`` micro-units: setup plus run per unit, rounded up, capped."""
+    return op_min(setup, run, qty)
+
+
+cdef inline bint works_on(int mask, long long day) noexcept nogil:
+    return (mask >> ((day - 1) % 7)) & 1
+
+
+def works(int mask, long long day):
+    """Whether a work center with weekday ``mask`` works on ``day``."""
+    return bool(works_on(mask, day))
+
+
+cdef int spread_into(EntryVec* out, long long key_base, qty_t minutes, long long start, long long end,
+                     int mask) except -1:
+    """Append ``minutes`` spread over the working days of the window as (key_base + day, share)."""
+    cdef long long day, n = 0, k = 0
+    cdef qty_t share, extra
+    if minutes <= 0:
+        return 0
+    day = start
+    while day <= end:
+        if works_on(mask, day):
+            n += 1
+        day += 1
+    if n == 0:
+        day = end
+        if mask & 0x7F:
+            day += 1
+            while not works_on(mask, day):
+                day += 1
+        ev_reserve(out, out.n + 1)
+        out.data[out.n].day = key_base + day
+        out.data[out.n].qty = minutes
+        out.n += 1
+        return 0
+    share = minutes // n
+    extra = minutes - share * n
+    ev_reserve(out, out.n + n)
+    day = start
+    while day <= end:
+        if works_on(mask, day):
+            out.data[out.n].day = key_base + day
+            out.data[out.n].qty = share + 1 if k < extra else share
+            out.n += 1
+            k += 1
+        day += 1
+    return 0
+
+
+def spread(long long minutes, long long start, long long end, int mask):
+    """``minutes`` spread evenly over the working days from ``start`` to ``end``: (day, share) pairs."""
+    cdef EntryVec v
+    v.data = NULL; v.n = 0; v.cap = 0
+    try:
+        spread_into(&v, 0, minutes, start, end, mask)
+        return [(v.data[k].day, v.data[k].qty) for k in range(v.n)]
+    finally:
+        free(v.data)
 
 
 def component_qty(long long parent_qty, numerator, denominator):
@@ -352,6 +430,10 @@ cdef class ItemNode:
         free(self.planned_.data)
         free(self.nums)
         free(self.dens)
+        free(self.load_.data)
+        free(self.op_wc)
+        free(self.op_setup)
+        free(self.op_run)
 
     # --- copies (what-if runs on a deep copy of the engine) ---------------------------------
 
@@ -363,13 +445,18 @@ cdef class ItemNode:
                   self.multiple, self.period_days, self.ordering_cost, self.holding)
         lines = ([from_int128(self.nums[k]) for k in range(self.nlines)],
                  [from_int128(self.dens[k]) for k in range(self.nlines)])
+        ops = ([self.op_wc[k] for k in range(self.nops)], [self.op_setup[k] for k in range(self.nops)],
+               [self.op_run[k] for k in range(self.nops)])
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
                 _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
-                self.make)
+                self.make, ops, _entries(&self.load_))
 
     def __setstate__(self, state):
-        params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make = state
+        (params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make, ops,
+         load) = state
         self.make = make
+        self.set_ops(*ops)
+        _fill_pairs(&self.load_, load)
         self.set_params(*params)
         _fill_pairs(&self.own, own)
         _fill_pairs(&self.dep, dep)
@@ -591,13 +678,92 @@ cdef class ItemNode:
 
     def day_stable(self, long long today):
         """Re-netting on the new day ``today`` would change nothing (the twin says why)."""
-        if self.today_ == 0 or self.rule == _EOQ:
+        if self.today_ == 0 or self.rule == _EOQ or self.on_hand < self.safety_stock:
             return False
         if (self.own.n and self.own.data[0].day <= today) or (self.dep.n and self.dep.data[0].day <= today):
             return False
         if self.rcp.n and self.rcp.data[0].day <= today:
             return False
         return self.planned_.n == 0 or (self.planned_.data[0].due > today and self.planned_.data[0].release >= today)
+
+    # --- capacity --------------------------------------------------------------------------
+
+    def set_ops(self, list work_centers, list setups, list runs):
+        """The operations a planned order of this item loads: work center id, setup, run per unit (micro-min)."""
+        cdef Py_ssize_t k, n = len(work_centers)
+        if len(setups) != n or len(runs) != n:
+            raise ValueError("work centers, setups and runs differ in length")
+        cdef long long* wc = <long long*>realloc(self.op_wc, (n + 1) * sizeof(long long))
+        if wc == NULL:
+            raise MemoryError()
+        self.op_wc = wc
+        cdef qty_t* setup = <qty_t*>realloc(self.op_setup, (n + 1) * sizeof(qty_t))
+        if setup == NULL:
+            raise MemoryError()
+        self.op_setup = setup
+        cdef qty_t* run = <qty_t*>realloc(self.op_run, (n + 1) * sizeof(qty_t))
+        if run == NULL:
+            raise MemoryError()
+        self.op_run = run
+        for k in range(n):
+            if work_centers[k] < 0 or work_centers[k] >= (1 << 31):
+                raise ValueError(f"work center id out of range: {work_centers[k]}")
+            self.op_wc[k], self.op_setup[k], self.op_run[k] = work_centers[k], setups[k], runs[k]
+        self.nops = n
+
+    def load_update(self, long long today, bytes masks):
+        """Load the planned orders put on work centers now, as (center, day, change) against the last call."""
+        cdef Py_ssize_t k, o, i = 0, j = 0, n = 0
+        cdef Py_ssize_t nm = PyBytes_GET_SIZE(masks)
+        cdef const unsigned char* mask = <const unsigned char*>PyBytes_AS_STRING(masks)
+        cdef long long start, end
+        cdef Order* p = self.planned_.data
+        cdef Entry* new
+        cdef Entry* old
+        cdef list changes = []
+        for o in range(self.nops):
+            if self.op_wc[o] >= nm:
+                raise IndexError(f"work center {self.op_wc[o]} has no calendar")
+        _loadv.n = 0
+        if self.nops:
+            for k in range(self.planned_.n):
+                start = clamp(p[k].release, today)
+                end = p[k].due - 1 if p[k].due - 1 > start else start
+                for o in range(self.nops):
+                    spread_into(&_loadv, self.op_wc[o] << 32, op_min(self.op_setup[o], self.op_run[o], p[k].qty),
+                                start, end, mask[self.op_wc[o]])
+        new = _loadv.data
+        if _loadv.n > 1:
+            qsort(new, _loadv.n, sizeof(Entry), _by_day)
+            for k in range(1, _loadv.n):   # one total per (center, day)
+                if new[k].day == new[n].day:
+                    new[n].qty += new[k].qty
+                else:
+                    n += 1
+                    new[n] = new[k]
+            _loadv.n = n + 1
+        old = self.load_.data
+        while i < self.load_.n or j < _loadv.n:
+            if j >= _loadv.n or (i < self.load_.n and old[i].day < new[j].day):
+                changes.append((old[i].day >> 32, old[i].day & 0xFFFFFFFF, -old[i].qty))
+                i += 1
+            elif i >= self.load_.n or new[j].day < old[i].day:
+                changes.append((new[j].day >> 32, new[j].day & 0xFFFFFFFF, new[j].qty))
+                j += 1
+            else:
+                if old[i].qty != new[j].qty:
+                    changes.append((new[j].day >> 32, new[j].day & 0xFFFFFFFF, new[j].qty - old[i].qty))
+                i += 1
+                j += 1
+        ev_reserve(&self.load_, _loadv.n)
+        memcpy(self.load_.data, new, _loadv.n * sizeof(Entry))
+        self.load_.n = _loadv.n
+        return changes
+
+    def load_entries(self):
+        """The load of the planned orders as of the last ``load_update``: (center, day, micro-minutes)."""
+        return [(self.load_.data[k].day >> 32, self.load_.data[k].day & 0xFFFFFFFF, self.load_.data[k].qty)
+                for k in range(self.load_.n)]
 
     def need_days(self, long long today):
         cdef Py_ssize_t k
@@ -649,13 +815,15 @@ cdef class ItemNode:
 
     def memory_bytes(self):
         """Bytes of the per-item arrays in use (16 per entry, 32 per planned order)."""
-        return 16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n) + 32 * self.planned_.n
+        return (16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n + self.load_.n)
+                + 32 * self.planned_.n + 24 * self.nops)
 
     def allocated_bytes(self):
         """Bytes this node holds, with spare capacity and the object itself."""
-        cdef Py_ssize_t entries = self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
+        cdef Py_ssize_t entries = (self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
+                                   + self.load_.cap)
         return (sizeof(ItemNode) + entries * sizeof(Entry) + self.planned_.cap * sizeof(Order)
-                + 2 * self.nlines * sizeof(int128))
+                + 2 * self.nlines * sizeof(int128) + 3 * self.nops * sizeof(long long))
 
     # --- explosion -----------------------------------------------------------------------
 

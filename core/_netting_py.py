@@ -30,13 +30,17 @@ YEAR_DAYS = 365
 MAX_UNITS = 1e9  # the contract's largest quantity: an EOQ beyond it is capped
 QTY_CAP = 10**15  # the contract's largest quantity in micro-units: one source's requirement is capped there
 MAX_SPLIT = 1000  # most orders one requirement is split into by a maximum lot size (min_multiple)
+MINUTES_CAP = 10**15  # micro-minutes of one operation of one order (a billion minutes): capped there
+EVERY_DAY = 0x7F  # weekday mask of a work center that works every day (bit 0 Monday ... bit 6 Sunday)
 
 __all__ = [
     "CYTHON_MODULE",
     "EOQ",
+    "EVERY_DAY",
     "FIXED",
     "LOT_FOR_LOT",
     "MAX_SPLIT",
+    "MINUTES_CAP",
     "MIN_MULTIPLE",
     "PERIOD",
     "QTY_CAP",
@@ -47,6 +51,9 @@ __all__ = [
     "eoq_qty",
     "need_days",
     "net_item",
+    "op_minutes",
+    "spread",
+    "works",
 ]
 
 
@@ -197,6 +204,41 @@ def need_days(today: int, on_hand: int, safety_stock: int,
     return out
 
 
+# --- capacity: operation minutes spread over a work center's days -------------------------------
+
+
+def op_minutes(setup: int, run: int, qty: int) -> int:
+    """Micro-minutes of one operation for ``qty`` micro-units: setup plus run per unit, rounded up, capped."""
+    return min(setup + -((-run * qty) // UNIT), MINUTES_CAP)
+
+
+def works(mask: int, day: int) -> bool:
+    """Whether a work center with weekday ``mask`` works on ``day`` (ordinal 1, 0001-01-01, was a Monday)."""
+    return bool(mask >> ((day - 1) % 7) & 1)
+
+
+def spread(minutes: int, start: int, end: int, mask: int) -> list[tuple[int, int]]:
+    """``minutes`` spread evenly over the working days from ``start`` to ``end`` (both included).
+
+    Equal shares, the remainder one micro-minute each to the first days, so the
+    shares add up exactly.  A window without a working day puts everything on
+    the first working day after it (the work cannot be done sooner); a center
+    that never works takes it on ``end`` (where it shows as an overload).
+    """
+    if minutes <= 0:
+        return []
+    days = [day for day in range(start, end + 1) if works(mask, day)]
+    if not days:
+        day = end
+        if mask & EVERY_DAY:
+            day += 1
+            while not works(mask, day):
+                day += 1
+        days = [day]
+    share, extra = divmod(minutes, len(days))
+    return [(day, share + 1 if k < extra else share) for k, day in enumerate(days)]
+
+
 def component_qty(parent_qty: int, numerator: int, denominator: int) -> int:
     """Requirement of a component for ``parent_qty`` of its parent, rounded up, capped at ``QTY_CAP``."""
     return min(-((-parent_qty * numerator) // denominator), QTY_CAP)
@@ -237,6 +279,8 @@ class ItemNode:
         self._firm: list[tuple[int, int]] = []
         self._passed: list[tuple[int, int]] = []
         self._lines: list[tuple[ItemNode, int, int]] = []
+        self._ops: list[tuple[int, int, int]] = []   # work center id, setup and run micro-minutes per unit
+        self._load: dict[tuple[int, int], int] = {}  # (work center, day) -> micro-minutes of the planned orders
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -327,15 +371,47 @@ class ItemNode:
         receipts count as today; releases before it are past due), and EOQ
         sizes look a year ahead of it.  An item none of whose requirements,
         receipts or planned orders fall on or before the new day, with no
-        order past due and another lot rule, keeps its plan and its messages.
+        order past due, stock at safety stock and another lot rule, keeps its
+        plan and its messages.
         """
-        if self._today == 0 or self.rule == EOQ:
-            return False
+        if self._today == 0 or self.rule == EOQ or self.on_hand < self.safety_stock:
+            return False   # below safety stock, receipts are needed today (a phantom plans no order for it)
         if (self._own and self._own[0][0] <= today) or (self._dep and min(self._dep) <= today):
             return False
         if self._rcp and self._rcp[0][0] <= today:
             return False
         return not self._planned or (self._planned[0][0] > today and self._planned[0][1] >= today)
+
+    # --- capacity --------------------------------------------------------------------------
+
+    def set_ops(self, work_centers: Sequence[int], setups: Sequence[int], runs: Sequence[int]) -> None:
+        """The operations a planned order of this item loads: work center id, setup, run per unit (micro-min)."""
+        self._ops = list(zip(work_centers, setups, runs, strict=True))
+
+    def load_update(self, today: int, masks: bytes) -> list[tuple[int, int, int]]:
+        """Load the planned orders put on work centers now, as (center, day, change) against the last call.
+
+        A planned order's operations run from its release (overdue: today) to the
+        day before it is due, over the center's working days (``masks[center]``,
+        see ``spread``).
+        """
+        load: dict[tuple[int, int], int] = {}
+        for due, release, qty, _short in self._planned:
+            start = max(release, today)
+            end = max(due - 1, start)
+            for center, setup, run in self._ops:
+                for day, minutes in spread(op_minutes(setup, run, qty), start, end, masks[center]):
+                    load[(center, day)] = load.get((center, day), 0) + minutes
+        old = self._load
+        changes = [(center, day, load.get((center, day), 0) - old.get((center, day), 0))
+                   for center, day in sorted(old.keys() | load.keys())
+                   if load.get((center, day), 0) != old.get((center, day), 0)]
+        self._load = load
+        return changes
+
+    def load_entries(self) -> list[tuple[int, int, int]]:
+        """The load of the planned orders as of the last ``load_update``: (center, day, micro-minutes)."""
+        return [(center, day, minutes) for (center, day), minutes in sorted(self._load.items())]
 
     def need_days(self, today: int) -> list[int]:
         gross = self.gross()
@@ -362,8 +438,9 @@ class ItemNode:
 
     def memory_bytes(self) -> int:
         """Bytes of the per-item arrays in the compiled layout (16 per entry, 32 per planned order)."""
-        entries = len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
-        return 16 * entries + 32 * len(self._planned)
+        entries = (len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
+                   + len(self._load))
+        return 16 * entries + 32 * len(self._planned) + 24 * len(self._ops)
 
     def allocated_bytes(self) -> int:
         """The compiled node's figure; the twin has no C arrays, so its layout estimate stands in."""

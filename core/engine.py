@@ -269,6 +269,8 @@ class Engine:
         try:
             if isinstance(event, ev.Item):
                 self.master.put_item(event)
+            elif isinstance(event, ev.WorkCenter):
+                self.master.put_work_center(event)
             else:
                 self.master.put_bom(event)
         except Reject as reject:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schemas.events import Bom, Item
+from schemas.events import Bom, Item, WorkCenter
 
 from .errors import BomCycle, Reject
 from .quantity import SCALE, ceil_div, to_fixed
 
-__all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec", "explode"]
+__all__ = ["BomLine", "BomSpec", "ItemSpec", "MasterData", "OperationSpec", "WorkCenterSpec", "explode"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,6 +64,25 @@ class OperationSpec:
     setup_minutes: float
     run_minutes_per_unit: float
     rate_per_hour: float
+    work_center: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class WorkCenterSpec:
+    work_center: str
+    minutes_per_day: float
+    efficiency_pct: float
+    working_days: tuple[int, ...]   # ISO weekdays, 1 = Monday
+    available: int                  # micro-minutes a working day: minutes x efficiency, exact at 1e-6
+    mask: int                       # the working days as bits, bit 0 = Monday (the kernel's calendar)
+
+    @classmethod
+    def from_event(cls, event: WorkCenter) -> WorkCenterSpec:
+        days = tuple(sorted(set(event.working_days))) if event.working_days is not None else tuple(range(1, 8))
+        # minutes and efficiency are contract numbers with at most 6 and 4 decimals: exact in integers
+        available = round(event.minutes_per_day * SCALE) * round(event.efficiency_pct * 10_000) // 1_000_000
+        return cls(event.work_center, event.minutes_per_day, event.efficiency_pct, days, available,
+                   sum(1 << (day - 1) for day in days))
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,8 +103,8 @@ class BomSpec:
             lines=tuple(BomLine(c.item, to_fixed(c.qty_per), c.scrap_pct,
                                 to_fixed(c.qty_per) * round((100 + c.scrap_pct) * 10_000), batch_qty * yld)
                         for c in event.components),
-            operations=tuple(OperationSpec(o.name, o.setup_minutes, o.run_minutes_per_unit, o.rate_per_hour)
-                             for o in event.operations),
+            operations=tuple(OperationSpec(o.name, o.setup_minutes, o.run_minutes_per_unit, o.rate_per_hour,
+                                           o.work_center) for o in event.operations),
             yield_pct=event.yield_pct, phantom=event.phantom,
         )
 
@@ -121,6 +140,8 @@ class MasterData:
         self.site_items: dict[str, dict[str, ItemSpec]] = {}
         self.boms: dict[str, BomSpec] = {}
         self.site_boms: dict[str, dict[str, BomSpec]] = {}
+        self.work_centers: dict[str, WorkCenterSpec] = {}
+        self.site_work_centers: dict[str, dict[str, WorkCenterSpec]] = {}
         self.version = 0  # bumped on every BOM change: planners cache low-level codes by it
 
     def item(self, site: str, item: str) -> ItemSpec | None:
@@ -134,6 +155,20 @@ class MasterData:
         if overrides is not None and item in overrides:
             return overrides[item]
         return self.boms.get(item)
+
+    def work_center(self, site: str, work_center: str) -> WorkCenterSpec | None:
+        overrides = self.site_work_centers.get(site)
+        if overrides is not None and work_center in overrides:
+            return overrides[work_center]
+        return self.work_centers.get(work_center)
+
+    def put_work_center(self, event: WorkCenter) -> WorkCenterSpec:
+        spec = WorkCenterSpec.from_event(event)
+        if event.site is None:
+            self.work_centers[event.work_center] = spec
+        else:
+            self.site_work_centers.setdefault(event.site, {})[event.work_center] = spec
+        return spec
 
     def known_item(self, site: str, item: str) -> bool:
         return item in self.items or item in self.site_items.get(site, ())

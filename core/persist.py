@@ -307,7 +307,7 @@ class StateRows:
             engine._held_changed.pop(site, None)
         planner = engine.planner
         if planner is not None:
-            for per_site in (planner.plans, planner.costs, planner.graphs):
+            for per_site in (planner.plans, planner.costs, planner.graphs, planner.capacity):
                 per_site.pop(site, None)
         self._tracks.pop(site, None)
 

@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from schemas import events as ev
 from schemas.codecs import json_encoder
 from schemas.outputs import Exception_, Shortage, ShortageHit
 
 from .bomgraph import BomGraph
+from .capacity import CapacityBook
 from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
+from .planids import iso as _iso
+from .planids import planned_id, planned_ids
 from .quantity import to_fixed, to_number
 from .site import COST, DEMAND, EVERYTHING, MASTER, STOCK, SUPPLY, SiteState
 
@@ -80,13 +84,18 @@ class Planner:
         self.plans: dict[str, SitePlan] = {}
         self.graphs: dict[str, BomGraph] = {}
         self.costs: dict[str, CostBook] = {}
+        self.capacity: dict[str, CapacityBook] = {}
         self._master_dirty: dict[str, None] = {}   # items whose master data changed (all sites)
+        self._master_centers: dict[str, None] = {}   # work centers whose master data changed
         self.replanned = 0  # items re-netted, for metrics and benchmarks
 
     # --- engine hooks ----------------------------------------------------------------
 
     def master_changed(self, engine: Any, event: Any) -> None:
         """Master data changed: the item (and for a BOM, its old and new components) re-net."""
+        if isinstance(event, ev.WorkCenter):
+            self._master_centers[event.work_center] = None
+            return
         self._master_dirty[event.item] = None
         if hasattr(event, "components"):
             for component in event.components:
@@ -94,8 +103,8 @@ class Planner:
 
     def plan(self, engine: Any) -> list[Any]:
         out: list[Any] = []
-        master_dirty = self._master_dirty
-        self._master_dirty = {}
+        master_dirty, centers = self._master_dirty, self._master_centers
+        self._master_dirty, self._master_centers = {}, {}
         for site in engine.sites.values():
             dirty = dict(site.touched)
             site.touched.clear()
@@ -108,11 +117,29 @@ class Planner:
             if master_dirty:
                 for item in master_dirty:
                     dirty[item] = EVERYTHING
+                    # a firm planned order loads the operations of its item's BOM as it is now
+                    site.capacity_orders.update(dict.fromkeys(ref for kind, ref in site.refs(item)
+                                                              if kind == "production_order"))
                     for parent in self.graph(site).parents.get(item, ()):
                         dirty[parent] = EVERYTHING
-            if dirty or day_items or site.cost_dirty:
+            if centers:
+                self._centers_changed(site, centers, dirty)
+            if dirty or day_items or site.cost_dirty or site.capacity_orders:
                 self._plan_site(site, dirty, out, day_items)
         return out
+
+    def _centers_changed(self, site: SiteState, centers: dict[str, None], dirty: dict[str, int]) -> None:
+        """Work centers changed: items whose BOMs name them load again, production orders are re-spread."""
+        book = self.capacity.get(site.site)
+        if book is None:
+            return   # the site's first plan builds its book from the master data as it is
+        book.refresh(site, centers)
+        boms = dict(site.master.boms)
+        boms.update(site.master.site_boms.get(site.site, {}))
+        for item, bom in boms.items():
+            if any(operation.work_center in centers for operation in bom.operations):
+                dirty[item] = dirty.get(item, 0) | MASTER
+        site.capacity_orders.update(dict.fromkeys(book.open_orders(site)))
 
     def graph(self, site: SiteState) -> BomGraph:
         graph = self.graphs.get(site.site)
@@ -192,6 +219,10 @@ class Planner:
             plan = self.plans[site.site] = SitePlan()
         graph = self.graph(site)
         costs = self.costs.get(site.site)
+        book = self.capacity.get(site.site)
+        if book is None:   # a site's first plan (or after a restore): every open order loads its centers
+            book = self.capacity[site.site] = CapacityBook(self.kernel)
+            site.capacity_orders.update(dict.fromkeys(book.open_orders(site)))
         if costs is None:  # a site's first plan (or after a restore): every item's cost is published once
             costs = self.costs[site.site] = CostBook()
             site.standard_costs = costs.standard
@@ -222,7 +253,7 @@ class Planner:
                 continue
             self.replanned += 1
             what = EVERYTHING if item in stale else dirty.get(item, 0)
-            reached = self._load(site, plan, costs, item, node, what) if what else ()
+            reached = self._load(site, plan, costs, book, item, node, what) if what else ()
             changes, components = node.replan(today, stamp)
             if changes:
                 out.extend(changes)
@@ -231,6 +262,8 @@ class Planner:
                 self._publish_shortages(site, plan, graph, item, today, past_due, out)
             if past_due or item in plan.receipts or item in plan.exceptions:
                 self._publish_exceptions(site, plan, item, node, today, past_due, out)
+            if item in book.users:
+                book.replanned(item, node, today, bool(changes))
             for reached_nodes in (reached, components):
                 for component in reached_nodes:
                     name = component.name
@@ -239,6 +272,12 @@ class Planner:
                         queued.add(name)
                         heapq.heappush(heap, (levels.get(name, 0), name))
 
+        # production orders events changed, and on a new day every loading one (an overdue start moves with it)
+        orders = dict.fromkeys([*book.orders, *site.capacity_orders]) if day_items else site.capacity_orders
+        site.capacity_orders = {}
+        book.update_orders(site, orders, today)
+        out.extend(book.publish(site, plan, today))
+
     def _node(self, plan: SitePlan, item: str) -> Any:
         node = plan.nodes.get(item)
         if node is None:
@@ -246,7 +285,8 @@ class Planner:
             plan.stale.add(item)
         return node
 
-    def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, item: str, node: Any, what: int) -> list[Any]:
+    def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, book: CapacityBook, item: str, node: Any,
+              what: int) -> list[Any]:
         """Read what changed of an item's inputs (``what``) into its node; returns components whose
         requirements changed.
 
@@ -280,6 +320,8 @@ class Planner:
                 del plan.boms[item]
             else:
                 plan.boms[item] = bom
+        if what & MASTER:
+            book.set_ops(item, node, book.ops(site, bom))
         if what & (DEMAND | MASTER):
             own, firm = self._own_and_firm(site, item)
             _keep(plan.own, item, own)
@@ -445,40 +487,3 @@ def _date(ordinal: int) -> dt.date:
     if day is None:
         day = _DATES[ordinal] = dt.date.fromordinal(ordinal)
     return day
-
-
-_ISO: dict[int, str] = {}
-
-
-def _iso(ordinal: int) -> str:
-    """ISO date of a day ordinal, memoised: planned ids format the same few hundred days over and over."""
-    text = _ISO.get(ordinal)
-    if text is None:
-        text = _ISO[ordinal] = dt.date.fromordinal(ordinal).isoformat()
-    return text
-
-
-def planned_id(item: str, due: int, rank: int) -> str:
-    """Stable id of a planned order: item and due date, plus the rank when several share the date."""
-    stem = f"{item}@{_iso(due)}"
-    return stem if rank == 0 else f"{stem}#{rank + 1}"
-
-
-def planned_ids(item: str, planned: list[tuple[int, int, int, int]]) -> list[str]:
-    """Stable ids: item and due date, plus the rank when several orders share a due date.
-
-    Planned orders come in due-date order, so one pass numbers each date's orders.
-    """
-    ids: list[str] = []
-    last_due = None
-    rank = 0
-    stem = ""
-    for due, *_ in planned:
-        if due == last_due:
-            rank += 1
-            ids.append(f"{stem}#{rank + 1}")
-        else:
-            last_due, rank = due, 0
-            stem = f"{item}@{_iso(due)}"
-            ids.append(stem)
-    return ids

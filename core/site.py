@@ -92,6 +92,7 @@ class SiteState:
         self.day_changed = False   # today moved: every date-relative plan must be re-netted
         self.cost_dirty = False
         self.touched: dict[str, int] = {}   # item -> what changed (STOCK | DEMAND | ...)
+        self.capacity_orders: dict[str, None] = {}   # production orders whose work-center load may have changed
         self._std_now: dict[str, float | None] = {}   # standards as of now (valuation), see standard_now
         self._std_master = -1                         # the master data version they were rolled with
         self._std_graph: BomGraph | None = None
@@ -485,6 +486,7 @@ class SiteState:
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._record_changed("prod", order.order_id)
+        self.capacity_orders[order.order_id] = None
         self._touch(e.item, SUPPLY | DEMAND)   # open supply, and firm planned orders
         return []
 
@@ -524,6 +526,7 @@ class SiteState:
         order = self._open_production(e.order_id, "an operation report")
         order.minutes[e.operation] = order.minutes.get(e.operation, 0.0) + e.minutes
         self._record_changed("prod", e.order_id)
+        self.capacity_orders[e.order_id] = None
         return []
 
     def _output(self, e: ev.Output) -> list[Any]:

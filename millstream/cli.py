@@ -408,7 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     subscribe = sub.add_parser("subscribe", help="print an output topic live: a table, or JSON Lines (--json)")
-    subscribe.add_argument("kind", choices=["shortages", "planned-orders", "costs", "exceptions", "rejected"])
+    subscribe.add_argument("kind", choices=["shortages", "planned-orders", "costs", "exceptions", "capacity",
+                                            "rejected"])
     subscribe.add_argument("--json", action="store_true", help="each record's JSON value, one per line")
     start = subscribe.add_mutually_exclusive_group()
     start.add_argument("--from-beginning", action="store_true",

@@ -27,7 +27,7 @@ from .settings import Settings
 __all__ = ["run"]
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "hearing_devices.jsonl"
-WATCHED = ("shortages", "planned-orders", "exceptions", "costs", "rejected")
+WATCHED = ("shortages", "planned-orders", "exceptions", "costs", "capacity", "rejected")
 
 
 def _first_site_item(events: Path) -> tuple[str, str]:
@@ -153,6 +153,9 @@ def describe(record: dict[str, Any]) -> str:
     if kind == "order_cost":
         return (f"COST      {site} order {record['order_id']}: actual {record['actual_cost']} "
                 f"standard {record['standard_cost']}")
+    if kind == "capacity_overload":
+        return (f"CAPACITY  {site} {record['work_center']} {record['state']} on {record['date']}: load "
+                f"{record['load_minutes']} of {record['available_minutes']} min")
     if kind == "dead_letter":
         return f"REJECTED  {record.get('topic')}[{record.get('partition')}]@{record.get('offset')}: {record['reason']}"
     return json.dumps(record)

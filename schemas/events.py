@@ -41,6 +41,7 @@ __all__ = [
     "TransferInTransit",
     "TransferReceived",
     "TransferShipped",
+    "WorkCenter",
 ]
 
 #: Largest quantity accepted: keeps ``qty * 10**6`` exact in a double.
@@ -106,10 +107,13 @@ class Component(Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class Operation(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A routing step: setup once per order, run minutes per unit, on a work center (for capacity)."""
+
     name: Key
     setup_minutes: NonNegQty = 0
     run_minutes_per_unit: NonNegQty = 0
     rate_per_hour: Money = 0
+    work_center: Key | None = None
 
 
 class Bom(BaseEvent, tag="bom"):
@@ -121,6 +125,23 @@ class Bom(BaseEvent, tag="bom"):
     operations: list[Operation] = []
     yield_pct: Annotated[float, Meta(gt=0, le=100)] = 100
     phantom: bool = False
+
+
+Weekday = Annotated[int, Meta(ge=1, le=7)]
+
+
+class WorkCenter(BaseEvent, tag="work_center"):
+    """A machine or crew that operations load: minutes it can work a day, on which weekdays (ISO: 1 = Monday).
+
+    Available minutes on a working day = ``minutes_per_day`` x ``efficiency_pct`` / 100; no
+    ``working_days`` means every day.  A later record (same site scope) replaces the earlier one.
+    """
+
+    work_center: Key
+    minutes_per_day: Annotated[float, Meta(ge=0, le=1440)]
+    efficiency_pct: Annotated[float, Meta(gt=0, le=1000)] = 100
+    working_days: Annotated[list[Weekday], Meta(max_length=7)] | None = None
+    description: str = ""
 
 
 # --- inventory scans -----------------------------------------------------------
@@ -250,12 +271,12 @@ class Demand(BaseEvent, tag="demand"):
 
 
 InputEvent = Union[
-    Item, Bom, Receipt, Issue, TransferShipped, TransferReceived, TransferInTransit,
+    Item, Bom, WorkCenter, Receipt, Issue, TransferShipped, TransferReceived, TransferInTransit,
     Count, Quality, Scrap, ProductionOrder, MaterialIssue, OperationReport, Output,
     PurchaseOrder, Demand,
 ]
 
-MASTER_TYPES: tuple[type, ...] = (Item, Bom)
+MASTER_TYPES: tuple[type, ...] = (Item, Bom, WorkCenter)
 
 
 class Envelope(Struct, frozen=True, tag="envelope", tag_field="type"):

@@ -14,6 +14,8 @@ from msgspec import Struct
 
 __all__ = [
     "BaseOutput",
+    "CapacityLoad",
+    "CapacityOverload",
     "Cost",
     "Exception_",
     "OrderCost",
@@ -99,7 +101,28 @@ class OrderCost(BaseOutput, tag="order_cost"):
     operations_variance: Number
 
 
-OutputEvent = Union[Rejected, PlannedOrder, Shortage, Exception_, Cost, OrderCost]
+class CapacityLoad(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order's part of a work center's load on one day."""
+
+    ref: str     # planned_id, or the production order's id
+    kind: Literal["planned_order", "production_order"]
+    item: str
+    minutes: Number
+
+
+class CapacityOverload(BaseOutput, tag="capacity_overload"):
+    """A work-center day whose load exceeds its available minutes (``open``), or no longer does (``resolved``)."""
+
+    overload_id: str   # site|work_center|date
+    work_center: str
+    date: dt.date
+    load_minutes: Number
+    available_minutes: Number
+    state: Literal["open", "resolved"]
+    orders: list[CapacityLoad] = []
+
+
+OutputEvent = Union[Rejected, PlannedOrder, Shortage, Exception_, Cost, OrderCost, CapacityOverload]
 
 
 class DeadLetter(Struct, frozen=True, tag="dead_letter", tag_field="type", kw_only=True, omit_defaults=True):

@@ -81,7 +81,8 @@ class Processor:
         if metrics is not None:
             metrics.watch(engine)
         self._topic = {name: settings.topic(name) for name in
-                       ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers", "master")}
+                       ("planned-orders", "shortages", "exceptions", "costs", "capacity", "rejected", "transfers",
+                        "master")}
         self.last_offset: dict[TopicPartition, int] = {}    # highest offset seen per input topic-partition
         # latest event time seen per topic-partition and site: one upstream system writes a site's
         # records of a topic in time order, but the sites sharing a partition keep no common clock
@@ -216,6 +217,8 @@ class Processor:
             return self._record("costs", f"{site}|{output.item}", output)
         if isinstance(output, out.OrderCost):
             return self._record("costs", f"{site}|order:{output.order_id}", output)
+        if isinstance(output, out.CapacityOverload):
+            return self._record("capacity", output.overload_id, output)
         raise TypeError(f"no route for output {type(output).__name__}")
 
     def _record(self, topic: str, key: str, output: Any) -> OutRecord:

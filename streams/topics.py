@@ -17,7 +17,7 @@ __all__ = ["INPUTS", "OUTPUTS", "TopicSpec", "ensure_topics", "topic_specs"]
 
 #: input topic -> what it carries
 INPUTS = {
-    "master": "items and BOMs (compacted; every worker reads all of it)",
+    "master": "items, BOMs and work centers (compacted; every worker reads all of it)",
     "inventory": "scans: receipt, issue, transfer_shipped, transfer_received, count, quality, scrap",
     "production": "production_order, material_issue, operation_report, output",
     "purchase": "purchase_order",
@@ -30,11 +30,12 @@ OUTPUTS = {
     "shortages": "shortage open/resolved, keyed by shortage_id",
     "exceptions": "expedite/defer/cancel/past_due messages, keyed by exception_id",
     "costs": "cost (keyed site|item) and order_cost (keyed site|order:id)",
+    "capacity": "capacity_overload open/resolved, keyed by overload_id (site|work_center|date)",
     "rejected": "dead letters: reason, topic, partition, offset, original bytes",
 }
 #: event type -> input topic (short name): publishers route by this
 TOPIC_OF_TYPE = {
-    "item": "master", "bom": "master",
+    "item": "master", "bom": "master", "work_center": "master",
     "receipt": "inventory", "issue": "inventory", "transfer_shipped": "inventory",
     "transfer_received": "inventory", "count": "inventory", "quality": "inventory", "scrap": "inventory",
     "production_order": "production", "material_issue": "production", "operation_report": "production",
@@ -43,7 +44,7 @@ TOPIC_OF_TYPE = {
     "demand": "demand",
     "transfer_in_transit": "transfers",
 }
-_COMPACTED = {"master", "planned-orders", "shortages", "exceptions", "costs"}
+_COMPACTED = {"master", "planned-orders", "shortages", "exceptions", "costs", "capacity"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ replay a case with ``scenario(random.Random(seed))``.
 
 ``bom_dag`` draws a DAG of up to 8 BOM levels: end items on top, purchased
 parts at the bottom, shared parts used on several levels, phantom
-subassemblies, scrap, yield, batch sizes, operations, and a random lot rule,
-lead time and safety stock per item.  Components always come from a deeper
+subassemblies, scrap, yield, batch sizes, operations (on work centers with
+small, overloadable calendars, one of them never defined), and a random lot
+rule, lead time and safety stock per item.  Components always come from a deeper
 level than their parent, so no BOM can close a cycle.
 
 ``scenario`` adds a stream of site events (demands, purchase orders,
@@ -36,6 +37,8 @@ _QTY_PER = (1, 1, 1, 2, 0.5, 1.5, 3)
 _SCRAP = (0, 0, 0, 5, 12.5)
 _YIELD = (100, 100, 100, 95, 80)
 _BATCH = (1, 1, 1, 2, 5)
+#: work centers operations name: WC-X never gets master data (its operations load nothing)
+CENTERS = ("WC-A", "WC-B", "WC-X")
 
 
 @dataclass
@@ -117,11 +120,20 @@ def bom_event(rng: Any, spec: Spec, ts: dt.datetime, event_id: str, site: str | 
                               "components": components,
                               "batch_qty": rng.choice(_BATCH), "yield_pct": rng.choice(_YIELD),
                               "phantom": spec.phantom}
-    if rng.random() < 0.4:
-        fields["operations"] = [{"name": "assemble", "setup_minutes": rng.choice((0, 30)),
+    if rng.random() < 0.5:
+        fields["operations"] = [{"name": name, "setup_minutes": rng.choice((0, 30)),
                                  "run_minutes_per_unit": rng.choice((1, 2.5, 6)),
-                                 "rate_per_hour": rng.choice((30, 60, 90))}]
+                                 "rate_per_hour": rng.choice((30, 60, 90)),
+                                 "work_center": rng.choice((None, *CENTERS))}
+                                for name in ("assemble", "test")[:rng.randint(1, 2)]]
     return make("bom", **fields)
+
+
+def work_center_event(rng: Any, name: str, ts: dt.datetime, event_id: str, site: str | None = None) -> Any:
+    """A small calendar (an hour to a shift, some days off), so planned orders overload it."""
+    return make("work_center", event_id=event_id, ts=ts, site=site, work_center=name,
+                minutes_per_day=rng.choice((60, 240, 480, 0)), efficiency_pct=rng.choice((100, 85, 125)),
+                working_days=rng.choice((None, [1, 2, 3, 4, 5], [2, 4], [6])))
 
 
 def bom_dag(rng: Any, max_depth: int = 8) -> dict[str, Spec]:
@@ -166,6 +178,7 @@ def bom_dag(rng: Any, max_depth: int = 8) -> dict[str, Spec]:
 def master_events(rng: Any, specs: dict[str, Spec], clock: Clock, *, eoq_on_make: bool = True) -> list[Any]:
     out = [item_event(rng, spec, clock.tick(), clock.next_id(), eoq_on_make=eoq_on_make)
            for spec in specs.values()]
+    out += [work_center_event(rng, name, clock.tick(), clock.next_id()) for name in CENTERS[:2]]
     # components before parents is not needed (cycles are checked, not existence), but keep it tidy
     for spec in sorted(specs.values(), key=lambda s: -s.level):
         if spec.source == "make":
@@ -245,7 +258,7 @@ def scenario(rng: Any, *, n_events: int = 80, same_day: bool = False, master_cha
              "output", "close", "count"]
     kinds += ["reschedule", "reschedule", "quality", "scrap"]
     if master_changes:
-        kinds += ["item_change", "bom_change"]
+        kinds += ["item_change", "bom_change", "work_center_change"]
     if second_site:
         kinds += ["site2", "site2", "transfer", "transfer_received"]
     if opening:
@@ -399,6 +412,9 @@ def scenario(rng: Any, *, n_events: int = 80, same_day: bool = False, master_cha
             scope = rng.choice((None, None, None, SITE, *((SITE2,) if second_site else ())))
             spec = specs[rng.choice(names)]
             events.append(item_event(rng, spec, clock.tick(), clock.next_id(), eoq_on_make=eoq_on_make, site=scope))
+        elif kind == "work_center_change":   # a new calendar, or WC-X defined at last (maybe for one site)
+            scope = rng.choice((None, None, SITE, *((SITE2,) if second_site else ())))
+            events.append(work_center_event(rng, rng.choice(CENTERS), clock.tick(), clock.next_id(), site=scope))
         elif kind == "bom_change":
             scope = rng.choice((None, None, None, SITE, *((SITE2,) if second_site else ())))
             spec = specs[rng.choice(makes)]
@@ -440,7 +456,7 @@ class Stream:
     def __call__(self, type_name: str, **fields: Any) -> Any:
         self.count += 1
         self.now += dt.timedelta(minutes=1)
-        if type_name not in ("item", "bom"):
+        if type_name not in ("item", "bom", "work_center"):
             fields.setdefault("site", self.site)
         fields.setdefault("event_id", f"{self.site}-h{self.count:05d}")
         fields.setdefault("ts", self.now)

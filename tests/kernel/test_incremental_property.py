@@ -37,7 +37,7 @@ from core.engine import Engine, EngineSettings
 from core.planning import Planner, SitePlan, planned_ids
 from core.site import SiteState
 from schemas.codecs import decode_output, encode_json
-from schemas.outputs import Cost, Exception_, OrderCost, PlannedOrder, Shortage
+from schemas.outputs import CapacityOverload, Cost, Exception_, OrderCost, PlannedOrder, Shortage
 
 from . import bomgen
 from .conftest import load_kernel
@@ -71,7 +71,18 @@ def plan_state(planner: Planner, site: str) -> dict[str, Any]:
                       for item, by_id in sorted(plan.shortages.items()) if by_id},
         "exceptions": {item: {eid: _plain(e) for eid, e in sorted(by_id.items())}
                        for item, by_id in sorted(plan.exceptions.items()) if by_id},
+        **capacity_state(planner, site),
     }
+
+
+def capacity_state(planner: Planner, site: str) -> dict[str, Any]:
+    """Work-center load by center and day, and the open overloads, as plain dicts."""
+    book = planner.capacity.get(site)
+    if book is None:
+        return {"load": {}, "overloads": {}}
+    return {"load": {f"{book.names[center]}|{day}": minutes for (center, day), minutes in sorted(book.load.items())},
+            "overloads": {o.overload_id: _plain(o) for o in sorted(book.overloads.values(),
+                                                                   key=lambda o: o.overload_id)}}
 
 
 def state_diff(got: dict[str, Any], want: dict[str, Any], limit: int = 6) -> str:
@@ -149,6 +160,7 @@ def fold_stream(stream: list[bytes], site: str) -> dict[str, dict[str, Any]]:
     planned: dict[str, Any] = {}
     shortages: dict[str, Any] = {}
     exceptions: dict[str, Any] = {}
+    overloads: dict[str, Any] = {}
     for raw in stream:
         record = decode_output(raw)
         if getattr(record, "site", None) != site:
@@ -170,7 +182,13 @@ def fold_stream(stream: list[bytes], site: str) -> dict[str, dict[str, Any]]:
             else:
                 exceptions[record.exception_id] = (record.item, record.action, record.current_date,
                                                    record.suggested_date)
-    return {"planned": planned, "shortages": shortages, "exceptions": exceptions}
+        elif isinstance(record, CapacityOverload):
+            if record.state == "resolved":
+                overloads.pop(record.overload_id, None)
+            else:
+                overloads[record.overload_id] = (_micro(record.load_minutes), _micro(record.available_minutes),
+                                                 [(o.ref, _micro(o.minutes)) for o in record.orders])
+    return {"planned": planned, "shortages": shortages, "exceptions": exceptions, "overloads": overloads}
 
 
 def expected_fold(engine: Engine, site: str) -> dict[str, dict[str, Any]]:
@@ -186,7 +204,11 @@ def expected_fold(engine: Engine, site: str) -> dict[str, dict[str, Any]]:
                  for sid, s in by_id.items()}
     exceptions = {eid: (e.item, e.action, e.current_date, e.suggested_date)
                   for by_id in plan.exceptions.values() for eid, e in by_id.items()}
-    return {"planned": planned, "shortages": shortages, "exceptions": exceptions}
+    book = engine.planner.capacity.get(site)
+    overloads = {o.overload_id: (_micro(o.load_minutes), _micro(o.available_minutes),
+                                 [(line.ref, _micro(line.minutes)) for line in o.orders])
+                 for o in (book.overloads.values() if book is not None else ())}
+    return {"planned": planned, "shortages": shortages, "exceptions": exceptions, "overloads": overloads}
 
 
 def assert_published_costs_are_current(stream: list[bytes], engine: Engine, site: str) -> None:

@@ -30,7 +30,8 @@ def _samples() -> list:
            lot_size={"rule": "min_multiple", "min_qty": 10, "multiple": 5}, description="finished"),
         mk("bom", site="S2", item="FG", batch_qty=2, yield_pct=97.5, phantom=False,
            components=[{"item": "RAW-A", "qty_per": 1.5, "scrap_pct": 2}],
-           operations=[{"name": "asm", "setup_minutes": 10, "run_minutes_per_unit": 1.25, "rate_per_hour": 60}]),
+           operations=[{"name": "asm", "setup_minutes": 10, "run_minutes_per_unit": 1.25, "rate_per_hour": 60,
+                        "work_center": "ASSY"}]),
         mk("receipt", item="RAW-A", qty=12.345678, lot="L1", unit_cost=1.5, po_id="PO-1", status="qc_pending"),
         mk("issue", item="RAW-A", qty=2, lot="L1", demand_id="SO-1", reason="sample"),
         mk("transfer_shipped", transfer_id="T-1", to_site="S2", item="RAW-A", qty=3, lot="L1"),
@@ -45,6 +46,8 @@ def _samples() -> list:
         mk("output", order_id="MO-1", good_qty=9, scrap_qty=1, lot="F1", status="available"),
         mk("purchase_order", po_id="PO-1", item="RAW-A", qty=100, unit_price=1.25, supplier="Acme", status="open"),
         mk("demand", demand_id="SO-1", item="FG", qty=5, kind="forecast", customer="Clinic"),
+        mk("work_center", site="S2", work_center="ASSY", minutes_per_day=450, efficiency_pct=85.5,
+           working_days=[1, 2, 3, 4, 5], description="assembly line"),
     ]
 
 
@@ -53,7 +56,7 @@ SAMPLES = _samples()
 
 def test_samples_cover_every_event_type():
     assert sorted(type(e).__struct_config__.tag for e in SAMPLES) == TAGS
-    assert len(TAGS) == 16
+    assert len(TAGS) == 17
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)

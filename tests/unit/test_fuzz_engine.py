@@ -36,6 +36,7 @@ ORDERS = ("MO-1", "MO-2", "MO-3")
 POS = ("PO-1", "PO-2")
 DEMANDS = ("D-1", "D-2")
 TRANSFERS = ("T-1", "T-2")
+CENTERS = ("WC-1", "WC-2")
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
 UTC_MAX = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -79,7 +80,12 @@ def fields(draw: Any, kind: str) -> dict[str, Any]:
                 "yield_pct": draw(st.sampled_from((100, 95, 50.5, 1e-3, 1e-5, 1e-300))),
                 "phantom": draw(st.booleans()),
                 "operations": [{"name": "op", "setup_minutes": draw(non_negative), "run_minutes_per_unit": 1.5,
-                                "rate_per_hour": draw(st.floats(0, 1e12))}]}
+                                "rate_per_hour": draw(st.floats(0, 1e12)),
+                                "work_center": draw(st.none() | st.sampled_from(CENTERS))}]}
+    if kind == "work_center":
+        return {"work_center": draw(st.sampled_from(CENTERS)), "minutes_per_day": draw(st.floats(0, 1440)),
+                "efficiency_pct": draw(st.sampled_from((100, 85.5, 1e-4, 1000))),
+                "working_days": draw(st.none() | st.lists(st.integers(1, 7), max_size=7))}
     if kind == "receipt":
         return {"item": item, "qty": qty, "lot": lot, "status": draw(st.sampled_from(("available", "qc_pending"))),
                 "unit_cost": draw(st.none() | st.floats(0, 1e12)), "po_id": draw(st.none() | st.sampled_from(POS))}
@@ -155,7 +161,7 @@ def sequences(draw: Any) -> list[Any]:
         else:
             ts = draw(extreme_times)
         ts = ts if ts in (UTC_MIN, UTC_MAX) or jump == "extreme" else ts.astimezone(draw(zones))
-        master = kind in ("item", "bom")
+        master = kind in ("item", "bom", "work_center")
         site = draw(st.none() | st.sampled_from(SITES)) if master else draw(
             st.sampled_from((*SITES, *SITES, None)))
         if events and draw(st.integers(0, 9)) == 0:   # a re-sent or reused event id

@@ -336,7 +336,7 @@ def test_every_site_attribute_is_stored_or_derived() -> None:
               "order_outputs", "counts", "avg_cost", "issued_value", "value_days", "value_sum", "first_day",
               "closed_orders"}
     derived = {"master", "settings", "consumed_by", "produced_by", "item_refs", "alloc_refs", "standard_costs",
-               "day_changed", "cost_dirty", "touched", "changed", "_handlers",
+               "day_changed", "cost_dirty", "touched", "capacity_orders", "changed", "_handlers",
                "_std_now", "_std_master", "_std_graph"}   # the valuation cache is rolled again on demand
     assert set(vars(state)) == stored | derived
     assert {f.name for f in dataclasses.fields(state.counts)} == {"lines", "exact", "abs_difference", "book_total"}
