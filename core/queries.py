@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from . import capacity_view
 from .costing import money
 from .engine import Engine
 from .quality import AVAILABLE, STATUSES
@@ -19,7 +20,7 @@ from .quantity import SCALE, to_number
 from .site import SiteState
 
 __all__ = ["ORDER_KINDS", "Ambiguous", "NotFound", "Unavailable", "find_orders", "item_status", "lot_traces",
-           "mrp_record", "one_order", "order", "shortages", "site_state"]
+           "mrp_record", "one_order", "order", "shortages", "site_state", "work_center_load"]
 
 Row = dict[str, Any]
 ORDER_KINDS = ("production", "purchase", "demand")
@@ -137,6 +138,17 @@ def shortages(engine: Engine, site: str) -> Row:
                          "hits": [{"kind": h.kind, "ref": h.ref, "qty": h.qty, "due": h.due.isoformat()}
                                   for h in shortage.hits]})
     return {"site": site, "today": _iso(state.today), "shortages": rows}
+
+
+def work_center_load(engine: Engine, site: str, work_center: str) -> Row:
+    """A work center's calendar, load by day and overloads with the orders that could move (core/capacity_view)."""
+    state = site_state(engine, site)
+    if engine.planner is None:
+        raise Unavailable("planning is off")
+    found = capacity_view.profile(state, engine.planner, work_center)
+    if found is None:
+        raise NotFound(f"unknown work center {work_center!r} at site {site!r}")
+    return found
 
 
 # --- orders ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .capacity_view import rows as capacity_rows
 from .costing import money
 from .engine import Engine
 from .kpis import site_kpis
@@ -163,6 +164,11 @@ def costs(engine: Engine) -> list[Row]:
     return rows
 
 
+def capacity(engine: Engine) -> list[Row]:
+    """Work-center load by day against what is available; overloaded days name the orders that could move."""
+    return [row for site, _plan in _plans(engine) for row in capacity_rows(site, engine.planner)]
+
+
 def kpis(engine: Engine) -> list[Row]:
     return [site_kpis(site) for site in _sites(engine)]
 
@@ -179,6 +185,7 @@ REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
     "shortages": shortages,
     "exceptions": exceptions,
     "costs": costs,
+    "capacity": capacity,
     "kpis": kpis,
 }
 

@@ -71,11 +71,12 @@ def waiting_events(engine: Any) -> Iterator[tuple[str, Any, str | None]]:
             yield "reference", waiting.event, waiting.source
 
 
-def site_plans(engine: Any) -> dict[str, tuple[int, int]]:
-    """Per site: (open shortages, planned orders) as the planner last published them."""
+def site_plans(engine: Any) -> dict[str, tuple[int, int, int]]:
+    """Per site: (open shortages, planned orders, overloaded work-center days) as the planner last published them."""
     planner = getattr(engine, "planner", None)
     if planner is None:
         return {}
     return {site: (sum(len(open_) for open_ in plan.shortages.values()),
-                   sum(node.planned_count() for node in plan.nodes.values()))
+                   sum(node.planned_count() for node in plan.nodes.values()),
+                   len(book.overloads) if (book := planner.capacity.get(site)) is not None else 0)
             for site, plan in planner.plans.items()}

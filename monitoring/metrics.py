@@ -6,7 +6,7 @@ collector, so a batch costs a few dictionary updates and a handful of histogram
 observations.  Counting at scrape time also gives an exact ``applied``: events
 consumed, minus those rejected, minus those the engine still holds back (waiting
 for the watermark or a reference), kept monotonic.  Gauges of the engine's state
-(open shortages, planned orders per site) are read at scrape time too.
+(open shortages, planned orders, overloaded work-center days per site) are read at scrape time too.
 
 The wall clock is read here for latency only (event ``ts`` to output produced);
 the engine never sees it.
@@ -257,7 +257,7 @@ class Metrics:
             merged.update(lags)
         return merged
 
-    def site_plans(self) -> dict[str, tuple[int, int]]:
+    def site_plans(self) -> dict[str, tuple[int, int, int]]:
         plans = site_plans(self.engine) if self.engine is not None else {}
         return {site: counts for site, counts in plans.items() if self.owns(site)}
 
@@ -332,6 +332,9 @@ class _Collector:
                                     labels=["reason"])
         shortages = GaugeMetricFamily(f"{NS}_open_shortages", "Open shortages per site", labels=["site"])
         planned = GaugeMetricFamily(f"{NS}_planned_orders", "Planned orders per site", labels=["site"])
+        overloaded = GaugeMetricFamily(f"{NS}_overloaded_work_center_days",
+                                       "Work-center days whose load exceeds the available minutes, per site",
+                                       labels=["site"])
         lag = GaugeMetricFamily(f"{NS}_consumer_lag", "Records behind the highwater, per topic-partition",
                                 labels=["topic", "partition"])
         keys = GaugeMetricFamily(f"{NS}_state_keys", "Rows (keys) of durable state per table", labels=["table"])
@@ -343,16 +346,17 @@ class _Collector:
                 skipped.add_metric([topic], value)
             for reason, value in m.waiting().items():
                 waiting.add_metric([reason], value)
-            for site, (open_shortages, planned_orders) in sorted(m.site_plans().items()):
+            for site, (open_shortages, planned_orders, overloads) in sorted(m.site_plans().items()):
                 shortages.add_metric([site], open_shortages)
                 planned.add_metric([site], planned_orders)
+                overloaded.add_metric([site], overloads)
             for (topic, partition), value in sorted(m.lags().items()):
                 lag.add_metric([topic, str(partition)], value)
             for table, (n_keys, n_bytes) in sorted(m.state_sizes().items()):
                 keys.add_metric([table], n_keys)
                 size.add_metric([table], n_bytes)
             restoring.add_metric([], m.restore_in_progress())
-        yield from (skipped, waiting, shortages, planned, lag, keys, size, restoring)
+        yield from (skipped, waiting, shortages, planned, overloaded, lag, keys, size, restoring)
 
 
 def metrics_response(metrics: Metrics, accept: str | None = None) -> tuple[bytes, str]:

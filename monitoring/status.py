@@ -33,9 +33,10 @@ def local_status(metrics: Metrics | None, worker: str, sites: Collection[str], p
     for site in sorted(sites):
         partition = partition_of(site)
         busiest = metrics.busiest(site, top) if metrics is not None else []
-        open_shortages, planned = plans.get(site, (0, 0))
+        open_shortages, planned, overloads = plans.get(site, (0, 0, 0))
         rows.append({
             "site": site, "worker": worker, "open_shortages": open_shortages, "planned_orders": planned,
+            "overloaded_work_center_days": overloads,
             "partition": partition,
             "lag": sum(n for (topic, p), n in lags.items() if p == partition and topic in site_topics),
             "busiest_items": [{"item": item, "outputs": n} for item, n in busiest],
@@ -106,7 +107,7 @@ def render(status: dict[str, Any], top: int = 5) -> str:
         lines.append("")
         lines.append(f"site {_text(row['site'])} (partition {row['partition']}, worker {_text(row['worker'])}): "
                      f"{row['open_shortages']} open shortages, {row['planned_orders']} planned orders, "
-                     f"lag {row['lag']}")
+                     f"{row.get('overloaded_work_center_days', 0)} overloaded work-center days, lag {row['lag']}")
         shortages = row.get("shortages") or []
         for shortage in shortages[:top]:
             lines.append(f"  short  {_text(shortage['item'])}  {shortage['qty']} on {_text(shortage['date'])}")

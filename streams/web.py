@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 ENDPOINTS = (
     "/sites/{site}/items/{item}", "/sites/{site}/items/{item}/mrp", "/sites/{site}/shortages",
     "/orders/{order_id}", "/lots/{lot}/trace", "/status", "/metrics", "/events",
+    "/sites/{site}/work-centers/{work_center}/load",
 )
 MAX_KEY = 200   # the contract's key length
 #: longest path and query taken: three 200-character keys in any script, percent-encoded, fit (aiohttp's own
@@ -194,6 +195,12 @@ class _Api:
         _params(request, ())
         return await self.for_site(request, site, lambda: queries.shortages(self.engine, site))
 
+    async def work_center_load(self, request: Any, site: str, work_center: str) -> aioweb.Response:
+        _params(request, ())
+        _key("work center", work_center)
+        return await self.for_site(request, site,
+                                   lambda: queries.work_center_load(self.engine, site, work_center))
+
     async def order(self, request: Any, order_id: str) -> aioweb.Response:
         params = _params(request, ("site", "kind"))
         _key("order id", order_id)
@@ -292,6 +299,10 @@ def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metric
     @app.page(ENDPOINTS[2])
     async def shortages_view(self: Any, request: Any, site: str) -> aioweb.Response:
         return await api.guarded(api.shortages(request, site))
+
+    @app.page(ENDPOINTS[8])
+    async def work_center_view(self: Any, request: Any, site: str, work_center: str) -> aioweb.Response:
+        return await api.guarded(api.work_center_load(request, site, work_center))
 
     @app.page(ENDPOINTS[3])
     async def order_view(self: Any, request: Any, order_id: str) -> aioweb.Response:
