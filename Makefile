@@ -11,7 +11,7 @@ install:
 ## The main job for now: build everything and replay the bundled hearing-device factory.
 demo: install
 	$(VENV)/bin/millstream replay $(SAMPLE) --out out/sample-outputs.jsonl \
-	  --report availability --report planned --report shortages --report costs --report kpis
+	  --report availability --report planned --report shortages --report costs --report capacity --report kpis
 
 ## The main job: broker, topics, a worker, the sample factory published, its outputs shown live (Ctrl-C stops).
 run: install

@@ -25,7 +25,7 @@ START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 DUE = dt.date(2026, 3, 20)
 STEP = dt.timedelta(minutes=1)
 
-_MASTER_TAGS = frozenset({"item", "bom"})
+_MASTER_TAGS = frozenset({"item", "bom", "work_center"})
 _UNSET: Any = object()
 
 

@@ -241,15 +241,19 @@ def test_latency_batch_kernel_and_replanning_histograms_are_observed(cluster: Cl
 def test_site_gauges_are_what_the_query_api_and_the_replay_say(cluster: Cluster, embedded: Engine) -> None:
     shortages = Counter(row["site"] for row in report(embedded, "shortages"))
     planned = Counter(row["site"] for row in report(embedded, "planned"))
-    assert shortages["DK1"] > 0 and planned.total() > 0
+    overloaded = Counter(row["site"] for row in report(embedded, "capacity") if row["overloaded"])
+    assert shortages["DK1"] > 0 and planned.total() > 0 and overloaded["DK1"] > 0
     for w in cluster.workers:
         s = Scrape(w)
         owned = {(site,) for site, url in cluster.owner.items() if url == w.url}
-        gauges = s.counts("millstream_open_shortages", "site"), s.counts("millstream_planned_orders", "site")
-        assert set(gauges[0]) == set(gauges[1]) == owned   # only the owner reports a site
+        gauges = (s.counts("millstream_open_shortages", "site"), s.counts("millstream_planned_orders", "site"),
+                  s.counts("millstream_overloaded_work_center_days", "site"))
+        assert set(gauges[0]) == set(gauges[1]) == set(gauges[2]) == owned   # only the owner reports a site
         for (site,) in owned:
             assert gauges[0][(site,)] == len(w.get(f"/sites/{site}/shortages").body["shortages"]) == shortages[site]
             assert gauges[1][(site,)] == planned[site]
+            assert gauges[2][(site,)] == overloaded[site] == sum(
+                len(w.get(f"/sites/{site}/work-centers/{wc}/load").body["overloads"]) for wc in ("SMT", "ASSY"))
 
 
 def test_build_info_names_the_kernel_and_whether_it_is_compiled(cluster: Cluster) -> None:
@@ -261,12 +265,13 @@ def test_build_info_names_the_kernel_and_whether_it_is_compiled(cluster: Cluster
 
 
 SITE_LINE = re.compile(r"site (\S+) \(partition (\d+), worker (\S+)\): (\d+) open shortages, (\d+) planned orders, "
-                       r"lag \d+")
+                       r"(\d+) overloaded work-center days, lag \d+")
 WORKER_LINE = re.compile(r"worker (\S+): lag \d+; events consumed (\d+), applied (\d+), rejected (\d+), waiting (\d+)")
 
 
 def test_millstream_status_prints_every_site_with_its_open_shortages(cluster: Cluster, embedded: Engine) -> None:
     planned = Counter(row["site"] for row in report(embedded, "planned"))
+    overloaded = Counter(row["site"] for row in report(embedded, "capacity") if row["overloaded"])
     totals = {}
     for w in cluster.workers:
         s = Scrape(w)
@@ -283,10 +288,11 @@ def test_millstream_status_prints_every_site_with_its_open_shortages(cluster: Cl
             header, *lines = block.splitlines()
             match = SITE_LINE.fullmatch(header)
             assert match, header
-            site, partition, owner, open_shortages, planned_orders = match.groups()
+            site, partition, owner, open_shortages, planned_orders, overloads = match.groups()
             shortages = w.get(f"/sites/{site}/shortages").body["shortages"]
-            assert (int(partition), owner, int(open_shortages), int(planned_orders)) == (
-                site_partition(site, PARTITIONS), cluster.owner[site], len(shortages), planned[site])
+            assert (int(partition), owner, int(open_shortages), int(planned_orders), int(overloads)) == (
+                site_partition(site, PARTITIONS), cluster.owner[site], len(shortages), planned[site],
+                overloaded[site])
             assert [line for line in lines if line.startswith("  short ")] == [
                 f"  short  {x['item']}  {x['qty']} on {x['date']}" for x in shortages]
             sites[site] = int(open_shortages)

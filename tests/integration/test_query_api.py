@@ -239,6 +239,18 @@ def test_shortages_are_the_open_shortages_of_the_replay(worker: Worker, embedded
     assert worker.get("/sites/DK1/shortages").body["shortages"], "the sample leaves DK1 short"
 
 
+def test_work_center_load_is_the_replays(worker: Worker, embedded: Engine) -> None:
+    for site in sorted(embedded.sites):
+        for work_center in ("SMT", "ASSY"):
+            answer = worker.get(f"/sites/{site}/work-centers/{work_center}/load")
+            expected = queries.work_center_load(embedded, site, work_center)
+            assert answer.status == 200 and same(answer.body, as_json(expected)), (site, work_center)
+    dk1 = worker.get("/sites/DK1/work-centers/ASSY/load").body
+    assert dk1["minutes_per_day"] == 240 and dk1["overloads"], "the sample's half-shift bench in DK1 is overloaded"
+    assert worker.get("/sites/US1/work-centers/ASSY/load").body["minutes_per_day"] == 960   # the site's own
+    assert worker.get("/sites/DK1/work-centers/PAINT/load").status == 404
+
+
 def test_orders_production_purchase_and_demand(worker: Worker, embedded: Engine) -> None:
     for row in report(embedded, "orders"):
         if row["kind"] == "transfer_in":

@@ -23,6 +23,7 @@ from core.engine import Engine
 from core.reports import report
 from core.whatif import compare
 from millstream.settings import Settings
+from schemas.codecs import encode_json
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def worker_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_ra
     try:
         expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
                     for r in report(embedded, "planned")}
-        records = read_outputs_until(settings, ["planned-orders", "shortages", "costs", "rejected"],
+        records = read_outputs_until(settings, ["planned-orders", "shortages", "costs", "capacity", "rejected"],
                                      lambda records: planned(records, settings) == expected
                                      or process.poll() is not None)
         assert process.poll() is None, log_tail(log_path)
@@ -95,6 +96,20 @@ def test_open_shortages_and_costs_match_the_replay(worker_run: tuple[Settings, l
     for row in report(embedded, "costs"):
         published = costs[f"{row['site']}|{row['item']}".encode()]
         assert abs(Decimal(str(published["unit_cost"])) - Decimal(str(row["unit_cost"]))) <= Decimal("2e-6")
+
+
+def test_capacity_overloads_match_the_replay(worker_run: tuple[Settings, list], embedded: Engine) -> None:
+    """The open overloads on the capacity topic are the replay's, with the same load and orders."""
+    settings, records = worker_run
+
+    def view(record: dict[str, Any]) -> tuple[Any, ...]:
+        return (record["site"], record["work_center"], record["date"], record["load_minutes"],
+                record["available_minutes"], tuple((o["ref"], o["minutes"]) for o in record["orders"]))
+
+    live = {view(o) for o in _latest(records, settings.topic("capacity")).values() if o["state"] == "open"}
+    expected = {view(json.loads(encode_json(o))) for book in embedded.planner.capacity.values()
+                for o in book.overloads.values()}
+    assert expected and live == expected
 
 
 def test_bad_events_land_in_the_rejected_topic(worker_run: tuple[Settings, list]) -> None:

@@ -87,14 +87,17 @@ def run_merged(records: list[InRecord], ends: dict[tuple[str, int], int], rng: r
     return engine
 
 
+MASTER_TAGS = ("item", "bom", "work_center")
+
+
 def sample_lines() -> list[bytes]:
     return [line for line in SAMPLE.read_bytes().splitlines() if line.strip()]
 
 
 def split_master(lines: list[bytes]) -> tuple[list[InRecord], list[bytes]]:
     master = [InRecord(SETTINGS.topic("master"), 0, i, line) for i, line in enumerate(lines)
-              if kind(line) in ("item", "bom")]
-    return master, [line for line in lines if kind(line) not in ("item", "bom")]
+              if kind(line) in MASTER_TAGS]
+    return master, [line for line in lines if kind(line) not in MASTER_TAGS]
 
 
 def _site_values(engine: Engine) -> dict[str, tuple[int, float, object]]:

@@ -25,7 +25,8 @@ def sample_events() -> list[object]:
 
 def test_the_sample_as_csv_reads_back_to_the_same_events() -> None:
     events = sample_events()
-    assert len(events) == 102 and {type(e) for e in events} >= {ev.Item, ev.Bom, ev.Receipt, ev.TransferShipped}
+    assert len(events) == 105 and {type(e) for e in events} >= {ev.Item, ev.Bom, ev.WorkCenter, ev.Receipt,
+                                                             ev.TransferShipped}
     back = records(write_csv(events))
     assert [e for _n, e in back] == events
     assert [n for n, _e in back] == list(range(2, len(events) + 2))   # the header is line 1
