@@ -6,6 +6,9 @@
   the only ones with independent demand), levels ``1 .. depth - 1`` are
   sub-assemblies (``make``), level ``depth`` is purchased material (``buy``).
   Each level holds ``growth`` times as many items as the one above.
+* work centers (``centers_per_level`` per BOM level, Monday to Friday) sized so
+  that the expected weekly load is ``utilisation`` of what is available, and
+  each BOM's operation on one of its level's centers (round robin);
 * a BOM for every make item with exactly ``fanout`` components from the next
   level.  Levels are cut into product families (contiguous blocks, about
   ``family`` items below the finished goods each); a BOM's components come from
@@ -60,6 +63,8 @@ class SiteSpec:
     safety_share: float = 0.2
     stocked_share: float = 0.9
     po_share: float = 0.6     # buy items with open purchase orders
+    centers_per_level: int = 5  # work centers per BOM level (0: operations load none)
+    utilisation: float = 0.85   # each center's expected weekly load over its available minutes
     seed: int = 20260105
     site: str = "S1"
     start: dt.datetime = START
@@ -149,6 +154,28 @@ def _item_id(level: int, index: int, depth: int) -> str:
 _QTY_PER = (1, 1, 1, 1, 1, 1, 2, 2, 0.5, 3, 4)
 
 
+def _center(spec: SiteSpec, level: int, index: int) -> str | None:
+    return f"WC-{level}-{index % spec.centers_per_level}" if spec.centers_per_level else None
+
+
+def _work_centers(spec: SiteSpec, gen: GeneratedSite, clock: _Clock) -> list[Any]:
+    """Monday-to-Friday centers with ``utilisation`` of their minutes taken by the expected weekly orders."""
+    weekly_minutes: dict[str, float] = {}
+    for event in gen.master:
+        if isinstance(event, ev.Bom):
+            for op in event.operations:
+                if op.work_center is not None:
+                    minutes = op.setup_minutes + op.run_minutes_per_unit * gen.weekly[event.item]
+                    weekly_minutes[op.work_center] = weekly_minutes.get(op.work_center, 0.0) + minutes
+    centers = []
+    for name in sorted(weekly_minutes):
+        event_id, ts = clock.next()
+        per_day = round(weekly_minutes[name] / 5 / spec.utilisation, 1)
+        centers.append(ev.WorkCenter(event_id=event_id, ts=ts, work_center=name, minutes_per_day=per_day,
+                                     working_days=[1, 2, 3, 4, 5]))
+    return centers
+
+
 def generate(spec: SiteSpec | None = None) -> GeneratedSite:
     spec = spec or SiteSpec()
     rng = random.Random(spec.seed)
@@ -198,7 +225,7 @@ def generate(spec: SiteSpec | None = None) -> GeneratedSite:
 
     # BOMs, top-down (cheapest for the cycle check)
     for level in range(spec.depth):
-        for parent in gen.levels[level]:
+        for index, parent in enumerate(gen.levels[level]):
             lines, yield_pct = boms[parent]
             event_id, ts = clock.next()
             gen.master.append(ev.Bom(
@@ -206,8 +233,10 @@ def generate(spec: SiteSpec | None = None) -> GeneratedSite:
                 components=[ev.Component(item=c, qty_per=float(q), scrap_pct=s) for c, q, s in lines],
                 operations=[ev.Operation(name="assemble", setup_minutes=float(rng.randint(10, 60)),
                                          run_minutes_per_unit=round(rng.uniform(0.5, 5.0), 2),
-                                         rate_per_hour=float(rng.randint(30, 90)))],
+                                         rate_per_hour=float(rng.randint(30, 90)),
+                                         work_center=_center(spec, level, index))],
                 yield_pct=yield_pct))
+    gen.master.extend(_work_centers(spec, gen, clock))
 
     # opening stock
     for name in gen.all_items:

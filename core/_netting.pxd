@@ -20,6 +20,16 @@ cdef struct EntryVec:
     Py_ssize_t n
     Py_ssize_t cap
 
+cdef struct LoadEntry:
+    long long key                 # work center << 32 | day
+    qty_t minutes
+    unsigned long long sig        # which orders make the minutes: a sum of hashes of (due, rank, share)
+
+cdef struct LoadVec:
+    LoadEntry* data
+    Py_ssize_t n
+    Py_ssize_t cap
+
 cdef struct OrderVec:
     Order* data
     Py_ssize_t n
@@ -61,7 +71,7 @@ cdef class ItemNode:
     cdef int128* dens
     cdef Py_ssize_t nlines
     cdef unsigned long long stamp
-    cdef EntryVec load_          # (work center << 32 | day, micro-minutes) of the planned orders, sorted
+    cdef LoadVec load_           # what the planned orders load, sorted by key
     cdef long long* op_wc
     cdef qty_t* op_setup
     cdef qty_t* op_run

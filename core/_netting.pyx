@@ -48,7 +48,7 @@ cdef bint* _unsorted = NULL
 cdef Py_ssize_t _pending_cap = 0
 cdef EntryVec _merged
 _merged.data = NULL; _merged.n = 0; _merged.cap = 0
-cdef EntryVec _loadv   # a node's new capacity load, before it is compared with the last one
+cdef LoadVec _loadv   # a node's new capacity load, before it is compared with the last one
 _loadv.data = NULL; _loadv.n = 0; _loadv.cap = 0
 
 
@@ -164,9 +164,41 @@ def works(int mask, long long day):
     return bool(works_on(mask, day))
 
 
-cdef int spread_into(EntryVec* out, long long key_base, qty_t minutes, long long start, long long end,
-                     int mask) except -1:
-    """Append ``minutes`` spread over the working days of the window as (key_base + day, share)."""
+cdef int lv_reserve(LoadVec* v, Py_ssize_t size) except -1:
+    cdef Py_ssize_t cap
+    cdef LoadEntry* data
+    if size <= v.cap:
+        return 0
+    cap = v.cap + v.cap // 4 + 4
+    if cap < size:
+        cap = size
+    data = <LoadEntry*>realloc(v.data, cap * sizeof(LoadEntry))
+    if data == NULL:
+        raise MemoryError()
+    v.data, v.cap = data, cap
+    return 0
+
+
+cdef inline unsigned long long mix(unsigned long long x) noexcept nogil:
+    """splitmix64's finaliser: a well-spread 64-bit hash."""
+    x += 0x9E3779B97F4A7C15ULL
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
+    return x ^ (x >> 31)
+
+
+cdef inline unsigned long long part_sig(long long due, long long rank, qty_t share) noexcept nogil:
+    return mix(mix(<unsigned long long>due * 1024ULL + <unsigned long long>rank) + <unsigned long long>share)
+
+
+def load_signature(long long due, long long rank, long long share):
+    """The hash one order's share on a day adds to the day's signature (the twin's ``load_signature``)."""
+    return part_sig(due, rank, share)
+
+
+cdef int spread_into(LoadVec* out, long long key_base, qty_t minutes, long long start, long long end,
+                     int mask, long long due, long long rank) except -1:
+    """Append ``minutes`` spread over the working days of the window as (key_base + day, share, signature)."""
     cdef long long day, n = 0, k = 0
     cdef qty_t share, extra
     if minutes <= 0:
@@ -182,19 +214,21 @@ cdef int spread_into(EntryVec* out, long long key_base, qty_t minutes, long long
             day += 1
             while not works_on(mask, day):
                 day += 1
-        ev_reserve(out, out.n + 1)
-        out.data[out.n].day = key_base + day
-        out.data[out.n].qty = minutes
+        lv_reserve(out, out.n + 1)
+        out.data[out.n].key = key_base + day
+        out.data[out.n].minutes = minutes
+        out.data[out.n].sig = part_sig(due, rank, minutes)
         out.n += 1
         return 0
     share = minutes // n
     extra = minutes - share * n
-    ev_reserve(out, out.n + n)
+    lv_reserve(out, out.n + n)
     day = start
     while day <= end:
         if works_on(mask, day):
-            out.data[out.n].day = key_base + day
-            out.data[out.n].qty = share + 1 if k < extra else share
+            out.data[out.n].key = key_base + day
+            out.data[out.n].minutes = share + 1 if k < extra else share
+            out.data[out.n].sig = part_sig(due, rank, out.data[out.n].minutes)
             out.n += 1
             k += 1
         day += 1
@@ -203,11 +237,11 @@ cdef int spread_into(EntryVec* out, long long key_base, qty_t minutes, long long
 
 def spread(long long minutes, long long start, long long end, int mask):
     """``minutes`` spread evenly over the working days from ``start`` to ``end``: (day, share) pairs."""
-    cdef EntryVec v
+    cdef LoadVec v
     v.data = NULL; v.n = 0; v.cap = 0
     try:
-        spread_into(&v, 0, minutes, start, end, mask)
-        return [(v.data[k].day, v.data[k].qty) for k in range(v.n)]
+        spread_into(&v, 0, minutes, start, end, mask, 0, 0)
+        return [(v.data[k].key, v.data[k].minutes) for k in range(v.n)]
     finally:
         free(v.data)
 
@@ -449,14 +483,18 @@ cdef class ItemNode:
                [self.op_run[k] for k in range(self.nops)])
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
                 _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
-                self.make, ops, _entries(&self.load_))
+                self.make, ops, [(self.load_.data[k].key, self.load_.data[k].minutes, self.load_.data[k].sig)
+                                 for k in range(self.load_.n)])
 
     def __setstate__(self, state):
         (params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make, ops,
          load) = state
         self.make = make
         self.set_ops(*ops)
-        _fill_pairs(&self.load_, load)
+        lv_reserve(&self.load_, len(load))
+        for k, (key, minutes, sig) in enumerate(load):
+            self.load_.data[k].key, self.load_.data[k].minutes, self.load_.data[k].sig = key, minutes, sig
+        self.load_.n = len(load)
         self.set_params(*params)
         _fill_pairs(&self.own, own)
         _fill_pairs(&self.dep, dep)
@@ -712,14 +750,18 @@ cdef class ItemNode:
         self.nops = n
 
     def load_update(self, long long today, bytes masks):
-        """Load the planned orders put on work centers now, as (center, day, change) against the last call."""
+        """Load the planned orders put on work centers now, as (center, day, change) against the last call.
+
+        A day whose minutes stay but whose orders changed (one moved in, another out, or an id changed)
+        is listed too, with a change of 0: its signature differs.
+        """
         cdef Py_ssize_t k, o, i = 0, j = 0, n = 0
         cdef Py_ssize_t nm = PyBytes_GET_SIZE(masks)
         cdef const unsigned char* mask = <const unsigned char*>PyBytes_AS_STRING(masks)
-        cdef long long start, end
+        cdef long long start, end, rank = 0
         cdef Order* p = self.planned_.data
-        cdef Entry* new
-        cdef Entry* old
+        cdef LoadEntry* new
+        cdef LoadEntry* old
         cdef list changes = []
         for o in range(self.nops):
             if self.op_wc[o] >= nm:
@@ -727,42 +769,90 @@ cdef class ItemNode:
         _loadv.n = 0
         if self.nops:
             for k in range(self.planned_.n):
+                rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
                 start = clamp(p[k].release, today)
                 end = p[k].due - 1 if p[k].due - 1 > start else start
                 for o in range(self.nops):
                     spread_into(&_loadv, self.op_wc[o] << 32, op_min(self.op_setup[o], self.op_run[o], p[k].qty),
-                                start, end, mask[self.op_wc[o]])
+                                start, end, mask[self.op_wc[o]], p[k].due, rank)
         new = _loadv.data
         if _loadv.n > 1:
-            qsort(new, _loadv.n, sizeof(Entry), _by_day)
+            qsort(new, _loadv.n, sizeof(LoadEntry), _by_key)
             for k in range(1, _loadv.n):   # one total per (center, day)
-                if new[k].day == new[n].day:
-                    new[n].qty += new[k].qty
+                if new[k].key == new[n].key:
+                    new[n].minutes += new[k].minutes
+                    new[n].sig += new[k].sig
                 else:
                     n += 1
                     new[n] = new[k]
             _loadv.n = n + 1
         old = self.load_.data
         while i < self.load_.n or j < _loadv.n:
-            if j >= _loadv.n or (i < self.load_.n and old[i].day < new[j].day):
-                changes.append((old[i].day >> 32, old[i].day & 0xFFFFFFFF, -old[i].qty))
+            if j >= _loadv.n or (i < self.load_.n and old[i].key < new[j].key):
+                changes.append((old[i].key >> 32, old[i].key & 0xFFFFFFFF, -old[i].minutes))
                 i += 1
-            elif i >= self.load_.n or new[j].day < old[i].day:
-                changes.append((new[j].day >> 32, new[j].day & 0xFFFFFFFF, new[j].qty))
+            elif i >= self.load_.n or new[j].key < old[i].key:
+                changes.append((new[j].key >> 32, new[j].key & 0xFFFFFFFF, new[j].minutes))
                 j += 1
             else:
-                if old[i].qty != new[j].qty:
-                    changes.append((new[j].day >> 32, new[j].day & 0xFFFFFFFF, new[j].qty - old[i].qty))
+                if old[i].minutes != new[j].minutes or old[i].sig != new[j].sig:
+                    changes.append((new[j].key >> 32, new[j].key & 0xFFFFFFFF, new[j].minutes - old[i].minutes))
                 i += 1
                 j += 1
-        ev_reserve(&self.load_, _loadv.n)
-        memcpy(self.load_.data, new, _loadv.n * sizeof(Entry))
+        lv_reserve(&self.load_, _loadv.n)
+        memcpy(self.load_.data, new, _loadv.n * sizeof(LoadEntry))
         self.load_.n = _loadv.n
         return changes
 
+    def load_on(self, long long center, long long day):
+        """Micro-minutes the planned orders put on ``center`` on ``day`` (as of the last ``load_update``)."""
+        cdef long long key = (center << 32) | day
+        cdef Py_ssize_t lo = 0, hi = self.load_.n, mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.load_.data[mid].key < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.load_.data[lo].minutes if lo < self.load_.n and self.load_.data[lo].key == key else 0
+
+    def load_parts(self, long long center, long long day, long long today, bytes masks):
+        """(due, rank, micro-minutes) of each planned order loading ``center`` on ``day``: who makes the load."""
+        cdef Py_ssize_t k, o, e
+        cdef long long start, end, rank = 0
+        cdef qty_t minutes
+        cdef Order* p = self.planned_.data
+        cdef LoadVec parts
+        cdef list out = []
+        if center < 0 or center >= PyBytes_GET_SIZE(masks):
+            raise IndexError(f"work center {center} has no calendar")
+        cdef int mask = (<const unsigned char*>PyBytes_AS_STRING(masks))[center]
+        parts.data = NULL; parts.n = 0; parts.cap = 0
+        try:
+            for k in range(self.planned_.n):
+                rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
+                start = clamp(p[k].release, today)
+                if start > day:
+                    continue
+                end = p[k].due - 1 if p[k].due - 1 > start else start
+                minutes = 0
+                for o in range(self.nops):
+                    if self.op_wc[o] == center:
+                        parts.n = 0
+                        spread_into(&parts, 0, op_min(self.op_setup[o], self.op_run[o], p[k].qty), start, end, mask,
+                                    0, 0)
+                        for e in range(parts.n):
+                            if parts.data[e].key == day:
+                                minutes += parts.data[e].minutes
+                if minutes:
+                    out.append((p[k].due, rank, minutes))
+            return out
+        finally:
+            free(parts.data)
+
     def load_entries(self):
         """The load of the planned orders as of the last ``load_update``: (center, day, micro-minutes)."""
-        return [(self.load_.data[k].day >> 32, self.load_.data[k].day & 0xFFFFFFFF, self.load_.data[k].qty)
+        return [(self.load_.data[k].key >> 32, self.load_.data[k].key & 0xFFFFFFFF, self.load_.data[k].minutes)
                 for k in range(self.load_.n)]
 
     def need_days(self, long long today):
@@ -815,15 +905,15 @@ cdef class ItemNode:
 
     def memory_bytes(self):
         """Bytes of the per-item arrays in use (16 per entry, 32 per planned order)."""
-        return (16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n + self.load_.n)
-                + 32 * self.planned_.n + 24 * self.nops)
+        return (16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n)
+                + 24 * self.load_.n + 32 * self.planned_.n + 24 * self.nops)
 
     def allocated_bytes(self):
         """Bytes this node holds, with spare capacity and the object itself."""
-        cdef Py_ssize_t entries = (self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
-                                   + self.load_.cap)
+        cdef Py_ssize_t entries = self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
         return (sizeof(ItemNode) + entries * sizeof(Entry) + self.planned_.cap * sizeof(Order)
-                + 2 * self.nlines * sizeof(int128) + 3 * self.nops * sizeof(long long))
+                + self.load_.cap * sizeof(LoadEntry) + 2 * self.nlines * sizeof(int128)
+                + 3 * self.nops * sizeof(long long))
 
     # --- explosion -----------------------------------------------------------------------
 
@@ -1167,6 +1257,11 @@ cdef object _encode_change(ItemNode node, PlanStamp stamp, long long due, long l
     record.site, record.ts, record.item = stamp.site, stamp.ts, node.name
     record.key, record.value = key, PyBytes_FromStringAndSize(_out, p - _out)
     return record
+
+
+cdef int _by_key(const void* a, const void* b) noexcept nogil:
+    cdef long long x = (<const LoadEntry*>a).key, y = (<const LoadEntry*>b).key
+    return (x > y) - (x < y)
 
 
 cdef int _by_day(const void* a, const void* b) noexcept nogil:

@@ -49,6 +49,7 @@ __all__ = [
     "PlannedOrderRecord",
     "component_qty",
     "eoq_qty",
+    "load_signature",
     "need_days",
     "net_item",
     "op_minutes",
@@ -217,6 +218,27 @@ def works(mask: int, day: int) -> bool:
     return bool(mask >> ((day - 1) % 7) & 1)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a well-spread 64-bit hash (C arithmetic, modulo 2**64)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def load_signature(due: int, rank: int, share: int) -> int:
+    """The hash one order's share on a day adds to the day's signature.
+
+    A day's signature is the sum (modulo 2**64) over the orders loading it, so it
+    changes when an order comes, goes, or changes its id or minutes there, even
+    where the day's total stays: an overload must then name its orders anew.
+    """
+    return _mix((_mix((due * 1024 + rank) & _MASK64) + share) & _MASK64)
+
+
 def spread(minutes: int, start: int, end: int, mask: int) -> list[tuple[int, int]]:
     """``minutes`` spread evenly over the working days from ``start`` to ``end`` (both included).
 
@@ -280,7 +302,7 @@ class ItemNode:
         self._passed: list[tuple[int, int]] = []
         self._lines: list[tuple[ItemNode, int, int]] = []
         self._ops: list[tuple[int, int, int]] = []   # work center id, setup and run micro-minutes per unit
-        self._load: dict[tuple[int, int], int] = {}  # (work center, day) -> micro-minutes of the planned orders
+        self._load: dict[tuple[int, int], tuple[int, int]] = {}  # (center, day) -> (micro-minutes, signature)
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -393,25 +415,48 @@ class ItemNode:
 
         A planned order's operations run from its release (overdue: today) to the
         day before it is due, over the center's working days (``masks[center]``,
-        see ``spread``).
+        see ``spread``).  A day whose minutes stay but whose orders changed is
+        listed with a change of 0 (its ``load_signature`` sum differs).
         """
-        load: dict[tuple[int, int], int] = {}
-        for due, release, qty, _short in self._planned:
+        load: dict[tuple[int, int], tuple[int, int]] = {}
+        for (due, release, qty, _short), rank in zip(self._planned, _ranks(self._planned), strict=True):
             start = max(release, today)
             end = max(due - 1, start)
             for center, setup, run in self._ops:
                 for day, minutes in spread(op_minutes(setup, run, qty), start, end, masks[center]):
-                    load[(center, day)] = load.get((center, day), 0) + minutes
+                    total, signature = load.get((center, day), (0, 0))
+                    load[(center, day)] = (total + minutes,
+                                           (signature + load_signature(due, rank, minutes)) & _MASK64)
         old = self._load
-        changes = [(center, day, load.get((center, day), 0) - old.get((center, day), 0))
+        none = (0, 0)
+        changes = [(center, day, load.get((center, day), none)[0] - old.get((center, day), none)[0])
                    for center, day in sorted(old.keys() | load.keys())
-                   if load.get((center, day), 0) != old.get((center, day), 0)]
+                   if load.get((center, day)) != old.get((center, day))]
         self._load = load
         return changes
 
+    def load_on(self, center: int, day: int) -> int:
+        """Micro-minutes the planned orders put on ``center`` on ``day`` (as of the last ``load_update``)."""
+        return self._load.get((center, day), (0, 0))[0]
+
+    def load_parts(self, center: int, day: int, today: int, masks: bytes) -> list[tuple[int, int, int]]:
+        """(due, rank, micro-minutes) of each planned order loading ``center`` on ``day``: who makes the load."""
+        out = []
+        for (due, release, qty, _short), rank in zip(self._planned, _ranks(self._planned), strict=True):
+            start = max(release, today)
+            if start > day:
+                continue
+            end = max(due - 1, start)
+            minutes = sum(share for op_center, setup, run in self._ops if op_center == center
+                          for spread_day, share in spread(op_minutes(setup, run, qty), start, end, masks[center])
+                          if spread_day == day)
+            if minutes:
+                out.append((due, rank, minutes))
+        return out
+
     def load_entries(self) -> list[tuple[int, int, int]]:
         """The load of the planned orders as of the last ``load_update``: (center, day, micro-minutes)."""
-        return [(center, day, minutes) for (center, day), minutes in sorted(self._load.items())]
+        return [(center, day, minutes) for (center, day), (minutes, _sig) in sorted(self._load.items())]
 
     def need_days(self, today: int) -> list[int]:
         gross = self.gross()
@@ -438,9 +483,8 @@ class ItemNode:
 
     def memory_bytes(self) -> int:
         """Bytes of the per-item arrays in the compiled layout (16 per entry, 32 per planned order)."""
-        entries = (len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
-                   + len(self._load))
-        return 16 * entries + 32 * len(self._planned) + 24 * len(self._ops)
+        entries = len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
+        return 16 * entries + 24 * len(self._load) + 32 * len(self._planned) + 24 * len(self._ops)
 
     def allocated_bytes(self) -> int:
         """The compiled node's figure; the twin has no C arrays, so its layout estimate stands in."""

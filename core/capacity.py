@@ -16,8 +16,9 @@ out.  Load is kept per site x work center x day in exact micro-minutes:
 
 Available minutes are ``minutes_per_day`` x efficiency on the center's working
 days and none on the others.  An overload is a day whose load exceeds what is
-available: published ``open`` with the orders that make the load, again when
-its load or orders change, ``resolved`` when it fits.  Operations on a work
+available: published ``open`` with the orders that make most of the load
+(``TOP_ORDERS``, the rest as ``other_minutes``), again when its load or those
+orders change, ``resolved`` when it fits.  Operations on a work
 center without master data load nothing until it arrives.  See
 ``docs/planning.md`` ("Capacity").
 """
@@ -25,7 +26,9 @@ center without master data load nothing until it arrives.  See
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
@@ -33,16 +36,19 @@ from schemas.outputs import CapacityLoad, CapacityOverload
 
 from .master import BomSpec
 from .orders import ProductionOrder
-from .planids import planned_ids
+from .planids import planned_id
 from .quantity import to_fixed, to_number
 
-__all__ = ["OPEN_ORDER_STATUSES", "CapacityBook", "Op"]
+__all__ = ["OPEN_ORDER_STATUSES", "TOP_ORDERS", "CapacityBook", "Op"]
 
 #: production orders that load work centers: firm planned and released ones
 OPEN_ORDER_STATUSES = ("planned", "released")
+#: orders an overload names, the biggest first; a day of a busy center carries hundreds (the query API lists all)
+TOP_ORDERS = 10
 
 Op = tuple[int, int, int, str]   # center id, setup and run micro-minutes per unit, operation name
 Key = tuple[int, int]            # (center id, day ordinal)
+Who = tuple[str, str]            # ("planned_order", item) or ("production_order", order id)
 
 
 class CapacityBook:
@@ -59,7 +65,12 @@ class CapacityBook:
         self.users: dict[str, tuple[Op, ...]] = {}    # item -> the operations its planned orders load
         self.by_center: dict[int, dict[str, None]] = {}   # center id -> items whose planned orders load it
         self.changed: dict[Key, None] = {}
+        self.movers: dict[Key, set[Who]] = {}   # who changed on each changed day (absent: look at all)
         self.overloads: dict[Key, CapacityOverload] = {}
+        self.raw: dict[Key, tuple[int, int]] = {}   # each open overload's load and available micro-minutes
+        #: who loads each overloaded day and with how much (an item's planned orders together), kept from the
+        #: load's own changes so an overload names its orders without looking at every item on its center
+        self.detail: dict[Key, dict[Who, int]] = {}
 
     # --- work centers ----------------------------------------------------------------------
 
@@ -87,7 +98,10 @@ class CapacityBook:
                 continue
             masks[center] = spec.mask
             self.available[center] = spec.available
-            self.changed.update(dict.fromkeys(key for key in (*self.load, *self.overloads) if key[0] == center))
+            for key in (*self.load, *self.overloads):
+                if key[0] == center:
+                    self.changed[key] = None
+                    self.movers.pop(key, None)   # the calendar moved: no shortcut
         self.masks = bytes(masks)
 
     def available_on(self, center: int, day: int) -> int:
@@ -119,25 +133,17 @@ class CapacityBook:
         for center, *_ in ops:
             self.by_center.setdefault(center, {})[item] = None
 
-    def replanned(self, item: str, node: Any, today: int, moved: bool) -> None:
-        """After an item's re-net: what its planned orders load now.
-
-        ``moved``: some planned order changed, so an overload it is part of names it
-        anew (its id may change with its due date) even where the minutes stay.
-        """
+    def replanned(self, item: str, node: Any, today: int) -> None:
+        """After an item's re-net: what its planned orders load now (days whose orders changed come too)."""
         ops = self.users.get(item)
         if ops is None:
             return
-        if moved:
-            self.changed.update(dict.fromkeys((center, day) for center, day, _ in node.load_entries()))
-        self.add(node.load_update(today, self.masks))
-        if moved:
-            self.changed.update(dict.fromkeys((center, day) for center, day, _ in node.load_entries()))
+        self.add(node.load_update(today, self.masks), ("planned_order", item))
         if not ops:
             del self.users[item]
 
-    def add(self, changes: Iterable[tuple[int, int, int]]) -> None:
-        load = self.load
+    def add(self, changes: Iterable[tuple[int, int, int]], who: Who) -> None:
+        load, detail = self.load, self.detail
         for center, day, delta in changes:
             key = (center, day)
             total = load.get(key, 0) + delta
@@ -145,7 +151,18 @@ class CapacityBook:
                 load[key] = total
             else:
                 load.pop(key, None)
-            self.changed[key] = None
+            if key not in self.changed:
+                self.changed[key] = None
+                self.movers[key] = {who}
+            elif key in self.movers:
+                self.movers[key].add(who)
+            parts = detail.get(key)
+            if parts is not None:
+                minutes = parts.get(who, 0) + delta
+                if minutes:
+                    parts[who] = minutes
+                else:
+                    parts.pop(who, None)
 
     # --- production orders -----------------------------------------------------------------------
 
@@ -158,8 +175,8 @@ class CapacityBook:
             if new:
                 self.orders[order_id] = new
             if new != old:
-                self.add((center, day, new.get((center, day), 0) - old.get((center, day), 0))
-                         for center, day in old.keys() | new.keys())
+                self.add(((center, day, new.get((center, day), 0) - old.get((center, day), 0))
+                          for center, day in sorted(old.keys() | new.keys())), ("production_order", order_id))
 
     def open_orders(self, site: Any) -> list[str]:
         return [order_id for order_id, order in site.production.items() if order.status in OPEN_ORDER_STATUSES]
@@ -182,61 +199,106 @@ class CapacityBook:
     def publish(self, site: Any, plan: Any, today: int) -> list[CapacityOverload]:
         """Overloads opened, changed or resolved on the days whose load changed since the last call."""
         out: list[CapacityOverload] = []
-        changed, self.changed = self.changed, {}
+        (changed, self.changed), (movers, self.movers) = (self.changed, {}), (self.movers, {})
         for key in sorted(changed, key=lambda k: (self.names[k[0]], k[1])):
             center, day = key
             load, available = self.load.get(key, 0), self.available_on(center, day)
             old = self.overloads.get(key)
             if load > available:
-                current = self._overload(site, key, load, available, "open", self.contributors(site, plan, key,
-                                                                                                today))
+                if key not in self.detail:
+                    self.detail[key] = self._who(plan, key)
+                if old is not None and self._same_top(old, self.detail[key], movers.get(key)):
+                    if self.raw[key] == (load, available):
+                        continue   # the same orders, the same minutes: nothing to say
+                    orders, named = old.orders, to_fixed(old.load_minutes) - to_fixed(old.other_minutes)
+                else:
+                    orders, named = self.top(site, plan, key, today)
+                current = self._overload(site, key, load, available, "open", orders, named)
                 if old is None or (old.load_minutes, old.available_minutes, old.orders) != (
                         current.load_minutes, current.available_minutes, current.orders):
                     self.overloads[key] = current
+                    self.raw[key] = (load, available)
                     out.append(current)
             elif old is not None:
-                del self.overloads[key]
-                out.append(self._overload(site, key, load, available, "resolved", []))
+                del self.overloads[key], self.raw[key]
+                self.detail.pop(key, None)
+                out.append(self._overload(site, key, load, available, "resolved", [], load))
         return out
 
-    def _overload(self, site: Any, key: Key, load: int, available: int, state: str,
-                  orders: list[CapacityLoad]) -> CapacityOverload:
+    @staticmethod
+    def _same_top(old: CapacityOverload, parts: dict[Who, int], movers: set[Who] | None) -> bool:
+        """Whether the orders an overload names still are its biggest: only contributors outside the list
+        changed, and none of them has as many minutes there as the last one listed."""
+        if movers is None or len(old.orders) < TOP_ORDERS:
+            return False
+        listed = {("planned_order", o.item) if o.kind == "planned_order" else (o.kind, o.ref) for o in old.orders}
+        least = to_fixed(old.orders[-1].minutes)
+        return all(who not in listed and parts.get(who, 0) < least for who in movers)
+
+    def _overload(self, site: Any, key: Key, load: int, available: int, state: str, orders: list[CapacityLoad],
+                  named: int) -> CapacityOverload:
+        """The record of a day; ``named``: the micro-minutes of the orders it lists (the rest is ``other``)."""
         name, day = self.names[key[0]], dt.date.fromordinal(key[1])
         return CapacityOverload(site=site.site, ts=site.clock, overload_id=f"{site.site}|{name}|{day.isoformat()}",
                                 work_center=name, date=day, load_minutes=to_number(load),
                                 available_minutes=to_number(available), state=state,  # type: ignore[arg-type]
-                                orders=orders)
+                                orders=orders, other_minutes=to_number(load - named))
 
-    def contributors(self, site: Any, plan: Any, key: Key, today: int) -> list[CapacityLoad]:
-        """The orders that make a work center's load on a day, with their minutes there."""
-        loads = [CapacityLoad(ref=ref, kind=kind, item=item, minutes=to_number(minutes))
-                 for kind, ref, item, minutes, _start, _due in self.parts(site, plan, key, today)]
-        return sorted(loads, key=lambda load: (load.kind, load.ref))
-
-    def parts(self, site: Any, plan: Any, key: Key, today: int) -> Iterator[tuple[str, str, str, int, int, int]]:
-        """(kind, ref, item, micro-minutes, start, due) of every order loading ``key``'s center on its day."""
+    def _who(self, plan: Any, key: Key) -> dict[Who, int]:
+        """Who loads a day, found by asking each item on its center and each production order (once per overload)."""
         center, day = key
-        kernel = self.kernel
-        mask = self.masks[center]
+        parts: dict[Who, int] = {}
         for item in self.by_center.get(center, ()):
             node = plan.nodes.get(item)
-            if node is None:
-                continue
-            ops = [op for op in self.users.get(item, ()) if op[0] == center]
-            planned = node.planned()
-            for planned_id, (due, release, qty, _short) in zip(planned_ids(item, planned), planned, strict=True):
-                start = max(release, today)
-                end = max(due - 1, start)
-                if day < start:
-                    continue
-                minutes = sum(share for _center, setup, run, _name in ops
-                              for spread_day, share in kernel.spread(kernel.op_minutes(setup, run, qty), start, end,
-                                                                     mask) if spread_day == day)
-                if minutes:
-                    yield "planned_order", planned_id, item, minutes, start, due
+            minutes = node.load_on(center, day) if node is not None else 0
+            if minutes:
+                parts[("planned_order", item)] = minutes
         for order_id, load in self.orders.items():
             minutes = load.get(key, 0)
             if minutes:
-                order = site.production[order_id]
-                yield ("production_order", order_id, order.item, minutes, max(order.start.toordinal(), today),
-                       order.due.toordinal())
+                parts[("production_order", order_id)] = minutes
+        return parts
+
+    def top(self, site: Any, plan: Any, key: Key, today: int) -> tuple[list[CapacityLoad], int]:
+        """The ``TOP_ORDERS`` orders with the most minutes on a day (ties by kind and id), and their minutes.
+
+        The contributors with the biggest totals there are expanded into their
+        orders first; then only those whose total reaches the last order kept
+        can still place one in the list, so the others are never expanded.
+        """
+        who = self.detail.get(key)
+        totals = who if who is not None else self._who(plan, key)
+        first = heapq.nlargest(TOP_ORDERS, totals.items(), key=itemgetter(1))
+        kept = self._expand(site, plan, key, today, first)
+        if len(kept) >= TOP_ORDERS:
+            least, done = -kept[TOP_ORDERS - 1][0], dict(first)
+            kept += self._expand(site, plan, key, today, [(contributor, total) for contributor, total in totals.items()
+                                                          if total >= least and contributor not in done])
+            kept.sort()
+        del kept[TOP_ORDERS:]
+        return ([CapacityLoad(ref=ref, kind=kind, item=item, minutes=to_number(-minus))  # type: ignore[arg-type]
+                 for minus, kind, ref, item in kept], -sum(entry[0] for entry in kept))
+
+    def _expand(self, site: Any, plan: Any, key: Key, today: int, who: list[tuple[Who, int]]
+                ) -> list[tuple[int, str, str, str]]:
+        """The orders of these contributors as (-minutes, kind, ref, item), biggest first."""
+        return sorted((-minutes, kind, ref, item)
+                      for kind, ref, item, minutes, _start, _due in self.parts(site, plan, key, today, who))
+
+    def parts(self, site: Any, plan: Any, key: Key, today: int, who: Iterable[tuple[Who, int]] | None = None
+              ) -> Iterator[tuple[str, str, str, int, int, int]]:
+        """(kind, ref, item, micro-minutes, start, due) of the orders loading ``key``'s center on its day
+        (of the contributors ``who``; all of them by default)."""
+        center, day = key
+        if who is None:
+            known = self.detail.get(key)
+            who = sorted((known if known is not None else self._who(plan, key)).items())
+        for (kind, name), minutes in who:
+            if kind == "planned_order":
+                node = plan.nodes[name]
+                for due, rank, share in node.load_parts(center, day, today, self.masks):
+                    # a planned order is released its lead time before it is due
+                    yield kind, planned_id(name, due, rank), name, share, max(due - node.lead_time, today), due
+            else:
+                order = site.production[name]
+                yield kind, name, order.item, minutes, max(order.start.toordinal(), today), order.due.toordinal()

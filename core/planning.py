@@ -263,7 +263,7 @@ class Planner:
             if past_due or item in plan.receipts or item in plan.exceptions:
                 self._publish_exceptions(site, plan, item, node, today, past_due, out)
             if item in book.users:
-                book.replanned(item, node, today, bool(changes))
+                book.replanned(item, node, today)
             for reached_nodes in (reached, components):
                 for component in reached_nodes:
                     name = component.name

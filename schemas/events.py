@@ -138,7 +138,7 @@ class WorkCenter(BaseEvent, tag="work_center"):
     """
 
     work_center: Key
-    minutes_per_day: Annotated[float, Meta(ge=0, le=1440)]
+    minutes_per_day: Annotated[float, Meta(ge=0, le=10_000_000)]   # all its machines or people together
     efficiency_pct: Annotated[float, Meta(gt=0, le=1000)] = 100
     working_days: Annotated[list[Weekday], Meta(max_length=7)] | None = None
     description: str = ""

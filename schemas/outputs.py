@@ -119,7 +119,8 @@ class CapacityOverload(BaseOutput, tag="capacity_overload"):
     load_minutes: Number
     available_minutes: Number
     state: Literal["open", "resolved"]
-    orders: list[CapacityLoad] = []
+    orders: list[CapacityLoad] = []   # the orders with the most minutes there (at most 10), biggest first
+    other_minutes: Number = 0         # the load of the orders not listed
 
 
 OutputEvent = Union[Rejected, PlannedOrder, Shortage, Exception_, Cost, OrderCost, CapacityOverload]

@@ -9,6 +9,7 @@ its component C is in stock.  2026-03-02 is a Monday.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -175,3 +176,70 @@ def test_moves_that_relieve_an_overload_by_hand(kernel_name: str) -> None:
         ("2026-03-05", 31.9, "")]
     with pytest.raises(queries.NotFound):
         queries.work_center_load(engine, SITE, "PAINT")
+
+
+def test_an_overload_names_its_biggest_orders_and_sums_the_rest(kernel_name: str) -> None:
+    """13 one-unit orders of B (a maximum lot of 1) due Wed, 5 minutes each, all on Tue: 65 of 60 minutes.
+
+    The record lists ten (equal minutes: by id), the other three are 15 minutes.
+    """
+    s = bomgen.Stream(MONDAY)
+    engine = Engine(EngineSettings(kernel=kernel_name))
+    out = engine.apply([
+        s("work_center", work_center="PACK", minutes_per_day=60),
+        s("item", item="B", source="make", lead_time_days=1, lot_size={"rule": "min_multiple", "max_qty": 1}),
+        s("bom", item="B", components=[{"item": "C", "qty_per": 1}],
+          operations=[{"name": "pack", "run_minutes_per_unit": 5, "work_center": "PACK"}]),
+        s("item", item="C", source="buy"), s("receipt", item="C", qty=100, lot="L1"),
+        s("demand", demand_id="D", item="B", qty=13, due=d(4))])
+    ((overload_id, state, load_, available, orders),) = overloads(out)
+    ids = sorted(["B@2026-03-04"] + [f"B@2026-03-04#{k}" for k in range(2, 14)])
+    assert (overload_id, state, load_, available) == ("P1|PACK|2026-03-03", "open", 65, 60)
+    assert orders == [(ref, 5) for ref in ids[:10]]
+    (record,) = [o for o in out if isinstance(o, CapacityOverload)]
+    assert record.other_minutes == 15
+    assert_equals_regeneration(engine)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_busy_center_overloads_equal_a_regeneration_after_every_batch(kernel_name: str, seed: int) -> None:
+    """Twenty items share one small center, so its days carry dozens of orders and overloads name only their
+    biggest ten: demands come, change and go, stock arrives, days pass, and after every batch the load and the
+    overloads (orders listed and minutes left over) are what a fresh regenerative run finds."""
+    rng = random.Random(seed)
+    s = bomgen.Stream(MONDAY)
+    items = [f"X{k}" for k in range(20)]
+    engine = Engine(EngineSettings(kernel=kernel_name))
+    engine.apply([s("work_center", work_center="PACK", minutes_per_day=rng.choice((30, 120)),
+                    working_days=[1, 2, 3, 4, 5]),
+                  s("item", item="C", source="buy"), s("receipt", item="C", qty=10_000, lot="L1"),
+                  *(s("item", item=item, source="make", lead_time_days=rng.randint(0, 4),
+                      lot_size=rng.choice(({"rule": "lot_for_lot"}, {"rule": "min_multiple", "max_qty": 3})))
+                    for item in items),
+                  *(s("bom", item=item, components=[{"item": "C", "qty_per": 1}],
+                      operations=[{"name": "pack", "setup_minutes": rng.choice((0, 2)),
+                                   "run_minutes_per_unit": rng.choice((1, 2.5)), "work_center": "PACK"}])
+                    for item in items)])
+    demands: dict[str, str] = {}   # demand -> item
+    for _batch in range(12):
+        events = []
+        for _ in range(rng.randint(4, 12)):
+            roll = rng.random()
+            if roll < 0.6 or not demands:
+                demand_id = f"D{len(demands) + 1}"
+                demands[demand_id] = rng.choice(items)
+                events.append(s("demand", demand_id=demand_id, item=demands[demand_id], qty=rng.randint(1, 9),
+                                due=s.today + dt.timedelta(days=rng.randint(0, 6))))
+            elif roll < 0.8:   # moved, resized or cancelled
+                demand_id = rng.choice(sorted(demands))
+                events.append(s("demand", demand_id=demand_id, item=demands[demand_id], qty=rng.randint(1, 9),
+                                due=s.today + dt.timedelta(days=rng.randint(0, 6)),
+                                status=rng.choice(("open", "open", "cancelled"))))
+            else:
+                events.append(s("receipt", item=rng.choice(items), qty=rng.randint(1, 5), lot="L1"))
+        engine.apply(events)
+        assert_equals_regeneration(engine)
+        if rng.random() < 0.3:
+            s.advance(days=1)
+    book = engine.planner.capacity[SITE]
+    assert any(len(o.orders) == 10 and o.other_minutes for o in book.overloads.values()), "no busy day was made"

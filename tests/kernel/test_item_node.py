@@ -42,6 +42,10 @@ operation = st.one_of(
     st.tuples(st.just("firm"), st.just("P"), pairs),
     st.tuples(st.just("bom"), st.just("P"), st.tuples(factor, factor, st.booleans())),
     st.tuples(st.just("replan"), st.sampled_from(NAMES), st.integers(0, 3)),
+    st.tuples(st.just("ops"), st.sampled_from(NAMES), st.lists(st.tuples(
+        st.integers(0, 1), st.integers(0, 60).map(lambda m: m * U), st.integers(0, 9).map(lambda m: m * U // 2)),
+        max_size=3)),
+    st.tuples(st.just("load"), st.sampled_from(NAMES), st.sampled_from((b"\x1f\x7f", b"\x00\x20", b"\x7f\x0a"))),
 )
 
 
@@ -52,6 +56,7 @@ class Model:
         self.kernel = kernel
         self.nodes = {name: kernel.ItemNode(name) for name in NAMES}
         self.today = T
+        self.masks = b"\x1f\x7f"   # work-center calendars: 0 works Monday to Friday, 1 every day
         self.log: list[Any] = []
         self.nodes["P"].make = True
         self.nodes["PH"].set_bom([self.nodes["C2"]], [3 * U * 100 * 10_000], [2 * U * 100 * 10_000], True)
@@ -67,6 +72,11 @@ class Model:
             node.on_hand = arg
         elif kind == "params":
             node.set_params(*arg)
+        elif kind == "ops":
+            node.set_ops([o[0] for o in arg], [o[1] for o in arg], [o[2] for o in arg])
+        elif kind == "load":
+            self.masks = arg
+            self.log.append(node.load_update(self.today, arg))
         elif kind == "firm":
             self.log.append(sorted(n.name for n in node.set_firm([d for d, _ in arg], [q for _, q in arg])))
         elif kind == "bom":
@@ -87,7 +97,9 @@ class Model:
     def view(self) -> dict[str, Any]:
         return {name: (node.planned(), node.dependent(), node.gross(), node.need_days(self.today),
                        node.past_due(self.today), node.memory_bytes(), node.released_on(self.today, self.today),
-                       [node.day_stable(self.today + k) for k in (1, 3, 9)])
+                       [node.day_stable(self.today + k) for k in (1, 3, 9)], node.load_entries(),
+                       [(node.load_on(c, self.today + k), node.load_parts(c, self.today + k, self.today, self.masks))
+                        for c in (0, 1) for k in (0, 1, 4)])
                 for name, node in self.nodes.items()}
 
 
