@@ -155,6 +155,21 @@ def run(args: argparse.Namespace) -> Report:
         del engine, instrumented, stream
         gc.unfreeze()
         gc.collect()
+    if "cython" in kernels and gen.spec.centers_per_level:
+        # what keeping the work-center load costs: the same site and event streams without work centers
+        _log("loading the site without work centers (capacity off)")
+        bare = generate(SiteSpec(items=args.items, seed=args.seed, centers_per_level=0))
+        engine, _ = load_plain(bare, "cython")
+        gc.collect()
+        gc.freeze()
+        for name, stream_type, max_events, warmup, offset in phases:
+            _log(f"({name}) cython, no work centers")
+            report.samples[(name, "nocap")] = measure_events(
+                engine, stream_type(bare, seed=args.seed + offset), name, "nocap", warmup=warmup,
+                max_events=max_events, budget_s=args.seconds)
+        del engine, bare
+        gc.unfreeze()
+        gc.collect()
     report.notes.append("GC stays enabled while timing; the loaded engine state is moved out of the collector's "
                         "reach with gc.freeze() first, as a long-running service would.")
     if len(report.load_s) > 1:

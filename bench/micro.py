@@ -43,6 +43,7 @@ class MicroRow:
     touched: float = 0.0      # components whose requirements a changing re-plan changed
     still_ns: dict[str, float] = field(default_factory=dict)   # replan, inputs unchanged
     change_ns: dict[str, float] = field(default_factory=dict)  # replan, on_hand alternating
+    load_ns: dict[str, float] = field(default_factory=dict)    # load_update: the work-center load of its orders
 
 
 def pick_micro_items(engine: Engine, seed: int, sample: int) -> list[MicroRow]:
@@ -62,24 +63,29 @@ def pick_micro_items(engine: Engine, seed: int, sample: int) -> list[MicroRow]:
 
 
 def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
-    """``ItemNode.replan`` alone on copies of real nodes of the loaded plan; fills ``rows`` for ``kernel``.
+    """``ItemNode.replan`` (and ``load_update``) alone on copies of real nodes of the loaded plan; fills ``rows``.
 
     Each node is copied with ``pickle`` (its components come along, so the
     copy's explosions stay in the copy).  "No change": ``replan(today)`` again
     and again on the copy (after the first call nothing changes).  "Changing":
     ``on_hand`` alternates between its value and that plus the first planned
     order's quantity (one unit without planned orders), so every call changes
-    the plan and sends the difference to the components.  Best of 5 rounds of
-    ~50 ms per item (random sample: 3 rounds of ~10 ms).
+    the plan and sends the difference to the components.  "Load": what
+    ``load_update`` adds to a changing re-plan (the two together, less the
+    re-plan alone): the changed orders' operations spread over their work
+    center's days and merged into the node's load.  Best of 5 rounds of ~50 ms per
+    item (random sample: 3 rounds of ~10 ms).
     """
     assert engine.planner is not None
     site = next(iter(engine.sites.values()))
     plan = engine.planner.plans[site.site]
     today = site.today.toordinal()
+    book = engine.planner.capacity.get(site.site)
+    masks = book.masks if book is not None else b""
     for row in rows:
         single = len(row.items) == 1
         target_s, repeat = (0.05, 5) if single else (0.01, 3)
-        still = change = 0.0
+        still = change = load = 0.0
         meta = [0.0] * 6
         for item in row.items:
             node = pickle.loads(pickle.dumps(plan.nodes[item]))
@@ -96,6 +102,13 @@ def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
 
             calls = [changing() for _ in range(4)]
             change += _best_ns(changing, target_s, repeat)
+            node.load_update(today, masks)
+
+            def changing_with_load(node: Any = node, changing: Any = changing) -> Any:
+                changing()
+                return node.load_update(today, masks)
+
+            load += max(0.0, _best_ns(changing_with_load, target_s, repeat) - _best_ns(changing, target_s, repeat))
             bom = site.master.bom(site.site, item)
             meta[0] += len(node.gross())
             meta[1] += len(plan.receipts.get(item, ()))
@@ -106,6 +119,7 @@ def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
         n = len(row.items)
         row.still_ns[kernel] = still / n
         row.change_ns[kernel] = change / n
+        row.load_ns[kernel] = load / n
         if not row.rule:  # the same for both kernels: identical plans
             spec = site.master.item(site.site, row.items[0])
             row.rule = spec.lot_rule if single and spec is not None else ("-" if single else "mixed")

@@ -129,12 +129,12 @@ class Report:
             "| items re-planned / event | outputs / event, mean (median) |")
         add("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, label in _LABELS.items():
-            for kernel in (*KERNELS, "off"):
+            for kernel in (*KERNELS, "nocap", "off"):
                 sample = self.samples.get((name, kernel))
                 if sample is None:
                     continue
                 target = TARGETS[name]
-                shown = kernel if kernel != "off" else "planner off (ledger floor)"
+                shown = {"off": "planner off (ledger floor)", "nocap": "cython, no work centers"}.get(kernel, kernel)
                 add(f"| {label} | {shown} | {sample.n:,} ({sample.warmup}) | {fmt_us(sample.median())} | "
                     f"{fmt_us(sample.p99())} | {fmt_us(sample.mean())} | {fmt_us(sample.cpu_median())} | "
                     f"≤ {fmt_us(target)} | "
@@ -237,16 +237,18 @@ class Report:
         both = len(kernels) == 2
         head = " | ".join(f"no change, {k}" for k in kernels) + (" | ratio" if both else "")
         head += " | " + " | ".join(f"changing, {k}" for k in kernels) + (" | ratio" if both else "")
-        cols = 2 * len(kernels) + (2 if both else 0)
+        head += " | " + " | ".join(f"+ load_update, {k}" for k in kernels) + (" | ratio" if both else "")
+        cols = 3 * len(kernels) + (3 if both else 0)
         out = ["`ItemNode.replan(today)` alone, on pickled copies of nodes of the loaded plan, picked by planned-order "
                "count (method in `bench/micro.py:kernel_micro`): \"no change\" re-plans unchanged inputs, "
-               "\"changing\" alternates `on_hand` by the first planned order's quantity:", "",
+               "\"changing\" alternates `on_hand` by the first planned order's quantity; `load_update` is what "
+               "keeping the node's work-center load adds to a changing re-plan:", "",
                "| item (quantile) | lot rule | gross (day totals) | receipts | planned orders | components | "
                f"{head} | changes / call | components touched / call |",
                "|---|---|---|---|---|---|" + "---|" * cols + "---|---|"]
         for row in self.micro:
             cells = []
-            for ns in (row.still_ns, row.change_ns):
+            for ns in (row.still_ns, row.change_ns, row.load_ns):
                 cells += [fmt_us(ns[k]) for k in kernels]
                 if both:
                     cells.append(f"{ns['python'] / ns['cython']:.0f}x")
@@ -256,7 +258,7 @@ class Report:
         return "\n".join(out) + "\n"
 
     def _outputs_table(self) -> str:
-        samples = [s for s in self.samples.values() if s.kernel != "off" and s.outputs]
+        samples = [s for s in self.samples.values() if s.kernel not in ("off", "nocap") and s.outputs]
         if not samples:
             return ""
         out = ["Outputs per timed event, mean (median), by kind; a net-change event publishes only what changed:", "",

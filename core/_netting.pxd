@@ -72,6 +72,9 @@ cdef class ItemNode:
     cdef Py_ssize_t nlines
     cdef unsigned long long stamp
     cdef LoadVec load_           # what the planned orders load, sorted by key
+    cdef OrderVec pend_out, pend_in   # planned orders changed since the last load_update (rank in .shortfall)
+    cdef long long load_today_
+    cdef bint load_full_         # the next load_update recomputes everything (new node, new operations)
     cdef long long* op_wc
     cdef qty_t* op_setup
     cdef qty_t* op_run
@@ -93,3 +96,5 @@ cdef class ItemNode:
     cdef int _diff_entries(self, const Entry* old, Py_ssize_t no, const Entry* new, Py_ssize_t nn,
                            list touched) except -1
     cdef int _diff_orders(self, list touched) except -1
+    cdef int _note_load_changes(self) except -1
+    cdef object _apply_load_delta(self, long long today, const unsigned char* mask)

@@ -50,6 +50,8 @@ cdef EntryVec _merged
 _merged.data = NULL; _merged.n = 0; _merged.cap = 0
 cdef LoadVec _loadv   # a node's new capacity load, before it is compared with the last one
 _loadv.data = NULL; _loadv.n = 0; _loadv.cap = 0
+cdef LoadVec _merged_load
+_merged_load.data = NULL; _merged_load.n = 0; _merged_load.cap = 0
 
 
 # --- growable arrays ------------------------------------------------------------------
@@ -452,6 +454,7 @@ cdef class ItemNode:
     def __cinit__(self, str name):
         self.name = name
         self.comps = []
+        self.load_full_ = True
         self.label = json_text(name)
         self.key_utf8 = name.encode()
 
@@ -465,6 +468,8 @@ cdef class ItemNode:
         free(self.nums)
         free(self.dens)
         free(self.load_.data)
+        free(self.pend_out.data)
+        free(self.pend_in.data)
         free(self.op_wc)
         free(self.op_setup)
         free(self.op_run)
@@ -495,6 +500,7 @@ cdef class ItemNode:
         for k, (key, minutes, sig) in enumerate(load):
             self.load_.data[k].key, self.load_.data[k].minutes, self.load_.data[k].sig = key, minutes, sig
         self.load_.n = len(load)
+        self.load_full_ = True   # what changed since the last load_update is not kept: recompute it all
         self.set_params(*params)
         _fill_pairs(&self.own, own)
         _fill_pairs(&self.dep, dep)
@@ -659,6 +665,8 @@ cdef class ItemNode:
             memmove(self.passed.data, _gross.data, _gross.n * sizeof(Entry))
             self.passed.n = _gross.n
         self._flush()
+        if self.nops and not self.load_full_:
+            self._note_load_changes()
         if _scratch.n != self.planned_.cap:  # exact size: plans are the bulk of a site's memory
             data = <Order*>realloc(self.planned_.data, (_scratch.n if _scratch.n else 1) * sizeof(Order))
             if data == NULL:
@@ -748,6 +756,7 @@ cdef class ItemNode:
                 raise ValueError(f"work center id out of range: {work_centers[k]}")
             self.op_wc[k], self.op_setup[k], self.op_run[k] = work_centers[k], setups[k], runs[k]
         self.nops = n
+        self.load_full_ = True
 
     def load_update(self, long long today, bytes masks):
         """Load the planned orders put on work centers now, as (center, day, change) against the last call.
@@ -766,6 +775,11 @@ cdef class ItemNode:
         for o in range(self.nops):
             if self.op_wc[o] >= nm:
                 raise IndexError(f"work center {self.op_wc[o]} has no calendar")
+        if not self.load_full_ and today == self.load_today_:
+            return self._apply_load_delta(today, mask)
+        self.pend_out.n = self.pend_in.n = 0
+        self.load_full_ = False
+        self.load_today_ = today
         _loadv.n = 0
         if self.nops:
             for k in range(self.planned_.n):
@@ -802,6 +816,106 @@ cdef class ItemNode:
         lv_reserve(&self.load_, _loadv.n)
         memcpy(self.load_.data, new, _loadv.n * sizeof(LoadEntry))
         self.load_.n = _loadv.n
+        return changes
+
+    cdef int _note_load_changes(self) except -1:
+        """Keep the planned orders this re-plan changed (old ones out, new ones in) for the next load_update."""
+        cdef Order* old = self.planned_.data
+        cdef Order* new = _scratch.data
+        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
+        cdef long long ri = 0, rj = 0
+        cdef int side
+        cdef bint same
+        while i < no or j < nn:
+            if j >= nn:
+                side = -1
+            elif i >= no:
+                side = 1
+            elif old[i].due != new[j].due:
+                side = -1 if old[i].due < new[j].due else 1
+            else:
+                side = -1 if ri < rj else (1 if rj < ri else 0)
+            same = side == 0 and old[i].release == new[j].release and old[i].qty == new[j].qty
+            if side <= 0 and not same:
+                ov_push(&self.pend_out, old[i].due, old[i].release, old[i].qty, ri)
+            if side >= 0 and not same:
+                ov_push(&self.pend_in, new[j].due, new[j].release, new[j].qty, rj)
+            if side <= 0:
+                i += 1
+                ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
+            if side >= 0:
+                j += 1
+                rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
+        return 0
+
+    cdef object _apply_load_delta(self, long long today, const unsigned char* mask):
+        """The incremental load_update: spread only the changed orders, out and in, and merge the difference."""
+        cdef Py_ssize_t k, o, i = 0, j = 0, n = 0, start_n
+        cdef long long start, end
+        cdef Order* p
+        cdef OrderVec* side
+        cdef LoadEntry* d
+        cdef LoadEntry* old
+        cdef LoadEntry* out
+        cdef list changes = []
+        cdef int sign
+        _loadv.n = 0
+        for sign in (-1, 1):
+            side = &self.pend_out if sign < 0 else &self.pend_in
+            p = side.data
+            for k in range(side.n):
+                start = clamp(p[k].release, today)
+                end = p[k].due - 1 if p[k].due - 1 > start else start
+                for o in range(self.nops):
+                    start_n = _loadv.n
+                    spread_into(&_loadv, self.op_wc[o] << 32, op_min(self.op_setup[o], self.op_run[o], p[k].qty),
+                                start, end, mask[self.op_wc[o]], p[k].due, p[k].shortfall)
+                    if sign < 0:
+                        for i in range(start_n, _loadv.n):
+                            _loadv.data[i].minutes = -_loadv.data[i].minutes
+                            _loadv.data[i].sig = 0 - _loadv.data[i].sig
+        self.pend_out.n = self.pend_in.n = 0
+        if _loadv.n == 0:
+            return changes
+        d = _loadv.data
+        qsort(d, _loadv.n, sizeof(LoadEntry), _by_key)
+        for k in range(1, _loadv.n):   # one difference per (center, day)
+            if d[k].key == d[n].key:
+                d[n].minutes += d[k].minutes
+                d[n].sig += d[k].sig
+            else:
+                n += 1
+                d[n] = d[k]
+        n += 1
+        # merge the differences into the load (into _merged's room, then back)
+        lv_reserve(&_merged_load, self.load_.n + n)
+        old, out = self.load_.data, _merged_load.data
+        i = j = k = 0
+        while i < self.load_.n or j < n:
+            if j >= n or (i < self.load_.n and old[i].key < d[j].key):
+                out[k] = old[i]
+                i += 1
+                k += 1
+                continue
+            if d[j].minutes == 0 and d[j].sig == 0:   # came and went between two updates
+                if i < self.load_.n and old[i].key == d[j].key:
+                    out[k] = old[i]
+                    i += 1
+                    k += 1
+                j += 1
+                continue
+            changes.append((d[j].key >> 32, d[j].key & 0xFFFFFFFF, d[j].minutes))
+            if i < self.load_.n and old[i].key == d[j].key:
+                out[k].key, out[k].minutes, out[k].sig = d[j].key, old[i].minutes + d[j].minutes, old[i].sig + d[j].sig
+                i += 1
+            else:
+                out[k] = d[j]
+            j += 1
+            if out[k].minutes != 0 or out[k].sig != 0:
+                k += 1
+        lv_reserve(&self.load_, k)
+        memcpy(self.load_.data, out, k * sizeof(LoadEntry))
+        self.load_.n = k
         return changes
 
     def load_on(self, long long center, long long day):
