@@ -46,7 +46,7 @@ PARTITIONS = 4
 ENVELOPE_SIZE = 5   # small, so a site's events of a topic span several envelopes
 INPUTS = ["master", "inventory", "production", "purchase", "demand"]
 #: the sample's lines the contract refuses: a negative quantity and a truncated line
-SAMPLE_INVALID = [102, 104]
+SAMPLE_INVALID = [105, 107]
 
 
 def fresh_settings(bootstrap: str, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Settings:
@@ -122,7 +122,8 @@ def arrived(settings: Settings, messages: list[Any], envelopes: bool) -> dict[tu
         assert all(isinstance(e, ev.InputEvent) for e in events), events
         if message.topic() == settings.topic("master"):
             (event,) = events
-            assert message.key() == f"{event.__struct_config__.tag}|{event.site or '*'}|{event.item}".encode()
+            name = event.work_center if isinstance(event, ev.WorkCenter) else event.item
+            assert message.key() == f"{event.__struct_config__.tag}|{event.site or '*'}|{name}".encode()
             assert not message.value().startswith(b'{"type":"envelope"')
         else:
             site = message.key().decode()
@@ -157,7 +158,7 @@ def test_json_lines_arrive_once_in_order_per_site_in_envelopes(bootstrap: str, m
     out = capsys.readouterr().out
     assert [int(line.split()[1].rstrip(":")) for line in out.splitlines() if line.startswith("  line ")] \
         == SAMPLE_INVALID
-    assert "sent 102 events in " in out and "invalid, not sent:" in out
+    assert "sent 105 events in " in out and "invalid, not sent:" in out
     messages = read_inputs(settings)
     assert_once_in_order(arrived(settings, messages, envelopes=True), expected_from_file(settings, SAMPLE_INVALID))
     inventory = [m for m in messages if m.topic() == settings.topic("inventory")]
@@ -178,7 +179,7 @@ def test_the_same_file_as_csv_sends_the_same_events(bootstrap: str, monkeypatch:
     out = capsys.readouterr().out
     bad_line = len(valid) + 2   # header, the events, then the bad row
     assert f"  line {bad_line}: invalid event: Expected `float`, got `str` - at `$.qty`" in out
-    assert "sent 102 events" in out
+    assert "sent 105 events" in out
     assert_once_in_order(arrived(settings, read_inputs(settings), envelopes=True),
                          expected_from_file(settings, SAMPLE_INVALID))
 
@@ -262,7 +263,7 @@ def worker_outputs(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, por
     env = worker_env(settings, (*BASIC, "envelope_size"))
     published = subprocess.run([sys.executable, "-m", "millstream.cli", "publish", str(SAMPLE)], env=env, cwd=ROOT,
                                capture_output=True, text=True, timeout=300)
-    assert published.returncode == 1 and "sent 102 events" in published.stdout, published
+    assert published.returncode == 1 and "sent 105 events" in published.stdout, published
     expected = {(r["site"], r["planned_id"], str(r["qty"]), r["release"], r["due"])
                 for r in report(embedded, "planned")}
     process = start_worker(env, data_dir / "worker.log")

@@ -26,7 +26,7 @@ def test_run_shows_shortages_planned_orders_and_costs(bootstrap: str, port_range
     out = done.stdout.decode()
     assert done.returncode == 0, out + done.stderr.decode()
     assert "starting Apache Kafka" not in out          # a broker answered: the command uses it, never stops it
-    assert "/sites/US1/shortages" in out and "published 102 events" in out   # the first site of the file
+    assert "/sites/US1/shortages" in out and "published 105 events" in out   # the first site of the file
     lines = out.splitlines()
     shortages = [line for line in lines if line.startswith("SHORTAGE  DK1 SUB-CORE open")]
     assert shortages and "planned_order HA-100@" in shortages[0]
