@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .control import ControlSettings
+from .control.reports import CONTROL_REPORTS
 from .costing import money
 from .engine import Engine
 from .kpis import site_kpis
@@ -180,10 +182,15 @@ REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
     "exceptions": exceptions,
     "costs": costs,
     "kpis": kpis,
+    # inventory control (core/control/): forecast, safety stock, cycle counts, with default settings
+    **{name: (lambda engine, build=build: build(engine, ControlSettings())) for name, build in CONTROL_REPORTS.items()},
 }
 
 
-def report(engine: Engine, name: str) -> list[Row]:
+def report(engine: Engine, name: str, control: ControlSettings | None = None) -> list[Row]:
+    """The rows of a report; ``control`` sets the inventory-control reports (forecast, safety stock, counts)."""
+    if name in CONTROL_REPORTS:
+        return CONTROL_REPORTS[name](engine, control or ControlSettings())
     try:
         return REPORTS[name](engine)
     except KeyError:
