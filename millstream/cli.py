@@ -84,7 +84,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(_format_rows("forecast", answers, "json"))
     else:
         rows = [{"site": answer["site"], "item": row["item"], "method": row["method"], "weeks": row["weeks"],
-                 "holdout_weeks": row["holdout_weeks"], "mae": row["mae"], "mase": row["mase"],
+                 "holdout_weeks": row["holdout_weeks"], "rmse": row["rmse"], "mae": row["mae"],
+                 "mase": row["mase"],
                  "this_week": row["forecast"][0]["qty"],
                  "horizon_total": round(sum(w["qty"] for w in row["forecast"]), 3)}
                 for answer in answers for row in answer["items"]]

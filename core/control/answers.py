@@ -93,8 +93,9 @@ def forecast_answer(inputs: ForecastInputs, settings: ControlSettings, history: 
         chosen = forecast_item(series, settings)
         row: Row = {
             "item": series.item, "method": chosen.method, "pattern": chosen.pattern, "adi": _round(chosen.adi, 4),
-            "weeks": chosen.weeks, "holdout_weeks": chosen.holdout_weeks, "mae": _round(chosen.mae, 4),
-            "mase": _round(chosen.mase, 4), "errors": {m: round(e, 4) for m, e in chosen.errors.items()},
+            "weeks": chosen.weeks, "holdout_weeks": chosen.holdout_weeks, "rmse": _round(chosen.rmse, 4),
+            "mae": _round(chosen.mae, 4), "mase": _round(chosen.mase, 4),
+            "errors": {m: round(e, 4) for m, e in chosen.errors.items()},
             "note": chosen.note,
             "forecast": [{"week": iso_week(week), "due": _iso(week), "qty": round(qty, 3)}
                          for week, qty in ((chosen.first_week + 7 * i, q) for i, q in enumerate(chosen.values))],

@@ -26,7 +26,7 @@ def forecast(engine: Any, settings: ControlSettings) -> list[Row]:
             weeks = item["forecast"]
             rows.append({"site": state.site, "item": item["item"], "method": item["method"],
                          "pattern": item["pattern"], "weeks": item["weeks"], "holdout_weeks": item["holdout_weeks"],
-                         "mae": item["mae"], "mase": item["mase"], "from_week": weeks[0]["week"],
+                         "rmse": item["rmse"], "mae": item["mae"], "mase": item["mase"], "from_week": weeks[0]["week"],
                          "per_week": " ".join(f"{w['qty']:g}" for w in weeks), "note": item["note"]})
     return rows
 
