@@ -82,7 +82,8 @@ def forecast_item(series: WeeklySeries, settings: ControlSettings) -> ItemForeca
     if n < settings.min_weeks:
         return ItemForecast(series.item, "mean", n, pattern, adi, 0, None, None, None, first,
                             tuple(predict("mean", values, horizon)),
-                            note=f"{n} weeks of history, {settings.min_weeks} needed to choose by holdout: the mean")
+                            note=f"{n} week{'s' if n > 1 else ''} of history, {settings.min_weeks} needed to "
+                                 "choose by holdout: the mean")
     held = max(1, min(settings.holdout_weeks, n // 4))
     train, test = values[:-held], values[-held:]
     season = settings.season_weeks

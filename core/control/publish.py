@@ -91,8 +91,8 @@ def forecast_events(answer: Mapping[str, Any], include_short: bool = False) -> t
                                          "cancelled"))
         left = [entry["week"] for entry in forecast if entry["week"] in foreign]
         if left:
-            notes.append(f"{site} {item}: {len(left)} weeks ({left[0]} to {left[-1]}) have open forecasts from "
-                         f"another source; not replaced")
+            weeks = left[0] if len(left) == 1 else f"{left[0]} to {left[-1]}"
+            notes.append(f"{site} {item}: {weeks} already forecast by another source; not replaced")
         for entry in forecast:
             week, due, qty = entry["week"], entry["due"], round(entry["qty"], 3)
             if week in foreign:
