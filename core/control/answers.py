@@ -45,7 +45,7 @@ class ForecastInputs:
     """What a forecast of one site needs, copied out of the site."""
 
     site: str
-    as_of: str | None                      # the site's clock (ISO, with the sender's offset)
+    as_of: str | None                      # the site's clock (ISO, UTC)
     today: int | None
     series: list[WeeklySeries]
     demands: dict[str, list[Row]]          # item -> the site's forecast demands of it
@@ -82,8 +82,9 @@ def forecast_inputs(state: SiteState, item: str | None = None) -> ForecastInputs
             found = weekly_series(name, history.issued, today) if history is not None else None
             if found is not None:
                 series.append(found)
-    return ForecastInputs(state.site, state.clock.isoformat() if state.clock is not None else None, today,
-                          series, _forecast_demands(state, {s.item for s in series}))
+    # UTC: a clock restored from msgpack (the service) is in UTC whatever offset the sender wrote
+    as_of = state.clock.astimezone(dt.UTC).isoformat() if state.clock is not None else None
+    return ForecastInputs(state.site, as_of, today, series, _forecast_demands(state, {s.item for s in series}))
 
 
 def forecast_answer(inputs: ForecastInputs, settings: ControlSettings, history: bool = False) -> Row:
