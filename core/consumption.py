@@ -20,26 +20,38 @@ replay and the service consume alike and nothing extra is stored.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from .history import week_of
 from .orders import Demand
 
-__all__ = ["consumed", "demand_requirements"]
+__all__ = ["consumed", "forecast_requirements"]
 
 
 def consumed(demands: Iterable[Demand]) -> dict[str, int]:
     """Micro-units of each open forecast consumed by the sales orders of its week (forecast id -> qty)."""
-    forecasts: list[Demand] = []
+    demands = list(demands)
+    return _consume([d for d in demands if d.kind == "forecast" and d.status == "open"], demands)
+
+
+def _consume(forecasts: list[Demand], demands: list[Demand]) -> dict[str, int]:
+    """What the open sales orders among ``demands`` consume of the open ``forecasts``.
+
+    Only orders due in a week that has a forecast are summed; the date range test spares the week
+    arithmetic for the many orders (delivered ones stay open) outside the forecasts' weeks.
+    """
+    if not forecasts:
+        return {}
+    weeks = {week_of(f.due.toordinal()) for f in forecasts}
+    low, high = dt.date.fromordinal(min(weeks)), dt.date.fromordinal(max(weeks) + 6)
     ordered: dict[int, int] = {}   # week -> Σ sales-order qty
     for demand in demands:
-        if demand.status != "open":
-            continue
-        if demand.kind == "forecast":
-            forecasts.append(demand)
-        else:
-            week = week_of(demand.due.toordinal())
-            ordered[week] = ordered.get(week, 0) + demand.qty
+        due = demand.due
+        if low <= due <= high and demand.kind != "forecast" and demand.status == "open":
+            week = week_of(due.toordinal())
+            if week in weeks:
+                ordered[week] = ordered.get(week, 0) + demand.qty
     taken: dict[str, int] = {}
     for forecast in sorted(forecasts, key=lambda d: (d.due, d.demand_id)):
         week = week_of(forecast.due.toordinal())
@@ -51,21 +63,18 @@ def consumed(demands: Iterable[Demand]) -> dict[str, int]:
     return taken
 
 
-def demand_requirements(demands: list[Demand]) -> list[tuple[int, int, str, str]]:
-    """Gross requirements (day ordinal, qty, kind, id) of an item's open demands, forecasts consumed.
+def forecast_requirements(forecasts: list[Demand], demands: list[Demand]) -> list[tuple[int, int, str, str]]:
+    """Gross requirements (day ordinal, qty, kind, id) of an item's forecasts, less what the open sales orders
+    among ``demands`` (the item's open demands) consume of them.
 
-    The planner's hook (``Planner._own_and_firm``): sales orders need their open quantity, forecasts
-    what the sales orders of their week left of them.  Without forecasts nothing is consumed.
+    The planner's hook (``Planner._own_and_firm``), called for items that have forecasts only; sales orders
+    keep their own open quantity as requirements there.
     """
-    has_forecast = False
-    for demand in demands:
-        if demand.kind == "forecast":
-            has_forecast = True
-            break
-    taken = consumed(demands) if has_forecast else {}
+    open_forecasts = [f for f in forecasts if f.status == "open"]
+    taken = _consume(open_forecasts, demands)
     out: list[tuple[int, int, str, str]] = []
-    for demand in demands:
-        qty = demand.open_qty - taken.get(demand.demand_id, 0)
+    for forecast in open_forecasts:
+        qty = forecast.open_qty - taken[forecast.demand_id]
         if qty > 0:
-            out.append((demand.due.toordinal(), qty, demand.kind, demand.demand_id))
+            out.append((forecast.due.toordinal(), qty, forecast.kind, forecast.demand_id))
     return out

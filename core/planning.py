@@ -22,7 +22,7 @@ from schemas.codecs import json_encoder
 from schemas.outputs import Exception_, Shortage, ShortageHit
 
 from .bomgraph import BomGraph
-from .consumption import demand_requirements
+from .consumption import forecast_requirements
 from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
@@ -274,16 +274,20 @@ class Planner:
         planned orders."""
         own: list[tuple[int, int, str, str]] = []
         firm: list[tuple[int, int, str, str]] = []
-        demands = []
+        forecasts = []
         for kind, ref in site.refs(item):
             if kind == "demand":
-                demands.append(site.demands[ref])
+                demand = site.demands[ref]
+                if demand.kind == "forecast":
+                    forecasts.append(demand)   # what the sales orders of its week leave of it: below
+                elif demand.open_qty:
+                    own.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
             elif kind == "production_order":
                 order = site.production[ref]
                 if order.status == "planned" and order.open_qty:
                     firm.append((order.start.toordinal(), order.open_qty, kind, ref))
-        if demands:
-            own.extend(demand_requirements(demands))   # sales orders consume forecasts (core/consumption.py)
+        if forecasts:   # forecast consumption (core/consumption.py)
+            own.extend(forecast_requirements(forecasts, [site.demands[r] for k, r in site.refs(item) if k == "demand"]))
         for order_id in site.allocations(item):
             order = site.production[order_id]
             qty = order.reserved.get(item, 0)
