@@ -159,3 +159,17 @@ def test_forecast_command_on_a_file_then_planned_and_idempotent(factory: Path, t
     again = tmp_path / "again.jsonl"
     assert main(["forecast", str(both), "--out", str(again)]) == 0
     assert again.read_bytes() == b""
+
+
+def test_forecast_command_refuses_what_it_cannot_do(factory: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["forecast", str(factory), "--url", "http://127.0.0.1:9"]) == 2
+    assert main(["forecast"]) == 2
+    assert main(["forecast", str(tmp_path / "none.jsonl")]) == 2
+    assert main(["forecast", str(factory), "--site", "XX"]) == 2
+    assert "no events of site 'XX'" in capsys.readouterr().err
+    assert main(["forecast", "--url", "http://127.0.0.1:9"]) == 1   # nobody listens on the discard port
+    assert "no forecast from http://127.0.0.1:9" in capsys.readouterr().err
+    assert main(["forecast", str(SAMPLE), "--format", "json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert [a["site"] for a in answers] == ["DK1", "US1"] and answers[1]["items"][0]["item"] == "HA-100"
