@@ -12,7 +12,7 @@ forecast is fitted (``models.py``), so the engine's hot path never pays for it.
 - ``publish``: forecasts as ``demand`` events of kind ``forecast``.
 - ``safety_stock``: safety stock and reorder point from the variability seen.
 - ``counts``: the cycle-count schedule and count accuracy per class.
-- ``answers``: per-site answers for the replay reports and the query API.
+- ``answers``: per-site answers for the query API; ``reports``: the same as replay report rows.
 """
 
 from .settings import ControlSettings

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..consumption import consumed
 from ..history import iso_week, week_of
 from ..kpis import abc_classes
+from ..master import ItemSpec
 from ..orders import Demand
 from ..quantity import to_number
 from ..site import SiteState
@@ -111,34 +112,42 @@ def forecast_answer(inputs: ForecastInputs, settings: ControlSettings, history: 
             "horizon_weeks": settings.horizon_weeks, "min_weeks": settings.min_weeks, "items": items}
 
 
+#: fewer weeks of usage than this make a rough estimate, and the answer says so
+FEW_WEEKS = 8
+
+
+def _safety_row(name: str, spec: ItemSpec | None, usage: WeeklySeries, lateness: list[int],
+                settings: ControlSettings) -> Row:
+    lead = spec.lead_time_days if spec is not None else 0
+    configured = to_number(spec.safety_stock) if spec is not None else 0
+    found = recommend(list(usage.values), lead, lateness, settings.service_level)
+    note = "one week of usage: no variability to size from" if found is None else \
+        f"{usage.weeks} weeks of usage: a rough estimate" if usage.weeks < FEW_WEEKS else ""
+    return {
+        "item": name, "source": spec.source if spec is not None else None, "weeks": usage.weeks,
+        "mean_weekly": _round(found.mean_weekly) if found else None,
+        "sd_weekly": _round(found.sd_weekly) if found else None,
+        "configured_lead_time_days": lead,
+        "lead_time_days": _round(found.lead_time_days) if found else None,
+        "lead_time_sd_days": _round(found.lead_time_sd_days) if found else None,
+        "receipts": len(lateness), "lead_time_basis": found.lead_time_basis if found else None,
+        "z": _round(found.z, 4) if found else None, "configured_safety_stock": configured,
+        "safety_stock": _round(found.safety_stock) if found else None,
+        "difference": _round(found.safety_stock - float(configured)) if found else None,
+        "reorder_point": _round(found.reorder_point) if found else None, "note": note,
+    }
+
+
 def safety_stock_answer(state: SiteState, settings: ControlSettings, item: str | None = None) -> Row:
     """Recommended safety stock and reorder point per item used at the site, beside the configured values."""
     rows: list[Row] = []
     today = state.today.toordinal() if state.today is not None else None
-    names = sorted(state.history) if item is None else [item]
-    for name in names if today is not None else ():
+    for name in (sorted(state.history) if item is None else [item]) if today is not None else ():
         history = state.history.get(name)
-        series = weekly_series(name, history.usage(), today, settings.usage_weeks) if history is not None else None
-        spec = state.master.item(state.site, name)
-        if series is None or history is None:
-            continue
-        lead = spec.lead_time_days if spec is not None else 0
-        found = recommend(list(series.values), lead, [late for _day, late in history.lateness],
-                          settings.service_level)
-        configured = to_number(spec.safety_stock) if spec is not None else 0
-        row: Row = {"item": name, "source": spec.source if spec is not None else None, "weeks": series.weeks,
-                    "configured_lead_time_days": lead, "configured_safety_stock": configured}
-        if found is None:
-            row.update({"note": "one week of usage: no variability to size from"})
-        else:
-            row.update({
-                "mean_weekly": _round(found.mean_weekly), "sd_weekly": _round(found.sd_weekly),
-                "lead_time_days": _round(found.lead_time_days), "lead_time_sd_days": _round(found.lead_time_sd_days),
-                "receipts": found.receipts, "lead_time_basis": found.lead_time_basis, "z": _round(found.z, 4),
-                "safety_stock": _round(found.safety_stock), "reorder_point": _round(found.reorder_point),
-                "difference": _round(found.safety_stock - float(configured)),
-            })
-        rows.append(row)
+        usage = weekly_series(name, history.usage(), today, settings.usage_weeks) if history is not None else None
+        if usage is not None and history is not None:
+            rows.append(_safety_row(name, state.master.item(state.site, name), usage,
+                                    [late for _day, late in history.lateness], settings))
     return {"site": state.site, "today": _iso(today), "service_level": settings.service_level,
             "usage_weeks": settings.usage_weeks, "items": rows}
 

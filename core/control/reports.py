@@ -35,7 +35,7 @@ def safety_stock(engine: Any, settings: ControlSettings) -> list[Row]:
     """Per site and used item: recommended safety stock and reorder point beside the configured values."""
     keys = ("item", "source", "weeks", "mean_weekly", "sd_weekly", "configured_lead_time_days", "lead_time_days",
             "lead_time_sd_days", "receipts", "z", "configured_safety_stock", "safety_stock", "difference",
-            "reorder_point")
+            "reorder_point", "note")
     rows = []
     for state in _sites(engine):
         for item in safety_stock_answer(state, settings)["items"]:
