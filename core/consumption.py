@@ -28,6 +28,8 @@ from .orders import Demand
 
 __all__ = ["consumed", "forecast_requirements"]
 
+_LAST_DAY = dt.date.max.toordinal()
+
 
 def consumed(demands: Iterable[Demand]) -> dict[str, int]:
     """Micro-units of each open forecast consumed by the sales orders of its week (forecast id -> qty)."""
@@ -44,7 +46,8 @@ def _consume(forecasts: list[Demand], demands: list[Demand]) -> dict[str, int]:
     if not forecasts:
         return {}
     weeks = {week_of(f.due.toordinal()) for f in forecasts}
-    low, high = dt.date.fromordinal(min(weeks)), dt.date.fromordinal(max(weeks) + 6)
+    # the last week's Sunday; the last week of the calendar (9999-12-27) has no Sunday in it
+    low, high = dt.date.fromordinal(min(weeks)), dt.date.fromordinal(min(max(weeks) + 6, _LAST_DAY))
     ordered: dict[int, int] = {}   # week -> Σ sales-order qty
     for demand in demands:
         due = demand.due

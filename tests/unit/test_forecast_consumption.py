@@ -124,3 +124,10 @@ def test_consumed_arithmetic_without_an_engine() -> None:
     ]
     # week of the 16th: orders 60 + 45 = 105 take F1's 90, then 15 of F2
     assert consumed(demands) == {"F1": 90, "F2": 15}
+
+
+def test_the_last_week_of_the_calendar() -> None:
+    """Found by the engine fuzzer: a forecast due 9999-12-31, whose week ends after the calendar does."""
+    engine = new_engine()
+    apply_ok(engine, forecast("FC-END", 5, "9999-12-31"), order("SO-END", 2, "9999-12-27"))
+    assert gross(engine) == {"FC-END": 3, "SO-END": 2}
