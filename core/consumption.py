@@ -21,6 +21,7 @@ replay and the service consume alike and nothing extra is stored.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable
 
 from .history import week_of
@@ -29,6 +30,7 @@ from .orders import Demand
 __all__ = ["consumed", "forecast_requirements"]
 
 _LAST_DAY = dt.date.max.toordinal()
+_CONSUMPTION_ORDER = operator.attrgetter("due", "demand_id")   # earliest due (then smallest id) consumed first
 
 
 def consumed(demands: Iterable[Demand]) -> dict[str, int]:
@@ -55,8 +57,10 @@ def _consume(forecasts: list[Demand], demands: list[Demand]) -> dict[str, int]:
             week = week_of(due.toordinal())
             if week in weeks:
                 ordered[week] = ordered.get(week, 0) + demand.qty
+    if not ordered:   # no order in the forecasts' weeks (the common case far out): nothing consumed
+        return dict.fromkeys((f.demand_id for f in forecasts), 0)
     taken: dict[str, int] = {}
-    for forecast in sorted(forecasts, key=lambda d: (d.due, d.demand_id)):
+    for forecast in sorted(forecasts, key=_CONSUMPTION_ORDER):
         week = week_of(forecast.due.toordinal())
         left = ordered.get(week, 0)
         take = min(left, forecast.open_qty)
@@ -66,15 +70,15 @@ def _consume(forecasts: list[Demand], demands: list[Demand]) -> dict[str, int]:
     return taken
 
 
-def forecast_requirements(forecasts: list[Demand], demands: list[Demand]) -> list[tuple[int, int, str, str]]:
-    """Gross requirements (day ordinal, qty, kind, id) of an item's forecasts, less what the open sales orders
-    among ``demands`` (the item's open demands) consume of them.
+def forecast_requirements(forecasts: list[Demand], orders: list[Demand]) -> list[tuple[int, int, str, str]]:
+    """Gross requirements (day ordinal, qty, kind, id) of an item's forecasts, less what its open sales
+    ``orders`` consume of them.
 
     The planner's hook (``Planner._own_and_firm``), called for items that have forecasts only; sales orders
     keep their own open quantity as requirements there.
     """
     open_forecasts = [f for f in forecasts if f.status == "open"]
-    taken = _consume(open_forecasts, demands)
+    taken = _consume(open_forecasts, orders)
     out: list[tuple[int, int, str, str]] = []
     for forecast in open_forecasts:
         qty = forecast.open_qty - taken[forecast.demand_id]

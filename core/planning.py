@@ -274,20 +274,22 @@ class Planner:
         planned orders."""
         own: list[tuple[int, int, str, str]] = []
         firm: list[tuple[int, int, str, str]] = []
-        forecasts = []
+        forecasts, orders = [], []
         for kind, ref in site.refs(item):
             if kind == "demand":
                 demand = site.demands[ref]
                 if demand.kind == "forecast":
                     forecasts.append(demand)   # what the sales orders of its week leave of it: below
-                elif demand.open_qty:
+                    continue
+                orders.append(demand)
+                if demand.open_qty:
                     own.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
             elif kind == "production_order":
                 order = site.production[ref]
                 if order.status == "planned" and order.open_qty:
                     firm.append((order.start.toordinal(), order.open_qty, kind, ref))
         if forecasts:   # forecast consumption (core/consumption.py)
-            own.extend(forecast_requirements(forecasts, [site.demands[r] for k, r in site.refs(item) if k == "demand"]))
+            own.extend(forecast_requirements(forecasts, orders))
         for order_id in site.allocations(item):
             order = site.production[order_id]
             qty = order.reserved.get(item, 0)
