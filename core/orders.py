@@ -69,6 +69,7 @@ class PurchaseOrder:
     status: str
     supplier: str = ""
     received: int = 0
+    promised: dt.date | None = None    # the due date first sent: lateness is measured against it
 
     @property
     def open_qty(self) -> int:

@@ -12,6 +12,8 @@ Values are msgpack; ``None`` deletes a row.  ``S`` is the site::
                          reservation, moving average, cost of goods issued
     S|prod|ID            production order: status, BOM at release, WIP, lots in and out (genealogy)
     S|po|ID  S|demand|ID  S|transfer-in|KEY  S|transfer-out|ID
+    S|hist|ITEM          usage by week, lateness of receipts, counts (``core/history.py``); a site
+                         without these rows (written before they existed) restores with no history
     S|ids|N              event ids first remembered in batch N, and older ids forgotten then
     S|parked|KIND|KEY    events waiting for the KIND KEY to arrive
     S|held               events waiting for the watermark (event-time merge of the input topics)
@@ -39,6 +41,7 @@ from schemas import events as ev
 from schemas.codecs import encode_json
 
 from .engine import Engine, _Parked, _SeenIds
+from .history import ItemHistory
 from .orders import Demand, InboundTransfer, OutboundTransfer, ProductionOrder, PurchaseOrder
 from .quality import STATUSES
 from .site import EVERYTHING, SiteState
@@ -109,6 +112,7 @@ _RECORDS: dict[str, tuple[str, type, str]] = {   # row kind -> (SiteState attrib
     "demand": ("demands", Demand, "demand_id"),
     "transfer-in": ("inbound", InboundTransfer, "key"),
     "transfer-out": ("outbound", OutboundTransfer, "transfer_id"),
+    "hist": ("history", ItemHistory, "item"),
 }
 _encoder = msgspec.msgpack.Encoder()
 _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {

@@ -24,6 +24,7 @@ from schemas.outputs import Exception_, Shortage, ShortageHit
 
 from .bomgraph import BomGraph
 from .capacity import CapacityBook
+from .consumption import forecast_requirements
 from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
@@ -335,18 +336,26 @@ class Planner:
     @staticmethod
     def _own_and_firm(site: SiteState, item: str
                       ) -> tuple[list[tuple[int, int, str, str]], list[tuple[int, int, str, str]]]:
-        """Own gross requirements (open demands, released orders' reservations) and firm planned orders."""
+        """Own gross requirements (open demands, forecasts consumed; released orders' reservations) and firm
+        planned orders."""
         own: list[tuple[int, int, str, str]] = []
         firm: list[tuple[int, int, str, str]] = []
+        forecasts, orders = [], []
         for kind, ref in site.refs(item):
             if kind == "demand":
                 demand = site.demands[ref]
+                if demand.kind == "forecast":
+                    forecasts.append(demand)   # what the sales orders of its week leave of it: below
+                    continue
+                orders.append(demand)
                 if demand.open_qty:
                     own.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
             elif kind == "production_order":
                 order = site.production[ref]
                 if order.status == "planned" and order.open_qty:
                     firm.append((order.start.toordinal(), order.open_qty, kind, ref))
+        if forecasts:   # forecast consumption (core/consumption.py)
+            own.extend(forecast_requirements(forecasts, orders))
         for order_id in site.allocations(item):
             order = site.production[order_id]
             qty = order.reserved.get(item, 0)

@@ -13,14 +13,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import capacity_view
+from .consumption import consumed
+from .control import ControlSettings
+from .control.answers import (
+    ForecastInputs,
+    count_schedule_answer,
+    forecast_answer,
+    forecast_inputs,
+    safety_stock_answer,
+)
 from .costing import money
 from .engine import Engine
 from .quality import AVAILABLE, STATUSES
 from .quantity import SCALE, to_number
 from .site import SiteState
 
-__all__ = ["ORDER_KINDS", "Ambiguous", "NotFound", "Unavailable", "find_orders", "item_status", "lot_traces",
-           "mrp_record", "one_order", "order", "shortages", "site_state", "work_center_load"]
+__all__ = ["ORDER_KINDS", "Ambiguous", "NotFound", "Unavailable", "count_schedule", "find_orders", "forecast",
+           "forecast_snapshot", "item_status", "lot_traces", "mrp_record", "one_order", "order", "safety_stock",
+           "shortages", "site_state", "work_center_load"]
 
 Row = dict[str, Any]
 ORDER_KINDS = ("production", "purchase", "demand")
@@ -151,6 +161,39 @@ def work_center_load(engine: Engine, site: str, work_center: str) -> Row:
     return found
 
 
+# --- inventory control (core/control/) -----------------------------------------------------------
+
+
+def _known_item(state: SiteState, item: str | None) -> None:
+    if item is not None and not _known(state, item):
+        raise NotFound(f"unknown item {item!r} at site {state.site!r}")
+
+
+def forecast_snapshot(engine: Engine, site: str, item: str | None = None) -> ForecastInputs:
+    """What a forecast of the site (or one item) needs, copied: cheap, taken between batches."""
+    state = site_state(engine, site)
+    _known_item(state, item)
+    return forecast_inputs(state, item)
+
+
+def forecast(inputs: ForecastInputs, settings: ControlSettings, history: bool = False) -> Row:
+    """Method, holdout error and weekly forecast per item with issue history; slow (fits models): the
+    service runs it off the event loop, from a snapshot."""
+    return forecast_answer(inputs, settings, history)
+
+
+def safety_stock(engine: Engine, site: str, settings: ControlSettings, item: str | None = None) -> Row:
+    """Recommended safety stock and reorder point per item used at the site, beside the configured ones."""
+    state = site_state(engine, site)
+    _known_item(state, item)
+    return safety_stock_answer(state, settings, item)
+
+
+def count_schedule(engine: Engine, site: str, settings: ControlSettings, day: dt.date | None = None) -> Row:
+    """The items to count on ``day`` (default: the site's today) and count accuracy per week and class."""
+    return count_schedule_answer(site_state(engine, site), settings, day.toordinal() if day is not None else None)
+
+
 # --- orders ------------------------------------------------------------------------------------
 
 
@@ -183,11 +226,17 @@ def _purchase(state: SiteState, po_id: str) -> Row:
 
 
 def _demand(state: SiteState, demand_id: str) -> Row:
+    """A demand; a forecast also says how much the sales orders of its week consumed and what is planned."""
     d = state.demands[demand_id]
-    return {"site": state.site, "kind": "demand", "demand_kind": d.kind, "id": d.demand_id, "item": d.item,
-            "status": d.status, "customer": d.customer, "qty": to_number(d.qty),
-            "delivered": to_number(d.delivered), "open_qty": to_number(d.open_qty), "due": d.due.isoformat(),
-            "completed": _iso(d.completed)}
+    row = {"site": state.site, "kind": "demand", "demand_kind": d.kind, "id": d.demand_id, "item": d.item,
+           "status": d.status, "customer": d.customer, "qty": to_number(d.qty),
+           "delivered": to_number(d.delivered), "open_qty": to_number(d.open_qty), "due": d.due.isoformat(),
+           "completed": _iso(d.completed)}
+    if d.kind == "forecast":
+        taken = consumed(state.demands[ref] for kind, ref in state.refs(d.item) if kind == "demand")
+        row["consumed"] = to_number(taken.get(demand_id, 0))
+        row["planned"] = to_number(max(0, d.open_qty - taken.get(demand_id, 0)))
+    return row
 
 
 def _states(engine: Engine, sites: Sequence[str] | None) -> list[SiteState]:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .capacity_view import rows as capacity_rows
+from .control import ControlSettings
+from .control.reports import CONTROL_REPORTS
 from .costing import money
 from .engine import Engine
 from .kpis import site_kpis
@@ -187,10 +189,15 @@ REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
     "costs": costs,
     "capacity": capacity,
     "kpis": kpis,
+    # inventory control (core/control/): forecast, safety stock, cycle counts, with default settings
+    **{name: (lambda engine, build=build: build(engine, ControlSettings())) for name, build in CONTROL_REPORTS.items()},
 }
 
 
-def report(engine: Engine, name: str) -> list[Row]:
+def report(engine: Engine, name: str, control: ControlSettings | None = None) -> list[Row]:
+    """The rows of a report; ``control`` sets the inventory-control reports (forecast, safety stock, counts)."""
+    if name in CONTROL_REPORTS:
+        return CONTROL_REPORTS[name](engine, control or ControlSettings())
     try:
         return REPORTS[name](engine)
     except KeyError:

@@ -21,6 +21,7 @@ from schemas import events as ev
 from .bomgraph import BomGraph
 from .costing import moving_average, roll_standard
 from .errors import Missing, Reject
+from .history import ItemHistory, day_of
 from .master import BomSpec, MasterData, explode
 from .orders import (
     DEMAND_MOVES,
@@ -80,6 +81,7 @@ class SiteState:
         self.order_inputs: dict[str, dict[tuple[str, str], int]] = {}
         self.order_outputs: dict[str, dict[tuple[str, str], int]] = {}
         self.counts = CountStats()
+        self.history: dict[str, ItemHistory] = {}   # usage, lateness and counts per item (core/history.py)
         self.avg_cost: dict[str, float] = {}
         self.item_refs: dict[str, dict[tuple[str, str], None]] = {}   # item -> (kind, id) of its orders
         self.alloc_refs: dict[str, dict[str, None]] = {}               # component -> orders reserving it
@@ -240,6 +242,14 @@ class SiteState:
         if self.changed is not None:
             self.changed[(kind, key)] = None
 
+    def _history(self, item: str) -> ItemHistory:
+        """The item's history, about to change (inventory control: forecasts, safety stock, counts)."""
+        history = self.history.get(item)
+        if history is None:
+            history = self.history[item] = ItemHistory(item)
+        self._record_changed("hist", item)
+        return history
+
     def _check_available(self, item: str, qty: int, own_reservation: int = 0) -> None:
         """Stock reserved for other orders is not free; an order's own reservation is, up to what is on hand.
 
@@ -310,6 +320,7 @@ class SiteState:
         if po is not None:
             po.received += qty
             self._record_changed("po", po.po_id)
+            self._history(e.item).receipt(day_of(e.ts), (po.promised or po.due).toordinal())
         self._touch(e.item, STOCK | (SUPPLY if po is not None else 0) | (COST if unit_cost is not None else 0))
         return []
 
@@ -330,6 +341,7 @@ class SiteState:
         for lot, take in picks:
             self.stock.book(e.item, lot, "available", -take, "issue")
         self._issued(e.item, qty)
+        self._history(e.item).issue(day_of(e.ts), qty)
         if demand is not None:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
@@ -414,6 +426,7 @@ class SiteState:
         if difference:
             self.stock.book(e.item, e.lot, e.status, difference, "adjustment")
             self._touch(e.item, STOCK)
+        self._history(e.item).count(day_of(e.ts), book, counted)
         stats = self.counts
         stats.lines += 1
         stats.exact += difference == 0
@@ -513,6 +526,7 @@ class SiteState:
                 order.reserved[e.item] = own - covered
         order.issued[e.item] = order.issued.get(e.item, 0) + qty
         self._issued(e.item, qty)
+        self._history(e.item).material_issue(day_of(e.ts), qty)
         avg = self.avg_cost.get(e.item)
         if avg is None:
             order.unvalued[e.item] = order.unvalued.get(e.item, 0) + qty
@@ -556,7 +570,8 @@ class SiteState:
         if po is None:
             if e.status not in PURCHASE_MOVES:
                 raise Reject(f"purchase order {e.po_id!r} cannot be created as {e.status}")
-            self.purchase[e.po_id] = PurchaseOrder(e.po_id, e.item, qty, e.due, e.unit_price, e.status, e.supplier)
+            self.purchase[e.po_id] = PurchaseOrder(e.po_id, e.item, qty, e.due, e.unit_price, e.status, e.supplier,
+                                                     promised=e.due)
             self._index(e.item, "purchase_order", e.po_id)
         else:
             if e.status not in PURCHASE_MOVES.get(po.status, frozenset()):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .forecast_command import add_forecast_parser
 
 __all__ = ["main"]
 
@@ -360,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--batch", type=int, default=500, help="events per engine batch")
     replay.add_argument("--allow-negative-stock", action="store_true")
     replay.set_defaults(func=cmd_replay)
+
+    add_forecast_parser(sub)   # millstream/forecast_command.py
 
     whatif = sub.add_parser("whatif", help="what changes would do to the plan, shortages and costs")
     whatif.add_argument("base", type=Path)

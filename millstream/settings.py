@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "load_settings"]
+from core.control import ControlSettings
+
+__all__ = ["Settings", "control_settings", "load_settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +63,26 @@ class Settings:
     api_token: str = dataclasses.field(default="", repr=False)
     #: /metrics asks for api_token too (otherwise it is open, like Prometheus expects)
     metrics_auth: bool = False
+    #: cycle service level the recommended safety stock is sized for (docs/inventory-control.md)
+    service_level: float = 0.95
+    #: weeks `millstream forecast` and /forecast forecast, from the current week on
+    forecast_horizon_weeks: int = 13
+    #: weeks in a season of the demand (Holt-Winters is tried with two seasons of history)
+    forecast_season_weeks: int = 52
+    #: days between cycle counts of an A, a B and a C item
+    count_days_a: int = 30
+    count_days_b: int = 91
+    count_days_c: int = 365
+    #: days after a count that found a difference until the item is counted again
+    recount_days: int = 7
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
 
 
 def _coerce(field: dataclasses.Field[Any], raw: Any, origin: str) -> Any:
-    kind = field.type if isinstance(field.type, type) else {"int": int, "bool": bool, "str": str}[str(field.type)]
+    kind = field.type if isinstance(field.type, type) else {"int": int, "bool": bool, "str": str,
+                                                             "float": float}[str(field.type)]
     if kind is bool:
         if isinstance(raw, bool):
             return raw
@@ -101,3 +116,11 @@ def load_settings(config: str | Path | None = None, environ: Mapping[str, str] |
         if variable in environ:
             values[name] = _coerce(field, environ[variable], variable)
     return Settings(**values)
+
+
+def control_settings(settings: Settings) -> ControlSettings:
+    """The inventory-control settings (forecast, safety stock, cycle counts); a value out of range raises."""
+    return ControlSettings(
+        horizon_weeks=settings.forecast_horizon_weeks, season_weeks=settings.forecast_season_weeks,
+        service_level=settings.service_level, count_days_a=settings.count_days_a,
+        count_days_b=settings.count_days_b, count_days_c=settings.count_days_c, recount_days=settings.recount_days)

@@ -98,9 +98,11 @@ class SiteRouter:
         """The other workers of the group."""
         return sorted(url for url in self._distribution() if not self.is_self(url))
 
-    async def forward(self, url: str, raw_path: str) -> tuple[int, bytes, str]:
+    async def forward(self, url: str, raw_path: str,
+                      timeout: aiohttp.ClientTimeout | None = None) -> tuple[int, bytes, str]:
         """GET ``raw_path`` (path and query, still encoded) from another worker: status, body, who answered."""
         target = URL(str(URL(url).origin()) + raw_path, encoded=True)
-        async with self.app.http_client.get(target, headers=self._headers, timeout=FORWARD_TIMEOUT) as response:
+        async with self.app.http_client.get(target, headers=self._headers,
+                                            timeout=timeout or FORWARD_TIMEOUT) as response:
             body = await response.read()
             return response.status, body, response.headers.get(WORKER_HEADER, url)

@@ -24,8 +24,10 @@ built by the encoder, with ``<``, ``>`` and ``&`` escaped, and says
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,7 +40,7 @@ from faust.web import View
 from connectors.ingest import Ingest
 from core import queries
 from core.engine import Engine
-from millstream.settings import Settings
+from millstream.settings import Settings, control_settings
 from monitoring import status as site_status
 from monitoring.metrics import Metrics, metrics_response
 from schemas.codecs import encode_json
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 ENDPOINTS = (
     "/sites/{site}/items/{item}", "/sites/{site}/items/{item}/mrp", "/sites/{site}/shortages",
     "/orders/{order_id}", "/lots/{lot}/trace", "/status", "/metrics", "/events",
+    "/sites/{site}/forecast", "/sites/{site}/safety-stock", "/sites/{site}/count-schedule",
     "/sites/{site}/work-centers/{work_center}/load",
 )
 MAX_KEY = 200   # the contract's key length
@@ -64,6 +67,8 @@ MAX_QUERY_BODY = 1024
 #: paths that check their own credentials: POST /events asks for ``ingest_token`` (connectors/ingest.py)
 SELF_GUARDED = frozenset({ENDPOINTS[7]})
 MAX_TOP = 100   # busiest items per site on /status
+#: a forecast fits models for every item of a site: a peer asked for one may take minutes on a large site
+FORECAST_FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=600)
 
 
 class BadRequest(ValueError):
@@ -103,6 +108,7 @@ class _Api:
         self.router = router
         self.settings = settings or Settings()
         self.metrics = metrics
+        self.control = control_settings(self.settings)
 
     # --- responses ---------------------------------------------------------------------
 
@@ -139,16 +145,19 @@ class _Api:
             raise NotReady("no partition assignment yet (the group is rebalancing); retry")
         return owner
 
-    async def for_site(self, request: Any, site: str, local: Callable[[], Any]) -> aioweb.Response:
-        """Answer here if this worker owns the site (or a peer forwarded the request), else ask the owner."""
+    async def for_site(self, request: Any, site: str, local: Callable[[], Any],
+                       timeout: aiohttp.ClientTimeout | None = None) -> aioweb.Response:
+        """Answer here if this worker owns the site (or a peer forwarded the request), else ask the owner.
+
+        ``local`` may return an awaitable (an answer computed off the loop), awaited here.
+        """
         _key("site", site)
-        if request.headers.get(ROUTED_HEADER):
-            return self.respond(200, local())
-        owner = self._owner(site)
-        if self.router.is_self(owner):
-            return self.respond(200, local())
+        owner = None if request.headers.get(ROUTED_HEADER) else self._owner(site)
+        if owner is None or self.router.is_self(owner):
+            answer = local()
+            return self.respond(200, await answer if inspect.isawaitable(answer) else answer)
         try:
-            status, body, served_by = await self.router.forward(owner, request.raw_path)
+            status, body, served_by = await self.router.forward(owner, request.raw_path, timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return self.error(502, f"worker {owner}, owner of site {site!r}, did not answer: {exc!r}")
         response = self.respond(status, body)
@@ -200,6 +209,30 @@ class _Api:
         _key("work center", work_center)
         return await self.for_site(request, site,
                                    lambda: queries.work_center_load(self.engine, site, work_center))
+
+    async def forecast(self, request: Any, site: str) -> aioweb.Response:
+        """Fitted off the loop, in a thread, from a copy taken between batches: the worker keeps applying."""
+        item = _params(request, ("item",)).get("item")
+
+        async def compute() -> Any:
+            snapshot = queries.forecast_snapshot(self.engine, site, item)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, queries.forecast, snapshot, self.control, item is not None)
+
+        return await self.for_site(request, site, compute, FORECAST_FORWARD_TIMEOUT)
+
+    async def safety_stock(self, request: Any, site: str) -> aioweb.Response:
+        item = _params(request, ("item",)).get("item")
+        return await self.for_site(request, site, lambda: queries.safety_stock(self.engine, site, self.control, item))
+
+    async def count_schedule(self, request: Any, site: str) -> aioweb.Response:
+        text = _params(request, ("date",)).get("date")
+        try:
+            day = dt.date.fromisoformat(text) if text is not None else None
+        except ValueError:
+            raise BadRequest(f"date must be YYYY-MM-DD, got {text!r}") from None
+        return await self.for_site(request, site,
+                                   lambda: queries.count_schedule(self.engine, site, self.control, day))
 
     async def order(self, request: Any, order_id: str) -> aioweb.Response:
         params = _params(request, ("site", "kind"))
@@ -300,7 +333,7 @@ def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metric
     async def shortages_view(self: Any, request: Any, site: str) -> aioweb.Response:
         return await api.guarded(api.shortages(request, site))
 
-    @app.page(ENDPOINTS[8])
+    @app.page(ENDPOINTS[11])
     async def work_center_view(self: Any, request: Any, site: str, work_center: str) -> aioweb.Response:
         return await api.guarded(api.work_center_load(request, site, work_center))
 
@@ -315,6 +348,18 @@ def register_views(app: Any, engine: Engine, settings: Settings, metrics: Metric
     @app.page(ENDPOINTS[5])
     async def status_view(self: Any, request: Any) -> aioweb.Response:
         return await api.guarded(api.status(request))
+
+    @app.page(ENDPOINTS[8])
+    async def forecast_view(self: Any, request: Any, site: str) -> aioweb.Response:
+        return await api.guarded(api.forecast(request, site))
+
+    @app.page(ENDPOINTS[9])
+    async def safety_stock_view(self: Any, request: Any, site: str) -> aioweb.Response:
+        return await api.guarded(api.safety_stock(request, site))
+
+    @app.page(ENDPOINTS[10])
+    async def count_schedule_view(self: Any, request: Any, site: str) -> aioweb.Response:
+        return await api.guarded(api.count_schedule(request, site))
 
     ingest = Ingest(settings)   # POST /events: events from scanners and MES (connectors/ingest.py)
 

@@ -31,7 +31,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_core_never_imports_faust_kafka_or_adapters() -> None:
     offenders = {}
-    files = [*ROOT.joinpath("core").glob("*.py"), *ROOT.joinpath("core").glob("*.pyx")]
+    files = [*ROOT.joinpath("core").rglob("*.py"), *ROOT.joinpath("core").glob("*.pyx")]
     assert len(files) > 5
     for path in files:
         bad = _imports(path) & set(FORBIDDEN_IN_CORE)
