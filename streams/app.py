@@ -76,6 +76,11 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=FAUST_COMMIT_INTERVAL,
         broker_commit_every=FAUST_COMMIT_EVERY,
         stream_wait_empty=False,
+        # back-pressure: past this many records read ahead of the agent, Faust pauses fetching their partitions
+        stream_buffer_maxsize=settings.read_ahead,
+        # a worker that stops heartbeating loses its partitions after this (docs/settings.md)
+        broker_session_timeout=float(settings.session_timeout),
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         # in exactly_once mode Faust takes a changelog's end from the last fetch, which may be missing at
         # recovery; streams/changelog.py catches the store up itself and the store may be ahead of that
         recovery_consistency_check=False,

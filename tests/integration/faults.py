@@ -196,10 +196,15 @@ def ends(settings: Settings) -> dict[tuple[str, int], int]:
     return found
 
 
+def behind(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
+    """Input partitions with records the group has not committed: (committed, end) of each."""
+    done, last = committed(settings), ends(settings)
+    return {key: (done.get(key, -1), end) for key, end in last.items() if done.get(key, -1) < end}
+
+
 def waiting(settings: Settings) -> bool:
     """Input records are not committed by the group yet."""
-    done, last = committed(settings), ends(settings)
-    return any(done.get(key, -1) < end for key, end in last.items())
+    return bool(behind(settings))
 
 
 def wait_until_idle(settings: Settings, workers: list[Worker], timeout: float = 240.0) -> float:
@@ -216,7 +221,8 @@ def wait_until_idle(settings: Settings, workers: list[Worker], timeout: float = 
         if streak >= 2:
             return time.monotonic() - started
         time.sleep(1.0)
-    raise AssertionError(f"not idle after {timeout}s:\n" + "\n".join(w.log_tail() for w in workers))
+    raise AssertionError(f"not idle after {timeout}s, behind (committed, end): {behind(settings)}\n"
+                         + "\n".join(w.log_tail() for w in workers))
 
 
 # --- reading topics ------------------------------------------------------------------------
