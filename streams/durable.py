@@ -59,6 +59,10 @@ __all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 5.0
+#: longest a producer may take to close, or a stop to wait for the batch under way (seconds): a batch whose
+#: outputs cannot be written never ends, and its producer cannot flush; both are left to the next owner,
+#: whose producer fences them (the batch is not durable, so the state restored there does not hold it)
+CLOSE_TIMEOUT = 10.0
 _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 
 
@@ -275,7 +279,7 @@ class DurableSites:
             for partition in sorted(gone):
                 producer = self._writers.pop(partition, None)
                 if producer is not None:
-                    await producer.stop()
+                    await _close(producer, partition)
             self.owned -= gone
             self.pending = partitions - self.owned
             for partition in sorted(self.pending):
@@ -288,7 +292,10 @@ class DurableSites:
         name = f"{app_id(self.settings)}-rows-{partition}"
         producer = AIOKafkaProducer(
             **aiokafka_config(self.settings), client_id=name, transactional_id=name,
-            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20))
+            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20),
+            # a batch whose outputs the brokers refuse waits (its sends are retried) this long before the
+            # coordinator aborts it and fences this producer (docs/settings.md)
+            transaction_timeout_ms=self.settings.transaction_timeout * 1000)
         await producer.start()   # InitProducerId: fences the previous owner, aborts its open transaction
         return producer
 
@@ -311,6 +318,7 @@ class DurableSites:
     async def _restore_gained(self) -> None:
         actives = self.app.assignor.assigned_actives()
         await self._sync({tp.partition for tp in actives if tp.topic in self.site_topics})
+        await self._rewind([TopicPartition(tp.topic, tp.partition) for tp in actives if tp.topic in self.site_topics])
         if self._master_reader is None:
             self._master_reader = self.app.add_future(self.read_master())
         await self.master_ready.wait()
@@ -334,10 +342,45 @@ class DurableSites:
             self.owned |= self.pending
             self.pending = set()
 
+    async def _rewind(self, tps: list[TopicPartition]) -> None:
+        """Put the fetch position of every assigned input back where the group committed (log start if nothing).
+
+        When a rebalance suspends the flow, Faust drops the record it was handing to the agent and clears
+        the agent's buffer, yet its read position has moved past them; it re-reads them by seeking to the
+        committed offsets after recovery, but aiokafka's ``seek_to_committed`` skips a partition whose
+        committed offset is missing or 0.  On such a partition (no batch of it committed yet) the records
+        fetched during the rebalance were never applied: the event-time merge then waited for them forever,
+        and the next batch's offsets would have been committed past them.  Records applied before are
+        skipped again by their sites' applied offsets.
+        """
+        if not tps:
+            return
+        for (topic, partition), offset in (await committed_positions(self.settings, tps)).items():
+            await self.app.consumer.seek(TP(topic, partition), offset)
+
     async def stop(self) -> None:
-        """Shutdown: the batch under way commits, no other starts, the producers close."""
+        """Shutdown: the batch under way commits (if it can within ``CLOSE_TIMEOUT``), no other starts, the
+        producers close.
+
+        A batch stuck on outputs the brokers refuse is given up: it is not durable, and the next owner's
+        producer aborts it.  Waiting for it would keep the process from ever exiting.
+        """
         self._settled.clear()
-        async with self._lock:
-            for producer in self._writers.values():
-                await producer.stop()
-            self._writers.clear()
+        try:
+            await asyncio.wait_for(self._lock.acquire(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("the batch under way did not commit within %.0f s: left to the next owner", CLOSE_TIMEOUT)
+        else:
+            self._lock.release()
+        writers, self._writers = self._writers, {}
+        await asyncio.gather(*(_close(producer, partition) for partition, producer in writers.items()))
+
+
+async def _close(producer: AIOKafkaProducer, partition: int) -> None:
+    """Stop a partition's producer; one whose records cannot be delivered is abandoned after ``CLOSE_TIMEOUT``."""
+    try:
+        await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT)
+    except TimeoutError:
+        log.warning("the producer of partition %d did not flush within %.0f s: abandoned", partition, CLOSE_TIMEOUT)
+    except Exception as exc:   # closing is best effort: its transaction is aborted or fenced anyway
+        log.warning("the producer of partition %d did not close cleanly: %r", partition, exc)

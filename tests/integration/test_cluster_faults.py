@@ -19,7 +19,7 @@ import os
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +50,6 @@ COPIES = 6
 LOGLEVEL = os.environ.get("FAULT_TEST_LOGLEVEL", "info")
 SESSION_TIMEOUT = 8   # seconds before a killed worker's partitions move (the brokers' minimum is 6)
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback only, never a proxy
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, port_range: Callable[[int], int]) -> Iterator[broker.ClusterInfo]:
-    """Three KRaft nodes of our own (whatever MILLSTREAM_BOOTSTRAP says): these tests stop and start them."""
-    data_dir = tmp_path_factory.mktemp("kafka3")
-    started = time.monotonic()
-    info = broker.start(nodes=3, port=port_range(6), data_dir=data_dir)
-    print(f"3-node cluster up in {time.monotonic() - started:.1f} s on {info.bootstrap_servers}")
-    try:
-        yield info
-    finally:
-        broker.stop(data_dir)
 
 
 def _settings(cluster: broker.ClusterInfo, data_dir: Path) -> Settings:
