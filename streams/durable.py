@@ -115,7 +115,7 @@ class DurableSites:
         self.site_topics = frozenset(site_topics)
         # inputs merged in event time (streams/processor.py); transfers are matched by reference instead
         self.merged_topics = tuple(merged_topics)
-        self._next: dict[tuple[str, int], int] = {}   # merged input -> next offset to apply (committed)
+        self._next: dict[tuple[str, int], int] = {}   # input partition owned -> next offset to apply (committed)
         # the store comes from the app's ``store="rocksdb://"`` (a table-level "rocksdb://" URL is falsy in
         # yarl, and Faust would silently fall back to the memory store)
         self.table = app.Table(TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions,
@@ -145,8 +145,9 @@ class DurableSites:
         """
         await self._settled.wait()
         async with self._lock:
-            if not master:
-                records = [r for r in records if r.partition in self.owned]
+            if not master:   # a record before a committed position was applied already: re-read after a rewind
+                records = [r for r in records
+                           if r.partition in self.owned and r.offset >= self._next.get((r.topic, r.partition), 0)]
                 if not records:
                     return
             await self._run(records, master)
@@ -281,6 +282,7 @@ class DurableSites:
                 if producer is not None:
                     await _close(producer, partition)
             self.owned -= gone
+            self._next = {key: offset for key, offset in self._next.items() if key[1] not in gone}
             self.pending = partitions - self.owned
             for partition in sorted(self.pending):
                 if partition not in self._writers:
@@ -350,13 +352,15 @@ class DurableSites:
         committed offsets after recovery, but aiokafka's ``seek_to_committed`` skips a partition whose
         committed offset is missing or 0.  On such a partition (no batch of it committed yet) the records
         fetched during the rebalance were never applied: the event-time merge then waited for them forever,
-        and the next batch's offsets would have been committed past them.  Records applied before are
-        skipped again by their sites' applied offsets.
+        and the next batch's offsets would have been committed past them.  Records this worker applied
+        already are skipped by ``apply`` (and by their sites' applied offsets).
         """
         if not tps:
             return
-        for (topic, partition), offset in (await committed_positions(self.settings, tps)).items():
-            await self.app.consumer.seek(TP(topic, partition), offset)
+        for key, offset in (await committed_positions(self.settings, tps)).items():
+            # the group's committed offset may not show this worker's last commit yet (its markers are
+            # written after the commit returns): never back before what this worker knows it committed
+            await self.app.consumer.seek(TP(*key), max(offset, self._next.get(key, 0)))
 
     async def stop(self) -> None:
         """Shutdown: the batch under way commits (if it can within ``CLOSE_TIMEOUT``), no other starts, the
