@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> dict:
         started = time.monotonic()
         _publish(iter(backlog), settings)
         while _behind(settings) > 0:
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
             time.sleep(0.5)
         capacity = backlog.count / (time.monotonic() - started)
         rate = capacity * args.fraction
@@ -176,6 +178,8 @@ def run(args: argparse.Namespace) -> dict:
         sender.join()
         drained = time.monotonic()
         while _behind(settings) > 0:
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
             time.sleep(0.5)
         drain = time.monotonic() - drained
         warm = next(s for s in samples if s["t"] >= 60)

@@ -86,6 +86,10 @@ class ProdRow(msgspec.Struct, array_like=True, omit_defaults=True):
     outputs: list[tuple[str, str, int]] = []   # (item, lot, micro-units) it produced
 
 
+#: event ids per ids row: an id and its expiry take ~40 bytes of msgpack, so a row stays under ~200 KB
+IDS_PER_ROW = 5000
+
+
 class IdsRow(msgspec.Struct, array_like=True, omit_defaults=True):
     remembered: list[tuple[str, dt.datetime]] = []   # (event id, when it may be forgotten)
     forgotten: list[tuple[str, dt.datetime]] = []
@@ -270,18 +274,25 @@ class StateRows:
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None
 
     def _ids_row(self, ids: _SeenIds, track: _Track, rows: dict[str, bytes | None]) -> None:
-        """Ids remembered and forgotten in this batch, as a new row; a restore replays rows in order."""
+        """Ids remembered and forgotten in this batch, as new rows of at most ``IDS_PER_ROW`` ids each.
+
+        A restore replays the rows in number order.  A batch remembers and forgets disjoint ids, so how
+        they are cut into rows does not matter; cutting keeps each row far below Kafka's 1 MiB message
+        limit (a batch of envelopes carries tens of thousands of events: one row of 1.1 MB crashed a worker).
+        """
         assert ids.fresh is not None
         remembered = [(i, ids.seen[i]) for i in ids.fresh if i in ids.seen]
         forgotten = list(ids.dropped.items())
         ids.fresh.clear()
         ids.dropped.clear()
-        if not remembered and not forgotten:
-            return
-        number = track.ids_next
-        track.ids_next += 1
-        rows[f"{track.prefix}ids|{number}"] = _encoder.encode(IdsRow(remembered, forgotten))
-        heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*remembered, *forgotten)), number))
+        pieces = [IdsRow(remembered=remembered[i:i + IDS_PER_ROW]) for i in range(0, len(remembered), IDS_PER_ROW)]
+        pieces += [IdsRow(forgotten=forgotten[i:i + IDS_PER_ROW]) for i in range(0, len(forgotten), IDS_PER_ROW)]
+        for piece in pieces:
+            number = track.ids_next
+            track.ids_next += 1
+            rows[f"{track.prefix}ids|{number}"] = _encoder.encode(piece)
+            heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*piece.remembered, *piece.forgotten)),
+                                            number))
 
     def _track(self, site: str) -> _Track:
         track = self._tracks.get(site)

@@ -20,6 +20,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -46,6 +47,7 @@ BROKEN = b'{"type": "receipt", "event_id": "broken'
 SITE_TOPICS = ("inventory", "production", "purchase", "demand", "transfers")
 OUTPUT_TOPICS = ("planned-orders", "shortages", "exceptions", "costs")
 Record = tuple[str, int, int, bytes, Any]   # topic, partition, offset, key, value
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback only, never a proxy
 
 
 # --- the stream --------------------------------------------------------------------------
@@ -146,6 +148,17 @@ class Worker:
     def log_tail(self) -> str:
         return f"{self.name}: " + log_tail(self.log_path(), 4000)
 
+    def gauges(self) -> str:
+        """What the worker's ``/metrics`` says it holds back, lags and skips (for a failure message)."""
+        try:
+            with _OPENER.open(f"{self.url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        except OSError as exc:
+            return repr(exc)
+        wanted = ("millstream_events_waiting", "millstream_consumer_lag", "millstream_records_skipped",
+                  "millstream_events_consumed_total")
+        return "\n".join(line for line in text.splitlines() if line.startswith(wanted))
+
 
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process, from /proc (Linux)."""
@@ -222,7 +235,7 @@ def wait_until_idle(settings: Settings, workers: list[Worker], timeout: float = 
             return time.monotonic() - started
         time.sleep(1.0)
     raise AssertionError(f"not idle after {timeout}s, behind (committed, end): {behind(settings)}\n"
-                         + "\n".join(w.log_tail() for w in workers))
+                         + "\n".join(f"{w.log_tail()}\n{w.name} metrics:\n{w.gauges()}" for w in workers))
 
 
 # --- reading topics ------------------------------------------------------------------------
