@@ -32,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +61,9 @@ __all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 5.0
+#: seconds a crashed worker is given to stop before the process exits with ``EXIT_CRASHED`` anyway
+CRASH_EXIT_TIMEOUT = 60.0
+EXIT_CRASHED = 70   # EX_SOFTWARE
 #: longest a producer may take to close, or a stop to wait for the batch under way (seconds): a batch whose
 #: outputs cannot be written never ends, and its producer cannot flush; both are left to the next owner,
 #: whose producer fences them (the batch is not durable, so the state restored there does not hold it)
@@ -178,6 +183,7 @@ class DurableSites:
             # the engine holds what is not durable: no more batches; the worker stops and a restart restores
             self._broken = exc
             if not isinstance(exc, asyncio.CancelledError):
+                _exit_unless_stopped(exc, CRASH_EXIT_TIMEOUT)
                 await self.app.crash(exc)
             raise
         for by_tp in positions.values():
@@ -378,6 +384,23 @@ class DurableSites:
             self._lock.release()
         writers, self._writers = self._writers, {}
         await asyncio.gather(*(_close(producer, partition) for partition, producer in writers.items()))
+
+
+def _exit_unless_stopped(exc: BaseException, timeout: float) -> None:
+    """Make sure a worker whose engine is ahead of its durable state ends, so a supervisor restarts it.
+
+    Faust's shutdown after ``app.crash`` has been seen to wait forever on an idle event loop (the process
+    then answered neither requests nor SIGTERM).  Nothing is lost by exiting: the batch is not committed,
+    and the next owner (or this worker restarted) aborts its transaction and restores the sites.
+    """
+    def exit_now() -> None:
+        log.critical("worker did not stop within %.0f s of %r: exiting", timeout, exc)
+        logging.shutdown()
+        os._exit(EXIT_CRASHED)
+
+    timer = threading.Timer(timeout, exit_now)
+    timer.daemon = True   # a clean stop before the timeout ends the process without it
+    timer.start()
 
 
 async def _close(producer: AIOKafkaProducer, partition: int) -> None:
