@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ __all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 5.0
+#: seconds between log lines saying which inputs hold events back, while they do
+HOLD_REPORT = 30.0
 #: seconds a crashed worker is given to stop before the process exits with ``EXIT_CRASHED`` anyway
 CRASH_EXIT_TIMEOUT = 60.0
 EXIT_CRASHED = 70   # EX_SOFTWARE
@@ -138,6 +141,7 @@ class DurableSites:
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
         self._settled.set()
         self._broken: BaseException | None = None
+        self._held_since: float | None = None   # when events began to wait for the merge (for the log)
 
     # --- batches ------------------------------------------------------------------------
 
@@ -160,8 +164,10 @@ class DurableSites:
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
         if not self.engine.held():
+            self._held_since = None
             return
         await self._settled.wait()
+        self._say_what_holds()
         async with self._lock:
             await self._run([], False)
 
@@ -188,6 +194,19 @@ class DurableSites:
             raise
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
+
+    def _say_what_holds(self) -> None:
+        """Every ``HOLD_REPORT`` seconds that events keep waiting for the merge, log which inputs are behind."""
+        now = time.monotonic()   # when to log only: nothing the engine decides depends on it
+        if self._held_since is None:
+            self._held_since = now
+        elif now - self._held_since >= HOLD_REPORT:
+            self._held_since = now
+            ends, positions = self._merge_inputs()
+            behind = self.processor.behind(ends, positions)
+            log.info("%d events wait for the event-time merge; inputs behind (seen, end): %s",
+                        self.engine.held(), {f"{t}[{p}]": (self.processor.last_offset.get((t, p)), ends[(t, p)])
+                                             for t, p in sorted(behind)})
 
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
