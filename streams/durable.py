@@ -205,8 +205,8 @@ class DurableSites:
             ends, positions = self._merge_inputs()
             behind = self.processor.behind(ends, positions)
             log.info("%d events wait for the event-time merge; inputs behind (seen, end): %s",
-                        self.engine.held(), {f"{t}[{p}]": (self.processor.last_offset.get((t, p)), ends[(t, p)])
-                                             for t, p in sorted(behind)})
+                     self.engine.held(), {f"{t}[{p}]": (self.processor.last_offset.get((t, p)), ends[(t, p)])
+                                          for t, p in sorted(behind)})
 
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
