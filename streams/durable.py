@@ -142,6 +142,7 @@ class DurableSites:
         self._settled.set()
         self._broken: BaseException | None = None
         self._held_since: float | None = None   # when events began to wait for the merge (for the log)
+        self._generation: int | None = None     # the consumer group generation of the last assignment
 
     # --- batches ------------------------------------------------------------------------
 
@@ -286,6 +287,20 @@ class DurableSites:
             pass
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
+        """Keep what this worker held throughout, drop what it lost, restore what it gained.
+
+        A generation skipped means the group rebalanced without this worker (its heartbeats stopped for a
+        session timeout: a long stall, a busy machine): its partitions may have been another worker's
+        meanwhile, which applied records to them and fenced their producers.  Everything it held is then
+        dropped and restored from the changelog, with producers of its own again; keeping them crashed the
+        worker at its next commit (ProducerFenced) and would have applied records to stale state.
+        """
+        generation = self.app.consumer_generation_id
+        if self._generation is not None and generation != self._generation + 1:
+            log.info("group generation %s after %s: this worker was out of the group, so its partitions "
+                     "may have moved meanwhile; restoring them", generation, self._generation)
+            await self._sync(set())
+        self._generation = generation
         await self._sync({tp.partition for tp in assigned if tp.topic in self.site_topics})
         self._settled.set()
 
