@@ -140,6 +140,8 @@ class DurableSites:
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
         self._settled.set()
+        self._restored = asyncio.Event()   # set while no assigned partition waits for its sites' restore
+        self._restored.set()
         self._broken: BaseException | None = None
         self._held_since: float | None = None   # when events began to wait for the merge (for the log)
         self._generation: int | None = None     # the consumer group generation of the last assignment
@@ -154,6 +156,10 @@ class DurableSites:
         offsets to commit: every worker reads the master topic whole.
         """
         await self._settled.wait()
+        if not master and any(r.partition in self.pending for r in records):
+            # Faust may hand over records while the table recovers: their sites are not restored yet, and
+            # dropping the records would lose them for good if no seek brought them back
+            await self._restored.wait()
         async with self._lock:
             if not master:   # a record before a committed position was applied already: re-read after a rewind
                 records = [r for r in records
@@ -324,6 +330,10 @@ class DurableSites:
             self.owned -= gone
             self._next = {key: offset for key, offset in self._next.items() if key[1] not in gone}
             self.pending = partitions - self.owned
+            if self.pending:
+                self._restored.clear()
+            else:
+                self._restored.set()
             for partition in sorted(self.pending):
                 if partition not in self._writers:
                     self._writers[partition] = await self._start_writer(partition)
@@ -355,6 +365,7 @@ class DurableSites:
             await self._restore_gained()
         except Exception as exc:   # streams resume after this callback whatever it raises: stop instead
             log.error("cannot restore: %r", exc)
+            _exit_unless_stopped(exc, CRASH_EXIT_TIMEOUT)
             await self.app.crash(exc)
 
     async def _restore_gained(self) -> None:
@@ -383,6 +394,7 @@ class DurableSites:
             log.info("restored %d sites of partitions %s", len(sites), sorted(self.pending))
             self.owned |= self.pending
             self.pending = set()
+            self._restored.set()
 
     async def _rewind(self, tps: list[TopicPartition]) -> None:
         """Put the fetch position of every assigned input back where the group committed (log start if nothing).
