@@ -102,11 +102,16 @@ def _behind(settings: Settings) -> int:
         consumer.close()
 
 
-def _publish(lines: Iterator[bytes], settings: Settings) -> None:
-    """In envelopes per site, as ``millstream publish`` sends them; every delivery checked."""
+def _publish(lines: Iterator[bytes], settings: Settings) -> int:
+    """In envelopes per site, as ``millstream publish`` sends them; every delivery checked.
+
+    Returns how many events the publisher refused against the contract (``--bad-rate`` makes some): those
+    never reach the worker.
+    """
     report = publish_records(json_lines_records(lines), settings, envelopes=True)
-    if report.failed or report.invalid:
+    if report.failed or any(not reason.startswith("invalid event") for _, reason in report.invalid):
         raise SystemExit(f"publishing failed: {report.failed[:3]} {report.invalid[:3]}")
+    return len(report.invalid)
 
 
 class Counted:
@@ -146,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
             time.sleep(0.5)
         backlog = Counted(itertools.islice(lines, args.backlog))
         started = time.monotonic()
-        _publish(iter(backlog), settings)
+        refused = _publish(iter(backlog), settings)
         while _behind(settings) > 0:
             if worker.poll() is not None:
                 raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
@@ -155,10 +160,11 @@ def run(args: argparse.Namespace) -> dict:
         rate = capacity * args.fraction
         rejected = _metric(port, "millstream_events_rejected_total")
         print(f"capacity {capacity:,.0f} events/s ({backlog.count:,} events, {simulation.faults.total:,} of them "
-              f"bad; the worker counted {rejected:,} rejected)")
+              f"bad, {refused:,} of those refused by the publisher; the worker counted {rejected:,} rejected)")
         if args.capacity_only:
             return {"capacity_events_per_s": round(capacity), "backlog_events": backlog.count,
-                    "bad_events_made": simulation.faults.total, "rejected_counted": rejected,
+                    "bad_events_made": simulation.faults.total, "refused_by_publisher": refused,
+                    "rejected_counted": rejected, "topic_prefix": settings.topic_prefix,
                     "simulation": f"{args.sites} sites x {args.items} items, {args.days} days, seed {args.seed}, "
                                   f"bad rate {args.bad_rate}"}
         print(f"soak at {rate:,.0f} events/s")
