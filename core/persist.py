@@ -16,7 +16,8 @@ Values are msgpack; ``None`` deletes a row.  ``S`` is the site::
                          without these rows (written before they existed) restores with no history
     S|ids|N              event ids first remembered in batch N, and older ids forgotten then
     S|parked|KIND|KEY    events waiting for the KIND KEY to arrive
-    S|held               events waiting for the watermark (event-time merge of the input topics)
+    S|held, S|held|N     events waiting for the watermark (event-time merge of the input topics), in release
+                         order, cut into rows of at most ``HELD_ROW_BYTES`` of events (N = 1, 2, ...)
 
 Derived on restore, not stored: stock totals, the planning indexes (orders by
 item, allocations), genealogy by lot (the inverse of each order's lots), and the
@@ -87,6 +88,12 @@ class ProdRow(msgspec.Struct, array_like=True, omit_defaults=True):
     order: ProductionOrder
     inputs: list[tuple[str, str, int]] = []    # (item, lot, micro-units) issued to the order
     outputs: list[tuple[str, str, int]] = []   # (item, lot, micro-units) it produced
+
+
+#: bytes of waiting events per held row: a single event is at most max_message_bytes, far less in practice
+HELD_ROW_BYTES = 256 * 1024
+#: event ids per ids row: an id and its expiry take ~40 bytes of msgpack, so a row stays under ~200 KB
+IDS_PER_ROW = 5000
 
 
 class IdsRow(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -161,6 +168,7 @@ class _Track:
     offsets_moved: bool = False
     ids_next: int = 0
     ids_rows: list[tuple[dt.datetime, int]] = dataclasses.field(default_factory=list)  # heap: (keep until, N)
+    held_rows: int = 0                                              # rows the waiting events take now
 
 
 class StateRows:
@@ -226,8 +234,7 @@ class StateRows:
                 waiting = engine._parked.get(key)
                 rows[f"{track.prefix}parked|{key[1]}|{key[2]}"] = _parked_bytes(waiting) if waiting else None
             if name in held:
-                waiting_held = engine._held.get(name)
-                rows[f"{track.prefix}held"] = _held_bytes(waiting_held) if waiting_held else None
+                self._held_rows(engine._held.get(name) or [], track, rows)
             site_row = _encoder.encode(_site_row(state, track))
             if site_row != track.site_row:
                 rows[f"{track.prefix}site"] = track.site_row = site_row
@@ -251,8 +258,8 @@ class StateRows:
         for (name, kind, key), waiting in engine._parked.items():
             if name == site and waiting:
                 rows[f"{track.prefix}parked|{kind}|{key}"] = _parked_bytes(waiting)
-        if engine._held.get(site):
-            rows[f"{track.prefix}held"] = _held_bytes(engine._held[site])
+        for number, chunk in enumerate(_held_chunks(engine._held.get(site) or [])):
+            rows[_held_key(track, number)] = chunk
         rows[f"{track.prefix}site"] = _encoder.encode(_site_row(state, track))
         return {key: value for key, value in rows.items() if value is not None}
 
@@ -273,19 +280,35 @@ class StateRows:
             row = getattr(state, _RECORDS[kind][0]).get(key)
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None
 
+    def _held_rows(self, heap: list[Any], track: _Track, rows: dict[str, bytes | None]) -> None:
+        """The waiting events anew, in as many rows as they need; the rows no longer needed deleted."""
+        chunks = _held_chunks(heap)
+        for number, chunk in enumerate(chunks):
+            rows[_held_key(track, number)] = chunk
+        for number in range(len(chunks), track.held_rows):
+            rows[_held_key(track, number)] = None
+        track.held_rows = len(chunks)
+
     def _ids_row(self, ids: _SeenIds, track: _Track, rows: dict[str, bytes | None]) -> None:
-        """Ids remembered and forgotten in this batch, as a new row; a restore replays rows in order."""
+        """Ids remembered and forgotten in this batch, as new rows of at most ``IDS_PER_ROW`` ids each.
+
+        A restore replays the rows in number order.  A batch remembers and forgets disjoint ids, so how
+        they are cut into rows does not matter; cutting keeps each row far below Kafka's 1 MiB message
+        limit (a batch of envelopes carries tens of thousands of events: one row of 1.1 MB crashed a worker).
+        """
         assert ids.fresh is not None
         remembered = [(i, ids.seen[i]) for i in ids.fresh if i in ids.seen]
         forgotten = list(ids.dropped.items())
         ids.fresh.clear()
         ids.dropped.clear()
-        if not remembered and not forgotten:
-            return
-        number = track.ids_next
-        track.ids_next += 1
-        rows[f"{track.prefix}ids|{number}"] = _encoder.encode(IdsRow(remembered, forgotten))
-        heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*remembered, *forgotten)), number))
+        pieces = [IdsRow(remembered=remembered[i:i + IDS_PER_ROW]) for i in range(0, len(remembered), IDS_PER_ROW)]
+        pieces += [IdsRow(forgotten=forgotten[i:i + IDS_PER_ROW]) for i in range(0, len(forgotten), IDS_PER_ROW)]
+        for piece in pieces:
+            number = track.ids_next
+            track.ids_next += 1
+            rows[f"{track.prefix}ids|{number}"] = _encoder.encode(piece)
+            heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*piece.remembered, *piece.forgotten)),
+                                            number))
 
     def _track(self, site: str) -> _Track:
         track = self._tracks.get(site)
@@ -363,7 +386,12 @@ class StateRows:
         _index(state)
         self._restore_ids(state, track, read.get("ids", {}))
         self._restore_parked(site, read.get("parked", {}))
-        self._restore_held(site, read.get("held", {}).get("", []))
+        held = read.get("held", {})
+        for name in held:
+            if name and not name.isdigit():
+                raise RestoreError(f"site {site!r}: held row {name!r} is not numbered")
+        self._restore_held(site, [row for name in sorted(held, key=lambda n: int(n or 0)) for row in held[name]])
+        track.held_rows = len(held)
         track.site_row = _encoder.encode(head)
         # everything re-nets: the planner's state for the site was dropped with it
         state.touched.update(dict.fromkeys(_items(state), EVERYTHING))
@@ -454,9 +482,28 @@ def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int
     return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
 
 
-def _held_bytes(heap: list[Any]) -> bytes:
-    """The waiting events in release order (a restore pushes them back in that order)."""
-    return _encoder.encode([HeldRow(encode_json(h.event), h.source, list(h.order)) for *_, h in sorted(heap)])
+def _held_chunks(heap: list[Any]) -> list[bytes]:
+    """The waiting events in release order (a restore pushes them back in that order), cut into rows of at
+    most ``HELD_ROW_BYTES`` of events: a backlog can hold tens of thousands of events back, and one row of
+    3 MB crashed a worker (Kafka takes 1 MiB per message)."""
+    chunks: list[bytes] = []
+    chunk: list[HeldRow] = []
+    size = 0
+    for *_, held in sorted(heap):
+        row = HeldRow(encode_json(held.event), held.source, list(held.order))
+        if chunk and size + len(row.event) > HELD_ROW_BYTES:
+            chunks.append(_encoder.encode(chunk))
+            chunk, size = [], 0
+        chunk.append(row)
+        size += len(row.event) + len(row.source or "") + 16
+    if chunk:
+        chunks.append(_encoder.encode(chunk))
+    return chunks
+
+
+def _held_key(track: _Track, number: int) -> str:
+    """``S|held`` for the first row (the only one before rows were cut), ``S|held|N`` after it."""
+    return f"{track.prefix}held" + (f"|{number}" if number else "")
 
 
 def _parked_bytes(waiting: list[_Parked]) -> bytes:

@@ -1,6 +1,6 @@
 """atheris (libFuzzer) harness for ``decode_message``: raw bytes in, events or reasons out, never an exception.
 
-Not run in CI.  From the repository root (``pip install atheris`` into the venv first)::
+Not run in CI.  From the repository root (``.venv/bin/pip install -e ".[fuzz]"`` first)::
 
     .venv/bin/python -m fuzz.fuzz_decode -max_total_time=300
 

@@ -1,6 +1,6 @@
 """atheris (libFuzzer) harness for the engine, driving the hypothesis properties of the fuzz tests.
 
-Not run in CI.  From the repository root (``pip install atheris`` into the venv first)::
+Not run in CI.  From the repository root (``.venv/bin/pip install -e ".[fuzz]"`` first)::
 
     .venv/bin/python -m fuzz.fuzz_engine -max_total_time=300            # random event sequences
     .venv/bin/python -m fuzz.fuzz_engine --mutants -max_total_time=300  # mutated sample events, decoded

@@ -39,6 +39,12 @@ class Settings:
     data_dir: str = ".cache/worker"
     #: events per engine batch in the worker
     batch_size: int = 500
+    #: seconds the consumer group waits for a silent worker before its partitions move to the others
+    session_timeout: int = 60
+    #: seconds a batch may wait for outputs the brokers refuse before it is aborted and the worker restarts
+    transaction_timeout: int = 600
+    #: input records a worker reads ahead of the batch being applied; more pauses fetching (back-pressure)
+    read_ahead: int = 4096
     #: allow stock to go negative instead of rejecting over-issues
     allow_negative_stock: bool = False
     #: largest input message a worker accepts, bytes: larger ones are dead-lettered before they are parsed

@@ -3,21 +3,26 @@
 A Faust ``Sensor`` hears rebalances, and failed sends through Faust's topics,
 without touching the agents (producers of the app's own report theirs with
 ``Metrics.produce_error``); a timer samples each assigned input partition's lag
-(highwater - position), so the lag keeps growing on the dashboard even when
-the agent is stuck and no batch reports anything.
+(end offset - position), so the lag keeps growing on the dashboard even when
+the agent is stuck and no batch reports anything.  The end offsets are asked of
+the brokers (``EndOffsets``): the consumer's own highwater comes with fetch
+responses, and back-pressure stops fetching a partition exactly when the worker
+falls behind, so the lag would freeze then.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as KafkaTP
 
 from .metrics import Metrics, TopicPartition
 
-__all__ = ["LAG_INTERVAL", "MetricsSensor", "instrument_worker", "sample_lag", "store_size"]
+__all__ = ["LAG_INTERVAL", "EndOffsets", "MetricsSensor", "instrument_worker", "sample_lag", "store_size"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +51,44 @@ class MetricsSensor(faust.Sensor):
         self.metrics.produce_error(state.get("topic", "") if isinstance(state, dict) else "")
 
 
-async def sample_lag(consumer: Any, metrics: Metrics, topics: Iterable[str] | None = None) -> dict[TopicPartition, int]:
-    """Lag of every assigned partition (of ``topics``, if given) from the consumer's highwater and position."""
+Ends = Callable[[list[Any]], Awaitable[Mapping[TopicPartition, int]]]
+
+
+class EndOffsets:
+    """End offsets of topic-partitions asked of the brokers (``read_committed``: the last stable offsets),
+    by a client of its own, started at the first call."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        self._client: AIOKafkaConsumer | None = None
+
+    async def __call__(self, tps: list[Any]) -> dict[TopicPartition, int]:
+        if self._client is None:
+            client = AIOKafkaConsumer(**self.config, group_id=None, enable_auto_commit=False,
+                                      isolation_level="read_committed")
+            await client.start()
+            self._client = client
+        found = await self._client.end_offsets([KafkaTP(tp.topic, tp.partition) for tp in tps])
+        return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.stop()
+
+
+async def sample_lag(consumer: Any, metrics: Metrics, topics: Iterable[str] | None = None,
+                     ends: Ends | None = None) -> dict[TopicPartition, int]:
+    """Lag of every assigned partition (of ``topics``, if given): its end offset minus the consumer's position.
+
+    ``ends``: asks the brokers for the end offsets; without it the consumer's highwater from its last fetch.
+    """
     wanted = set(topics) if topics is not None else None
+    tps = [tp for tp in consumer.assignment() if wanted is None or tp.topic in wanted]
+    known = await ends(tps) if ends is not None and tps else None
     lags: dict[TopicPartition, int] = {}
-    for tp in consumer.assignment():
-        if wanted is not None and tp.topic not in wanted:
-            continue
-        high = consumer.highwater(tp)
+    for tp in tps:
+        high = known.get((tp.topic, tp.partition)) if known is not None else consumer.highwater(tp)
         position = await consumer.position(tp)
         if high is None or high < 0 or position is None:
             continue   # nothing fetched yet: unknown, not zero
@@ -80,7 +115,7 @@ def store_size(store: Any) -> tuple[int, int]:
 
 
 def instrument_worker(app: Any, metrics: Metrics, *, topics: Iterable[str], tables: Mapping[str, Any] | None = None,
-                      interval: float = LAG_INTERVAL) -> MetricsSensor:
+                      interval: float = LAG_INTERVAL, ends: Ends | None = None) -> MetricsSensor:
     """Add the sensor and the lag timer to a Faust app (before it starts); report the tables' sizes.
 
     ``topics``: the inputs whose lag is sampled.  Changelog partitions are left
@@ -96,7 +131,7 @@ def instrument_worker(app: Any, metrics: Metrics, *, topics: Iterable[str], tabl
     @app.timer(interval)
     async def millstream_sample_lag() -> None:
         try:
-            await sample_lag(app.consumer, metrics, inputs)
+            await sample_lag(app.consumer, metrics, inputs, ends)
         except Exception as exc:   # during a rebalance the consumer may not know its positions yet
             log.debug("consumer lag not sampled: %r", exc)
 

@@ -24,10 +24,16 @@ from typing import Any
 import faust
 
 from core.engine import Engine, EngineSettings
-from millstream.kafka_security import KafkaAccessError, KafkaSecurityError, confluent_config, faust_credentials
+from millstream.kafka_security import (
+    KafkaAccessError,
+    KafkaSecurityError,
+    aiokafka_config,
+    confluent_config,
+    faust_credentials,
+)
 from millstream.settings import Settings
 from monitoring.metrics import Metrics
-from monitoring.worker import instrument_worker
+from monitoring.worker import EndOffsets, instrument_worker
 
 from .changelog import TABLE, app_id, ensure_changelog
 from .durable import DurableSites
@@ -76,6 +82,13 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=FAUST_COMMIT_INTERVAL,
         broker_commit_every=FAUST_COMMIT_EVERY,
         stream_wait_empty=False,
+        # back-pressure: past this many records read ahead of the agent Faust pauses fetching their partitions,
+        # and a poll hands it no more than that many at once (unbounded by default: all that was prefetched)
+        stream_buffer_maxsize=settings.read_ahead,
+        broker_max_poll_records=settings.read_ahead,
+        # a worker that stops heartbeating loses its partitions after this (docs/settings.md)
+        broker_session_timeout=float(settings.session_timeout),
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         # in exactly_once mode Faust takes a changelog's end from the last fetch, which may be missing at
         # recovery; streams/changelog.py catches the store up itself and the store may be ahead of that
         recovery_consistency_check=False,
@@ -129,7 +142,8 @@ def create_app(settings: Settings) -> faust.App:
 
     durable = DurableSites(app, settings, engine, site_topics, follow_master, master_ready, metrics=metrics,
                            merged_topics=[settings.topic(name) for name in MERGED_TOPICS])
-    instrument_worker(app, metrics, topics=site_topics, tables={TABLE: durable.table})
+    end_offsets = EndOffsets(aiokafka_config(settings))   # lag from the brokers' end offsets (monitoring/worker.py)
+    instrument_worker(app, metrics, topics=site_topics, tables={TABLE: durable.table}, ends=end_offsets)
 
     @app.timer(TICK)
     async def release_waiting() -> None:
@@ -139,6 +153,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_before_shutdown.connect
     async def close_writers(_sender: Any, **_kwargs: Any) -> None:
         await durable.stop()
+        await end_offsets.close()
 
     return app
 

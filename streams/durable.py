@@ -32,7 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +62,15 @@ __all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 5.0
+#: seconds between log lines saying which inputs hold events back, while they do
+HOLD_REPORT = 30.0
+#: seconds a crashed worker is given to stop before the process exits with ``EXIT_CRASHED`` anyway
+CRASH_EXIT_TIMEOUT = 60.0
+EXIT_CRASHED = 70   # EX_SOFTWARE
+#: longest a producer may take to close, or a stop to wait for the batch under way (seconds): a batch whose
+#: outputs cannot be written never ends, and its producer cannot flush; both are left to the next owner,
+#: whose producer fences them (the batch is not durable, so the state restored there does not hold it)
+CLOSE_TIMEOUT = 10.0
 _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 
 
@@ -111,7 +123,7 @@ class DurableSites:
         self.site_topics = frozenset(site_topics)
         # inputs merged in event time (streams/processor.py); transfers are matched by reference instead
         self.merged_topics = tuple(merged_topics)
-        self._next: dict[tuple[str, int], int] = {}   # merged input -> next offset to apply (committed)
+        self._next: dict[tuple[str, int], int] = {}   # input partition owned -> next offset to apply (committed)
         # the store comes from the app's ``store="rocksdb://"`` (a table-level "rocksdb://" URL is falsy in
         # yarl, and Faust would silently fall back to the memory store)
         self.table = app.Table(TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions,
@@ -128,7 +140,11 @@ class DurableSites:
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
         self._settled.set()
+        self._restored = asyncio.Event()   # set while no assigned partition waits for its sites' restore
+        self._restored.set()
         self._broken: BaseException | None = None
+        self._held_since: float | None = None   # when events began to wait for the merge (for the log)
+        self._generation: int | None = None     # the consumer group generation of the last assignment
 
     # --- batches ------------------------------------------------------------------------
 
@@ -140,9 +156,14 @@ class DurableSites:
         offsets to commit: every worker reads the master topic whole.
         """
         await self._settled.wait()
+        if not master and any(r.partition in self.pending for r in records):
+            # Faust may hand over records while the table recovers: their sites are not restored yet, and
+            # dropping the records would lose them for good if no seek brought them back
+            await self._restored.wait()
         async with self._lock:
-            if not master:
-                records = [r for r in records if r.partition in self.owned]
+            if not master:   # a record before a committed position was applied already: re-read after a rewind
+                records = [r for r in records
+                           if r.partition in self.owned and r.offset >= self._next.get((r.topic, r.partition), 0)]
                 if not records:
                     return
             await self._run(records, master)
@@ -150,8 +171,10 @@ class DurableSites:
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
         if not self.engine.held():
+            self._held_since = None
             return
         await self._settled.wait()
+        self._say_what_holds()
         async with self._lock:
             await self._run([], False)
 
@@ -173,10 +196,24 @@ class DurableSites:
             # the engine holds what is not durable: no more batches; the worker stops and a restart restores
             self._broken = exc
             if not isinstance(exc, asyncio.CancelledError):
+                _exit_unless_stopped(exc, CRASH_EXIT_TIMEOUT)
                 await self.app.crash(exc)
             raise
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
+
+    def _say_what_holds(self) -> None:
+        """Every ``HOLD_REPORT`` seconds that events keep waiting for the merge, log which inputs are behind."""
+        now = time.monotonic()   # when to log only: nothing the engine decides depends on it
+        if self._held_since is None:
+            self._held_since = now
+        elif now - self._held_since >= HOLD_REPORT:
+            self._held_since = now
+            ends, positions = self._merge_inputs()
+            behind = self.processor.behind(ends, positions)
+            log.info("%d events wait for the event-time merge; inputs behind (seen, end): %s",
+                     self.engine.held(), {f"{t}[{p}]": (self.processor.last_offset.get((t, p)), ends[(t, p)])
+                                          for t, p in sorted(behind)})
 
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
@@ -256,6 +293,20 @@ class DurableSites:
             pass
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
+        """Keep what this worker held throughout, drop what it lost, restore what it gained.
+
+        A generation skipped means the group rebalanced without this worker (its heartbeats stopped for a
+        session timeout: a long stall, a busy machine): its partitions may have been another worker's
+        meanwhile, which applied records to them and fenced their producers.  Everything it held is then
+        dropped and restored from the changelog, with producers of its own again; keeping them crashed the
+        worker at its next commit (ProducerFenced) and would have applied records to stale state.
+        """
+        generation = self.app.consumer_generation_id
+        if self._generation is not None and generation != self._generation + 1:
+            log.info("group generation %s after %s: this worker was out of the group, so its partitions "
+                     "may have moved meanwhile; restoring them", generation, self._generation)
+            await self._sync(set())
+        self._generation = generation
         await self._sync({tp.partition for tp in assigned if tp.topic in self.site_topics})
         self._settled.set()
 
@@ -275,9 +326,14 @@ class DurableSites:
             for partition in sorted(gone):
                 producer = self._writers.pop(partition, None)
                 if producer is not None:
-                    await producer.stop()
+                    await _close(producer, partition)
             self.owned -= gone
+            self._next = {key: offset for key, offset in self._next.items() if key[1] not in gone}
             self.pending = partitions - self.owned
+            if self.pending:
+                self._restored.clear()
+            else:
+                self._restored.set()
             for partition in sorted(self.pending):
                 if partition not in self._writers:
                     self._writers[partition] = await self._start_writer(partition)
@@ -288,7 +344,10 @@ class DurableSites:
         name = f"{app_id(self.settings)}-rows-{partition}"
         producer = AIOKafkaProducer(
             **aiokafka_config(self.settings), client_id=name, transactional_id=name,
-            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20))
+            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20),
+            # a batch whose outputs the brokers refuse waits (its sends are retried) this long before the
+            # coordinator aborts it and fences this producer (docs/settings.md)
+            transaction_timeout_ms=self.settings.transaction_timeout * 1000)
         await producer.start()   # InitProducerId: fences the previous owner, aborts its open transaction
         return producer
 
@@ -306,11 +365,13 @@ class DurableSites:
             await self._restore_gained()
         except Exception as exc:   # streams resume after this callback whatever it raises: stop instead
             log.error("cannot restore: %r", exc)
+            _exit_unless_stopped(exc, CRASH_EXIT_TIMEOUT)
             await self.app.crash(exc)
 
     async def _restore_gained(self) -> None:
         actives = self.app.assignor.assigned_actives()
         await self._sync({tp.partition for tp in actives if tp.topic in self.site_topics})
+        await self._rewind([TopicPartition(tp.topic, tp.partition) for tp in actives if tp.topic in self.site_topics])
         if self._master_reader is None:
             self._master_reader = self.app.add_future(self.read_master())
         await self.master_ready.wait()
@@ -333,11 +394,66 @@ class DurableSites:
             log.info("restored %d sites of partitions %s", len(sites), sorted(self.pending))
             self.owned |= self.pending
             self.pending = set()
+            self._restored.set()
+
+    async def _rewind(self, tps: list[TopicPartition]) -> None:
+        """Put the fetch position of every assigned input back where the group committed (log start if nothing).
+
+        When a rebalance suspends the flow, Faust drops the record it was handing to the agent and clears
+        the agent's buffer, yet its read position has moved past them; it re-reads them by seeking to the
+        committed offsets after recovery, but aiokafka's ``seek_to_committed`` skips a partition whose
+        committed offset is missing or 0.  On such a partition (no batch of it committed yet) the records
+        fetched during the rebalance were never applied: the event-time merge then waited for them forever,
+        and the next batch's offsets would have been committed past them.  Records this worker applied
+        already are skipped by ``apply`` (and by their sites' applied offsets).
+        """
+        if not tps:
+            return
+        for key, offset in (await committed_positions(self.settings, tps)).items():
+            # the group's committed offset may not show this worker's last commit yet (its markers are
+            # written after the commit returns): never back before what this worker knows it committed
+            await self.app.consumer.seek(TP(*key), max(offset, self._next.get(key, 0)))
 
     async def stop(self) -> None:
-        """Shutdown: the batch under way commits, no other starts, the producers close."""
+        """Shutdown: the batch under way commits (if it can within ``CLOSE_TIMEOUT``), no other starts, the
+        producers close.
+
+        A batch stuck on outputs the brokers refuse is given up: it is not durable, and the next owner's
+        producer aborts it.  Waiting for it would keep the process from ever exiting.
+        """
         self._settled.clear()
-        async with self._lock:
-            for producer in self._writers.values():
-                await producer.stop()
-            self._writers.clear()
+        try:
+            await asyncio.wait_for(self._lock.acquire(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("the batch under way did not commit within %.0f s: left to the next owner", CLOSE_TIMEOUT)
+        else:
+            self._lock.release()
+        writers, self._writers = self._writers, {}
+        await asyncio.gather(*(_close(producer, partition) for partition, producer in writers.items()))
+
+
+def _exit_unless_stopped(exc: BaseException, timeout: float) -> None:
+    """Make sure a worker whose engine is ahead of its durable state ends, so a supervisor restarts it.
+
+    Faust's shutdown after ``app.crash`` has been seen to wait forever on an idle event loop (the process
+    then answered neither requests nor SIGTERM).  Nothing is lost by exiting: the batch is not committed,
+    and the next owner (or this worker restarted) aborts its transaction and restores the sites.
+    """
+    def exit_now() -> None:
+        log.critical("worker did not stop within %.0f s of %r: exiting", timeout, exc)
+        logging.shutdown()
+        os._exit(EXIT_CRASHED)
+
+    timer = threading.Timer(timeout, exit_now)
+    timer.daemon = True   # a clean stop before the timeout ends the process without it
+    timer.start()
+
+
+async def _close(producer: AIOKafkaProducer, partition: int) -> None:
+    """Stop a partition's producer; one whose records cannot be delivered is abandoned after ``CLOSE_TIMEOUT``."""
+    try:
+        await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT)
+    except TimeoutError:
+        log.warning("the producer of partition %d did not flush within %.0f s: abandoned", partition, CLOSE_TIMEOUT)
+    except Exception as exc:   # closing is best effort: its transaction is aborted or fenced anyway
+        log.warning("the producer of partition %d did not close cleanly: %r", partition, exc)

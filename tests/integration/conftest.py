@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +54,21 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     info = broker.start(nodes=1, port=free_port_range(2), data_dir=data_dir)
     try:
         yield info.bootstrap_servers
+    finally:
+        broker.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, port_range: Any) -> Iterator[broker.ClusterInfo]:
+    """Three KRaft nodes of our own (whatever MILLSTREAM_BOOTSTRAP says): fault tests stop and start them.
+
+    Started by the first test that asks for it, stopped at the end of the session."""
+    data_dir = tmp_path_factory.mktemp("kafka3")
+    started = time.monotonic()
+    info = broker.start(nodes=3, port=port_range(6), data_dir=data_dir)
+    print(f"3-node cluster up in {time.monotonic() - started:.1f} s on {info.bootstrap_servers}")
+    try:
+        yield info
     finally:
         broker.stop(data_dir)
 

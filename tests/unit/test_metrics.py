@@ -265,6 +265,21 @@ def test_lag_is_sampled_from_highwater_and_position() -> None:
     assert metrics.lags() == lags
 
 
+def test_lag_is_sampled_from_the_end_offsets_the_brokers_give_when_asked() -> None:
+    """Back-pressure stops fetching a partition, so its cached highwater freezes; the brokers' end offset does not."""
+    consumer = Consumer({("millstream.inventory", 0): 50, ("millstream.inventory", 1): 8},
+                        {("millstream.inventory", 0): 20, ("millstream.inventory", 1): 8})
+    asked: list[list[tuple[str, int]]] = []
+
+    async def ends(tps: list[Any]) -> dict[tuple[str, int], int]:
+        asked.append(sorted((tp.topic, tp.partition) for tp in tps))
+        return {("millstream.inventory", 0): 900, ("millstream.inventory", 1): 8}
+
+    lags = asyncio.run(sample_lag(consumer, Metrics(), ["millstream.inventory"], ends))
+    assert lags == {("millstream.inventory", 0): 880, ("millstream.inventory", 1): 0}
+    assert asked == [[("millstream.inventory", 0), ("millstream.inventory", 1)]]
+
+
 def test_instrument_worker_adds_the_sensor_a_lag_timer_on_the_inputs_and_table_sizes(tmp_path: Any) -> None:
     import rocksdict
 

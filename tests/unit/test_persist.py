@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import msgspec
 import pytest
 
 from core.engine import Engine, EngineSettings
-from core.persist import RestoreError, SiteRow, StateRows, fold_rows, site_of
+from core.persist import IDS_PER_ROW, RestoreError, SiteRow, StateRows, fold_rows, site_of
 from core.reports import REPORTS, report
 from core.site import SiteSettings, SiteState
 from helpers import SITE, advance, apply_ok, master_data, mk, q, rejected, to_json
@@ -156,6 +157,44 @@ def test_ids_rows_are_deleted_once_every_id_in_them_is_past_the_window() -> None
     apply_ok(engine, mk("receipt", item="RAW-A", qty=1, lot="A1"))
     changed = rows.changed()
     assert changed[f"{SITE}|ids|0"] is None and changed[f"{SITE}|ids|1"] is not None
+
+
+def test_a_batch_of_many_events_writes_its_ids_in_rows_that_fit_a_kafka_message() -> None:
+    """Regression (soak): a batch of envelopes carries tens of thousands of events; their ids in one row made a
+    1.1 MB changelog record, over Kafka's 1 MiB limit, and the worker crashed on every restart."""
+    count = 2 * IDS_PER_ROW + 7
+    receipts = [mk("receipt", item="RAW-A", qty=1, lot=f"L{n}", event_id=f"receipt-{n:06d}-{'x' * 24}")
+                for n in range(count)]
+    engine, _rows, table = setup(*receipts)
+    ids_rows = {k: v for k, v in table.items() if k.split("|")[1] == "ids"}
+    assert sorted(ids_rows) == [f"{SITE}|ids|{n}" for n in range(3)]   # one batch, three rows
+    assert max(len(v) for v in ids_rows.values()) < 400_000
+    again, _ = restored(table)
+    assert again._ids[SITE].seen == engine._ids[SITE].seen
+    assert len([i for i in again._ids[SITE].seen if i.startswith("receipt-")]) == count
+    resent = receipts[IDS_PER_ROW + 3]
+    assert [r.reason for r in rejected(again.apply([resent]))] == [
+        f"duplicate event_id '{resent.event_id}': already applied"]
+
+
+def test_many_events_waiting_for_the_watermark_are_cut_into_rows_that_fit_a_kafka_message() -> None:
+    """Regression (soak): a backlog held 3 MB of events back for one site, one row, and the worker crashed."""
+    engine, rows, table = setup(mk("receipt", item="RAW-A", qty=5, lot="A1"))
+    waiting = [mk("receipt", item="RAW-A", qty=1, lot=f"L{n:05d}-{'y' * 150}") for n in range(3000)]
+    for number, event in enumerate(waiting):
+        engine.hold(event, f"inventory[0]@{number}", ("inventory", 0, number, 0))
+    changed = rows.changed()
+    held = {k: v for k, v in changed.items() if k.split("|")[1] == "held"}
+    assert len(held) >= 3 and max(len(v or b"") for v in held.values()) < 400_000
+    table = fold_rows(table, changed)
+    assert table_of(table, SITE) == rows.current_rows(SITE)   # the rows written are the rows of the state
+    again, again_rows = restored(table)
+    assert again.held() == 3000
+    assert [h.event for *_, h in sorted(again._held[SITE])] == waiting   # in release order
+    assert again_rows.current_rows(SITE) == rows.current_rows(SITE)
+    engine.apply([], watermark=lambda _site: dt.datetime.max.replace(tzinfo=dt.UTC))
+    released = rows.changed()
+    assert engine.held() == 0 and all(released[key] is None for key in held)
 
 
 # --- restore --------------------------------------------------------------------------------------
