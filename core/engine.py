@@ -148,15 +148,18 @@ class Engine:
             out.extend(self.planner.plan(self))
         return out
 
-    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> None:
+    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> _Held:
         """Keep a site event until the watermark passes its time (also how a restore puts them back)."""
         self._held_seq += 1
-        heapq.heappush(self._held.setdefault(event.site, []),
-                       (event.ts, order, self._held_seq, _Held(event, source, order)))
+        held = _Held(event, source, order)
+        heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
         self._note_held(event.site)
+        return held
 
-    def held(self) -> int:
-        """Events waiting for the watermark."""
+    def held(self, site: str | None = None) -> int:
+        """Events waiting for the watermark (of one site, or of all)."""
+        if site is not None:
+            return len(self._held.get(site, ()))
         return sum(len(heap) for heap in self._held.values())
 
     def finish(self) -> list[Any]:

@@ -14,7 +14,8 @@ Values are msgpack; ``None`` deletes a row.  ``S`` is the site::
     S|po|ID  S|demand|ID  S|transfer-in|KEY  S|transfer-out|ID
     S|ids|N              event ids first remembered in batch N, and older ids forgotten then
     S|parked|KIND|KEY    events waiting for the KIND KEY to arrive
-    S|held               events waiting for the watermark (event-time merge of the input topics)
+    S|held|N             one event waiting for the watermark (event-time merge of the input topics),
+                         numbered per site: a batch writes the events it held and deletes those it let go
 
 Derived on restore, not stored: stock totals, the planning indexes (orders by
 item, allocations), genealogy by lot (the inverse of each order's lots), and the
@@ -47,7 +48,9 @@ from .stock import MOVEMENT_KINDS
 __all__ = ["FORMAT", "RestoreError", "StateRows", "fold_rows", "site_of"]
 
 #: bumped when a row's layout changes incompatibly; restore refuses other versions
-FORMAT = 1
+#: (2: one row per event waiting for the watermark instead of one row per site, which outgrew a Kafka
+#: message when a backlog was read)
+FORMAT = 2
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 Movement = Literal[MOVEMENT_KINDS]  # type: ignore[valid-type]
@@ -117,7 +120,7 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "prod": msgspec.msgpack.Decoder(ProdRow),
     "ids": msgspec.msgpack.Decoder(IdsRow),
     "parked": msgspec.msgpack.Decoder(list[ParkedRow]),
-    "held": msgspec.msgpack.Decoder(list[HeldRow]),
+    "held": msgspec.msgpack.Decoder(HeldRow),
     **{kind: msgspec.msgpack.Decoder(record) for kind, (_, record, _) in _RECORDS.items()},
 }
 _event_decoder = msgspec.json.Decoder(ev.InputEvent)
@@ -157,6 +160,9 @@ class _Track:
     offsets_moved: bool = False
     ids_next: int = 0
     ids_rows: list[tuple[dt.datetime, int]] = dataclasses.field(default_factory=list)  # heap: (keep until, N)
+    # events waiting for the watermark that have a row: id(waiting entry) -> (the entry, its row number)
+    held: dict[int, tuple[Any, int]] = dataclasses.field(default_factory=dict)
+    held_next: int = 0
 
 
 class StateRows:
@@ -222,8 +228,7 @@ class StateRows:
                 waiting = engine._parked.get(key)
                 rows[f"{track.prefix}parked|{key[1]}|{key[2]}"] = _parked_bytes(waiting) if waiting else None
             if name in held:
-                waiting_held = engine._held.get(name)
-                rows[f"{track.prefix}held"] = _held_bytes(waiting_held) if waiting_held else None
+                self._held_rows(engine._held.get(name, ()), track, rows)
             site_row = _encoder.encode(_site_row(state, track))
             if site_row != track.site_row:
                 rows[f"{track.prefix}site"] = track.site_row = site_row
@@ -247,8 +252,9 @@ class StateRows:
         for (name, kind, key), waiting in engine._parked.items():
             if name == site and waiting:
                 rows[f"{track.prefix}parked|{kind}|{key}"] = _parked_bytes(waiting)
-        if engine._held.get(site):
-            rows[f"{track.prefix}held"] = _held_bytes(engine._held[site])
+        for position, (*_, entry) in enumerate(engine._held.get(site, ())):
+            written = track.held.get(id(entry))   # one that ``changed`` has not written yet cannot match
+            rows[f"{track.prefix}held|{written[1] if written else f'unwritten-{position}'}"] = _held_bytes(entry)
         rows[f"{track.prefix}site"] = _encoder.encode(_site_row(state, track))
         return {key: value for key, value in rows.items() if value is not None}
 
@@ -282,6 +288,22 @@ class StateRows:
         track.ids_next += 1
         rows[f"{track.prefix}ids|{number}"] = _encoder.encode(IdsRow(remembered, forgotten))
         heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*remembered, *forgotten)), number))
+
+    def _held_rows(self, heap: Iterable[Any], track: _Track, rows: dict[str, bytes | None]) -> None:
+        """A row for each waiting event that has none yet, a delete for each row whose event went in.
+
+        Rows are per event (not one per site) so that none outgrows a Kafka message while a backlog is
+        read, and a batch writes what it changed, not every waiting event again.
+        """
+        current = {id(entry): entry for *_, entry in heap}
+        written = track.held
+        for key in [key for key in written if key not in current]:
+            rows[f"{track.prefix}held|{written.pop(key)[1]}"] = None
+        for key, entry in current.items():
+            if key not in written:
+                written[key] = (entry, track.held_next)
+                rows[f"{track.prefix}held|{track.held_next}"] = _held_bytes(entry)
+                track.held_next += 1
 
     def _track(self, site: str) -> _Track:
         track = self._tracks.get(site)
@@ -359,7 +381,7 @@ class StateRows:
         _index(state)
         self._restore_ids(state, track, read.get("ids", {}))
         self._restore_parked(site, read.get("parked", {}))
-        self._restore_held(site, read.get("held", {}).get("", []))
+        self._restore_held(site, track, read.get("held", {}))
         track.site_row = _encoder.encode(head)
         # everything re-nets: the planner's state for the site was dropped with it
         state.touched.update(dict.fromkeys(_items(state)))
@@ -387,15 +409,18 @@ class StateRows:
         heapq.heapify(ids.expiry)
         self.engine._ids[state.site] = ids
 
-    def _restore_held(self, site: str, rows: list[HeldRow]) -> None:
-        for row in rows:
+    def _restore_held(self, site: str, track: _Track, rows: dict[str, HeldRow]) -> None:
+        for name, row in rows.items():
+            number = _row_number(site, name, "held")
             try:
                 event = _event_decoder.decode(row.event)
             except msgspec.DecodeError as exc:
                 raise RestoreError(f"site {site!r}: event waiting for the watermark: {exc}") from None
             if event.site != site:
                 raise RestoreError(f"site {site!r}: a waiting event of site {event.site!r}")
-            self.engine.hold(event, row.source, tuple(row.order))
+            entry = self.engine.hold(event, row.source, tuple(row.order))
+            track.held[id(entry)] = (entry, number)
+            track.held_next = max(track.held_next, number + 1)
         if self.engine._held_changed:
             self.engine._held_changed.pop(site, None)
 
@@ -450,9 +475,9 @@ def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int
     return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
 
 
-def _held_bytes(heap: list[Any]) -> bytes:
-    """The waiting events in release order (a restore pushes them back in that order)."""
-    return _encoder.encode([HeldRow(encode_json(h.event), h.source, list(h.order)) for *_, h in sorted(heap)])
+def _held_bytes(held: Any) -> bytes:
+    """One event waiting for the watermark, with where it came from and its tie-break."""
+    return _encoder.encode(HeldRow(encode_json(held.event), held.source, list(held.order)))
 
 
 def _parked_bytes(waiting: list[_Parked]) -> bytes:
@@ -488,9 +513,9 @@ def _read_rows(site: str, prefix: str, rows: Iterable[tuple[str, bytes]]) -> dic
     return read
 
 
-def _row_number(site: str, name: str) -> int:
+def _row_number(site: str, name: str, kind: str = "ids") -> int:
     if not name.isdigit():
-        raise RestoreError(f"site {site!r}: ids row {name!r} is not numbered")
+        raise RestoreError(f"site {site!r}: {kind} row {name!r} is not numbered")
     return int(name)
 
 

@@ -25,6 +25,13 @@ Why this shape (docs/design.md, "Durability"):
   needs a current event, and a batch spans partitions.
 * A site's partition is the murmur2 hash of its key (``streams.routing``):
   the publisher, Faust's producer and the query router assume the same.
+* Reading a backlog, one input of a partition can run far ahead of another in
+  event time (Kafka fetches by bytes, not by time), and its events wait for
+  the merge in the engine.  Once a partition holds ``HOLD_PAUSE`` of them, the
+  inputs running ahead are paused (``Consumer.pause_partitions``) until the
+  ones holding the site back have caught up, so memory stays bounded; a
+  rebalance resumes every input (Faust's recovery does) and the next batch
+  decides again.
 """
 
 from __future__ import annotations
@@ -59,6 +66,10 @@ __all__ = ["DurableSites", "OwnedProcessor", "OwnedRecord"]
 log = logging.getLogger(__name__)
 
 ABORT_TIMEOUT = 5.0
+#: events of one partition waiting for the event-time merge at which its inputs running ahead are paused,
+#: and below which they go on again
+HOLD_PAUSE = 10_000
+HOLD_RESUME = HOLD_PAUSE // 2
 _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 
 
@@ -129,6 +140,7 @@ class DurableSites:
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
         self._settled.set()
         self._broken: BaseException | None = None
+        self._paused: set[tuple[str, int]] = set()   # merged inputs paused because they run ahead
 
     # --- batches ------------------------------------------------------------------------
 
@@ -149,7 +161,7 @@ class DurableSites:
 
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
-        if not self.engine.held():
+        if not self.engine.held() and not self._paused:
             return
         await self._settled.wait()
         async with self._lock:
@@ -163,11 +175,12 @@ class DurableSites:
             for record in records:
                 tp = TopicPartition(record.topic, record.partition)
                 positions[record.partition][tp] = max(positions[record.partition].get(tp, 0), record.offset + 1)
+        merge = None if master else self._merge_inputs()
         try:
-            if master:
+            if merge is None:
                 outputs = self.processor.process(records)
             else:
-                outputs = self.processor.process(records, *self._merge_inputs())
+                outputs = self.processor.process(records, *merge)
             await self._commit(self.rows.changed(), outputs, positions)
         except BaseException as exc:
             # the engine holds what is not durable: no more batches; the worker stops and a restart restores
@@ -177,6 +190,48 @@ class DurableSites:
             raise
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
+        if merge is not None:
+            self._regulate(*merge)
+
+    def _regulate(self, ends: dict[tuple[str, int], int | None], positions: dict[tuple[str, int], int | None]) -> None:
+        """Pause the merged inputs that run ahead of a partition holding ``HOLD_PAUSE`` waiting events.
+
+        The inputs that set a waiting site's watermark (``Processor.holding_back``)
+        keep flowing, so the site always progresses; the others wait until the
+        partition holds fewer than ``HOLD_RESUME``.  Only restored partitions,
+        never during a rebalance (Faust's recovery pauses and resumes inputs itself).
+        """
+        if self.pending or not self._settled.is_set() or getattr(self.app, "in_recovery", False):
+            return
+        lagging = self.processor.behind(ends, positions)
+        waiting: dict[int, list[str]] = defaultdict(list)
+        for site in self.engine.sites:
+            if self.engine.held(site):
+                waiting[self._home(site)].append(site)
+        wanted: set[tuple[str, int]] = set()
+        for partition, sites in waiting.items():
+            if partition not in self.owned:
+                continue
+            held = sum(self.engine.held(site) for site in sites)
+            paused = any(tp[1] == partition for tp in self._paused)
+            if held < (HOLD_RESUME if paused else HOLD_PAUSE):
+                continue
+            behind = {tp for tp in lagging if tp[1] == partition}
+            keep = set().union(*(self.processor.holding_back(site, behind) for site in sites))
+            wanted |= behind - keep
+        if wanted == self._paused:
+            return
+        consumer = self.app.consumer
+        if self._paused - wanted:
+            consumer.resume_partitions({TP(topic, partition) for topic, partition in self._paused - wanted})
+        if wanted:
+            consumer.pause_partitions({TP(topic, partition) for topic, partition in wanted})
+        log.info("inputs paused while their partition's waiting events catch up: %s",
+                 sorted(f"{topic}[{partition}]" for topic, partition in wanted) or "none")
+        self._paused = wanted
+
+    def _home(self, site: str) -> int:
+        return site_partition(site, self.partitions)
 
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
@@ -253,7 +308,8 @@ class DurableSites:
         """
         self._settled.clear()
         async with self._lock:
-            pass
+            # Faust's recovery resumes every input when the rebalance ends; the next batch decides again
+            self._paused.clear()
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
         await self._sync({tp.partition for tp in assigned if tp.topic in self.site_topics})

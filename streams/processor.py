@@ -114,8 +114,23 @@ class Processor:
         producer, so nothing older can still arrive there.  A partition behind
         that has not shown the site yet may still hold anything: the site waits
         until it is read to its end.  With no partition behind, everything goes.
+        When the service says which partition a site's records belong on
+        (``partition_of``; records on another are dead-lettered), only that
+        partition's inputs count: a backlog on another partition cannot hold
+        the site back.
         """
-        return min((self.latest.get(tp, {}).get(site, _BEFORE_ALL) for tp in behind), default=_AFTER_ALL)
+        return min(self._times(site, behind).values(), default=_AFTER_ALL)
+
+    def holding_back(self, site: str, behind: Collection[TopicPartition]) -> set[TopicPartition]:
+        """The partitions behind that set the site's watermark: reading them lets its waiting events go."""
+        times = self._times(site, behind)
+        low = min(times.values(), default=None)
+        return {tp for tp, time in times.items() if time == low}
+
+    def _times(self, site: str, behind: Collection[TopicPartition]) -> dict[TopicPartition, dt.datetime]:
+        """The site's latest time on each partition behind that may carry its records."""
+        home = self.partition_of(site) if self.partition_of is not None else None
+        return {tp: self.latest.get(tp, {}).get(site, _BEFORE_ALL) for tp in behind if home is None or tp[1] == home}
 
     def process(self, records: Iterable[InRecord], highwaters: Mapping[TopicPartition, int | None] | None = None,
                 positions: Mapping[TopicPartition, int | None] | None = None) -> list[OutRecord]:
