@@ -101,6 +101,10 @@ class Engine:
         self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}   # site -> heap
         self._held_seq = 0
         self._held_changed: dict[str, None] | None = {} if self.settings.track_changes else None
+        # with change tracking: what was held and what went in since core/persist.py looked, per site, so
+        # it writes a row per event newly waiting and deletes the rows of those released
+        self._held_added: dict[str, list[_Held]] | None = {} if self.settings.track_changes else None
+        self._held_released: dict[str, list[_Held]] | None = {} if self.settings.track_changes else None
         self.planner: Planner | None = None
         if self.settings.kernel != "off":
             self.planner = Planner(kernel=load_kernel(self.settings.kernel))
@@ -154,6 +158,8 @@ class Engine:
         held = _Held(event, source, order)
         heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
         self._note_held(event.site)
+        if self._held_added is not None:
+            self._held_added.setdefault(event.site, []).append(held)
         return held
 
     def held(self, site: str | None = None) -> int:
@@ -187,8 +193,11 @@ class Engine:
             until = watermark(site) if heap else None
             if until is not None and heap[0][0] <= until:
                 self._note_held(site)
+                released = self._held_released.setdefault(site, []) if self._held_released is not None else None
                 while heap and heap[0][0] <= until:
                     held = heapq.heappop(heap)[3]
+                    if released is not None:
+                        released.append(held)
                     self._apply_one(held.event, held.source, out)
             if not heap:
                 del self._held[site]

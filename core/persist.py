@@ -228,7 +228,7 @@ class StateRows:
                 waiting = engine._parked.get(key)
                 rows[f"{track.prefix}parked|{key[1]}|{key[2]}"] = _parked_bytes(waiting) if waiting else None
             if name in held:
-                self._held_rows(engine._held.get(name, ()), track, rows)
+                self._held_rows(name, track, rows)
             site_row = _encoder.encode(_site_row(state, track))
             if site_row != track.site_row:
                 rows[f"{track.prefix}site"] = track.site_row = site_row
@@ -289,19 +289,26 @@ class StateRows:
         rows[f"{track.prefix}ids|{number}"] = _encoder.encode(IdsRow(remembered, forgotten))
         heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*remembered, *forgotten)), number))
 
-    def _held_rows(self, heap: Iterable[Any], track: _Track, rows: dict[str, bytes | None]) -> None:
-        """A row for each waiting event that has none yet, a delete for each row whose event went in.
+    def _held_rows(self, site: str, track: _Track, rows: dict[str, bytes | None]) -> None:
+        """A row for each event newly waiting for the watermark, a delete for each row whose event went in.
 
         Rows are per event (not one per site) so that none outgrows a Kafka message while a backlog is
-        read, and a batch writes what it changed, not every waiting event again.
+        read, and a batch writes what it changed (the engine says what it held and released), not every
+        waiting event again.  An event held and released within the batch gets no row.
         """
-        current = {id(entry): entry for *_, entry in heap}
+        engine = self.engine
+        added = engine._held_added.pop(site, []) if engine._held_added is not None else []
+        released = engine._held_released.pop(site, []) if engine._held_released is not None else []
         written = track.held
-        for key in [key for key in written if key not in current]:
-            rows[f"{track.prefix}held|{written.pop(key)[1]}"] = None
-        for key, entry in current.items():
-            if key not in written:
-                written[key] = (entry, track.held_next)
+        gone = set()
+        for entry in released:   # kept alive by the list, so no id is reused in here
+            gone.add(id(entry))
+            row = written.pop(id(entry), None)
+            if row is not None:
+                rows[f"{track.prefix}held|{row[1]}"] = None
+        for entry in added:
+            if id(entry) not in gone:
+                written[id(entry)] = (entry, track.held_next)
                 rows[f"{track.prefix}held|{track.held_next}"] = _held_bytes(entry)
                 track.held_next += 1
 
@@ -325,8 +332,9 @@ class StateRows:
                 del engine._parked_changed[key]
         engine._park_deadlines.pop(site, None)
         engine._held.pop(site, None)
-        if engine._held_changed:
-            engine._held_changed.pop(site, None)
+        for tracked in (engine._held_changed, engine._held_added, engine._held_released):
+            if tracked:
+                tracked.pop(site, None)
         planner = engine.planner
         if planner is not None:
             for per_site in (planner.plans, planner.costs, planner.graphs):
@@ -421,8 +429,9 @@ class StateRows:
             entry = self.engine.hold(event, row.source, tuple(row.order))
             track.held[id(entry)] = (entry, number)
             track.held_next = max(track.held_next, number + 1)
-        if self.engine._held_changed:
-            self.engine._held_changed.pop(site, None)
+        for tracked in (self.engine._held_changed, self.engine._held_added):   # restored: not a change
+            if tracked:
+                tracked.pop(site, None)
 
     def _restore_parked(self, site: str, rows: dict[str, list[ParkedRow]]) -> None:
         engine = self.engine

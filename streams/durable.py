@@ -31,7 +31,10 @@ Why this shape (docs/design.md, "Durability"):
   inputs running ahead are paused (``Consumer.pause_partitions``) until the
   ones holding the site back have caught up, so memory stays bounded; a
   rebalance resumes every input (Faust's recovery does) and the next batch
-  decides again.
+  decides again.  Faust drops the records of a paused input that it had
+  already fetched, so a resumed input is sought back to the record after the
+  last one the processor saw (``Consumer.seek``); records delivered twice that
+  way are skipped by the processor.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class DurableSites:
         self.metrics = metrics
         self.rows = StateRows(engine)
         self.processor = OwnedProcessor(engine, settings, self.rows, metrics=metrics)
-        self.processor.partition_of = lambda site: site_partition(site, self.partitions)
+        self.processor.partition_of = self._home
         self.read_master = read_master
         self.master_ready = master_ready
         self._master_reader: asyncio.Future[None] | None = None
@@ -135,6 +138,7 @@ class DurableSites:
         self.owned: set[int] = set()       # partitions whose sites the engine holds
         self.pending: set[int] = set()     # assigned, sites not restored yet
         self.partitions = settings.partitions
+        self._homes: dict[str, int] = {}   # site -> partition, for ``self.partitions``
         self._writers: dict[int, AIOKafkaProducer] = {}
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
@@ -191,9 +195,10 @@ class DurableSites:
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
         if merge is not None:
-            self._regulate(*merge)
+            await self._regulate(*merge)
 
-    def _regulate(self, ends: dict[tuple[str, int], int | None], positions: dict[tuple[str, int], int | None]) -> None:
+    async def _regulate(self, ends: dict[tuple[str, int], int | None],
+                        positions: dict[tuple[str, int], int | None]) -> None:
         """Pause the merged inputs that run ahead of a partition holding ``HOLD_PAUSE`` waiting events.
 
         The inputs that set a waiting site's watermark (``Processor.holding_back``)
@@ -222,8 +227,13 @@ class DurableSites:
         if wanted == self._paused:
             return
         consumer = self.app.consumer
-        if self._paused - wanted:
-            consumer.resume_partitions({TP(topic, partition) for topic, partition in self._paused - wanted})
+        resumed = self._paused - wanted
+        if resumed:
+            consumer.resume_partitions({TP(topic, partition) for topic, partition in resumed})
+            for topic, partition in resumed:   # what Faust dropped while it was paused is read again
+                seen = self.processor.last_offset.get((topic, partition))
+                if seen is not None:
+                    await consumer.seek(TP(topic, partition), seen + 1)
         if wanted:
             consumer.pause_partitions({TP(topic, partition) for topic, partition in wanted})
         log.info("inputs paused while their partition's waiting events catch up: %s",
@@ -231,7 +241,11 @@ class DurableSites:
         self._paused = wanted
 
     def _home(self, site: str) -> int:
-        return site_partition(site, self.partitions)
+        """The site's partition (murmur2, computed once per site: every record, row and output asks)."""
+        home = self._homes.get(site)
+        if home is None:
+            home = self._homes[site] = site_partition(site, self.partitions)
+        return home
 
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
@@ -262,7 +276,7 @@ class DurableSites:
             await self.app.producer.send_and_wait(record.topic, record.key, record.value, None, None, None)
 
     def _partition_of(self, site: str) -> int:
-        partition = site_partition(site, self.partitions)
+        partition = self._home(site)
         if partition not in self._writers:
             raise RuntimeError(
                 f"site {site!r} hashes to partition {partition}, not one of this worker's "
@@ -324,6 +338,7 @@ class DurableSites:
         """
         topic = min(self.site_topics)
         self.partitions = self.app.consumer.topic_partitions(topic) or self.settings.partitions
+        self._homes.clear()
         async with self._lock:
             gone = (self.owned | self.pending) - partitions
             for site in [s for s in self.engine.sites if site_partition(s, self.partitions) in gone]:

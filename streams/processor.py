@@ -149,13 +149,18 @@ class Processor:
         origins: dict[str, InRecord] = {}
         applied: list[tuple[InRecord, set[str]]] = []
         for record in records:
+            tp = (record.topic, record.partition)
+            if record.offset <= self.last_offset.get(tp, -1):
+                # delivered again in this session (an input resumed from where it was read: see
+                # streams/durable.py): already handed to the engine
+                if metrics is not None:
+                    metrics.skipped(record.topic)
+                continue
             source = f"{record.topic}[{record.partition}]@{record.offset}"
             decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
             if self.partition_of is not None and record.topic != self._topic["master"]:
                 decoded = [self._misplaced(event, record.partition, source) or event for event in decoded]
-            tp = (record.topic, record.partition)
-            if record.offset > self.last_offset.get(tp, -1):
-                self.last_offset[tp] = record.offset
+            self.last_offset[tp] = record.offset
             latest = self.latest.setdefault(tp, {})
             for event in decoded:
                 ts, site = getattr(event, "ts", None), getattr(event, "site", None)

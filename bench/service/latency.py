@@ -3,6 +3,7 @@
 One worker (arm E) on a fresh topic prefix holds the master data, then the generator sends the pre-loaded
 factory's site events one per message, in their order, at ``rate`` events a second for ``duration``
 seconds; then the next rate, the factory going on where it stopped (one worker, no restart in between).
+A warm-up at the lowest rate comes first and is not measured (the factory's opening state and first plans).
 The generator is open loop: event ``i`` is due at ``start + i / rate`` whatever the broker or the worker
 do, and its latency is measured from that due time (a late send counts against the service, not for it).
 
@@ -136,7 +137,8 @@ def _consumed(figures: dict[str, Any], settings: Settings) -> int:
 
 
 def run_latency(preload: Preload, base: Settings, workdir: Path, rates: list[float], duration: float, *,
-                search_steps: int = 0, poll: float = 0.2, log: Any = print) -> list[dict[str, Any]]:
+                search_steps: int = 0, warmup: float = 10.0, poll: float = 0.2,
+                log: Any = print) -> list[dict[str, Any]]:
     """One worker, each rate in turn (then ``search_steps`` more between the highest sustained rate and the
     lowest that was not); a list of figures per rate."""
     if preload.variant != "single":
@@ -160,6 +162,8 @@ def run_latency(preload: Preload, base: Settings, workdir: Path, rates: list[flo
 
         producer = Producer(producer_config(settings, 60.0) | {"linger.ms": 0})
         sent_total = 0
+        if warmup > 0:   # the factory's opening (stock, orders, first plans) at the lowest rate, not measured
+            sent_total += _one_rate(min(rates), warmup, events, producer, reader, worker, settings, 0, poll)["sent"]
         todo = list(rates)
         while todo:
             rate = todo.pop(0)

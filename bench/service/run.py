@@ -66,10 +66,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     arms.add_argument("--batch-size", type=int, default=Settings().batch_size, help="the worker's batch_size")
     arms.add_argument("--fetch-backoff-ms", type=int, default=10, help="A and B: fetch.queue.backoff.ms")
     arms.add_argument("--no-restore", action="store_true", help="skip the memory and restore measurement")
+    arms.add_argument("--poll", type=float, default=1.0,
+                      help="seconds between scrapes of a draining worker's /metrics (the end's resolution; a "
+                           "scrape walks every waiting event, so scraping often slows the worker)")
     lat = parser.add_argument_group("latency")
     lat.add_argument("--rates", default="1000,5000,20000", help="offered loads, events/s ('' skips latency)")
     lat.add_argument("--duration", type=float, default=30.0, help="seconds per rate")
     lat.add_argument("--search-steps", type=int, default=3, help="more rates to find the highest sustained")
+    lat.add_argument("--warmup", type=float, default=10.0, help="seconds at the lowest rate first, not measured")
     sweep = parser.add_argument_group("sweeps (arm E, envelopes, one run each)")
     sweep.add_argument("--sweep-events", type=int, default=200_000, help="site events per sweep point (0: none)")
     sweep.add_argument("--sweep-items", default="1000,2500,5000,10000", help="items per site")
@@ -80,6 +84,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     out.add_argument("--report", type=Path, default=ROOT / "bench" / "RESULTS-service.md")
     out.add_argument("--plots", type=Path, default=ROOT / "bench" / "plots")
     out.add_argument("--workdir", type=Path, default=CACHE / "work", help="worker logs and state")
+    out.add_argument("--profile", action="store_true",
+                     help="py-spy samples the first E run of each variant (collapsed stacks in the workdir)")
     return parser.parse_args(argv)
 
 
@@ -117,8 +123,10 @@ def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> lis
             runs = args.slow_runs if arm == "F" else args.runs
             for run in range(1, runs + 1):
                 restore = not args.no_restore and arm == "E" and variant == "envelopes" and run == 1
+                profile = (args.workdir / f"profile-{arm}-{variant}.txt"
+                           if args.profile and arm == "E" and run == 1 else None)
                 result = run_worker_arm(preload, arm, run, base, args.workdir, batch_size=args.batch_size,
-                                        restore=restore, log=log)
+                                        restore=restore, profile=profile, poll=args.poll, log=log)
                 results.append(result.as_json())
     return results
 
@@ -136,7 +144,7 @@ def sweeps(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> list[di
     for name, value, point, batch in points:
         log(f"sweep {name} = {value}: {point.describe()}, batch {batch}")
         preload = prepare(point, log=log)["envelopes"]
-        result = run_worker_arm(preload, "E", 1, base, args.workdir, batch_size=batch, log=log)
+        result = run_worker_arm(preload, "E", 1, base, args.workdir, batch_size=batch, poll=args.poll, log=log)
         results.append({"sweep": name, "value": value, **result.as_json(), "spec": point.key})
     return results
 
@@ -205,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if rates:
         log(f"latency: {', '.join(f'{r:,.0f}' for r in rates)} events/s, {args.duration:.0f} s each")
         data["latency"] = run_latency(prepare(spec, log=log)["single"], base, args.workdir, rates, args.duration,
-                                      search_steps=args.search_steps, log=log)
+                                      search_steps=args.search_steps, warmup=args.warmup, log=log)
     data["sweeps"] = sweeps(spec, args, base)
     data["machine"]["load_end"] = os.getloadavg()
     data["seconds"] = time.perf_counter() - started

@@ -5,18 +5,20 @@ transactional ids all hang off it), so the state and the transfers topic of one 
 The worker is the command users run, in its own process, with its settings in the environment; only the
 ``kernel`` setting differs between the arms (``off``: no planning, ``cython``, ``python``: the twin).
 
-The drain is observed through the worker's own ``/metrics`` (scraped every ``poll`` seconds): the clock
-starts at the first scrape that shows site events consumed (master data read, Faust started) and stops at
-the first that shows every pre-loaded site event consumed and none waiting for the event-time merge.
-Events already consumed at the first scrape are not counted.  The batch, engine and planner histograms
-give where the time went.  The transactions commit the input offsets of each batch, so at the end the
-consumer group's offsets equal the end of every input partition: checked too.
+The clock starts when the worker has read the master data and lets site events flow (its log says so, to
+the millisecond) and stops at the first scrape of its own ``/metrics`` (every ``poll`` seconds) that shows
+every pre-loaded site event consumed and none waiting for the event-time merge; every site event is
+counted.  The batch, engine and planner histograms, from the scrape that shows the master data read to
+the last, give where the time went.  The transactions commit the input offsets of each batch, so at the
+end the consumer group's offsets equal the end of every input partition: checked too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
+import re
 import shutil
 import signal
 import socket
@@ -43,6 +45,8 @@ __all__ = ["ARMS", "WorkerRun", "run_worker_arm", "scrape", "topic_volume"]
 ARMS = {"D": "off", "E": "cython", "F": "python"}
 #: output topics whose volume goes into the capacity model
 _OUTPUTS = ("planned-orders", "shortages", "exceptions", "costs", "rejected", "transfers")
+#: the worker's log line saying master data is read and site events flow (streams/app.py), with its time
+_FLOW = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\][^\n]*site events flow")
 #: a drain that shows no progress for this long is stuck (seconds)
 STALL = 300.0
 
@@ -99,7 +103,16 @@ class WorkerRun:
         self.started = time.perf_counter()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "millstream.cli", "worker", "--loglevel",
-                                             "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                                             "info"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def flowing_since(self) -> float | None:
+        """Wall time (``time.time()``) at which this run of the worker let site events flow, from its log."""
+        text = self.log.read_text(errors="replace")
+        found = [m for m in _FLOW.finditer(text)]
+        if not found:
+            return None
+        stamp = dt.datetime.strptime(found[-1][1], "%Y-%m-%d %H:%M:%S,%f")   # the worker's local time
+        return stamp.timestamp()
 
     def stop(self, timeout: float = 60.0) -> None:
         process = self.process
@@ -149,9 +162,9 @@ def _site_consumed(settings: Settings, figures: dict[str, Any]) -> int:
     return int(sum(figures.get("consumed", {}).get(settings.topic(short), 0) for short in SITE_TOPICS))
 
 
-def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir: Path, *, poll: float = 0.2,
+def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir: Path, *, poll: float = 0.5,
                    batch_size: int | None = None, restore: bool = False, keep: bool = False,
-                   log: Any = print) -> ArmResult:
+                   profile: Path | None = None, log: Any = print) -> ArmResult:
     """Load a fresh copy of ``preload``, drain it with one worker of ``arm``; optionally measure restores."""
     spec = preload.spec
     prefix = f"bench-{preload.variant[0]}{arm.lower()}{run}-{uuid.uuid4().hex[:6]}"
@@ -165,12 +178,22 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
     extra: dict[str, Any] = {"kernel": settings.kernel, "batch_size": settings.batch_size}
     try:
         worker.start()
-        first_at, first = worker.wait_for(lambda f: _site_consumed(settings, f) > 0, poll, "the first site events")
-        extra["startup_s"] = first_at - worker.started
+        master = settings.topic("master")
+        _at, first = worker.wait_for(lambda f: f["consumed"].get(master, 0) >= preload.master, poll,
+                                     "the master data")
+        sampler = _profile(worker, profile) if profile is not None else None
         finished_at, last = worker.wait_for(
             lambda f: _site_consumed(settings, f) >= total and not f["waiting"].get("watermark"), poll,
             "every site event")
-        counted = total - _site_consumed(settings, first)
+        finished_wall = time.time() - (time.perf_counter() - finished_at)
+        flowing = worker.flowing_since()
+        if flowing is None:
+            raise RuntimeError(f"worker {prefix}: no 'site events flow' line in {worker.log}")
+        extra["startup_s"] = flowing - (time.time() - (time.perf_counter() - worker.started))
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)   # py-spy writes its file on SIGINT
+            sampler.wait(120)
+            extra["profile"] = str(profile)
         extra |= _breakdown(first, last) | worker.memory()
         extra["rejected"] = int(last["rejected"])
         extra["parked_at_end"] = int(last["waiting"].get("reference", 0))
@@ -180,8 +203,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
             extra["volume"] = topic_volume(settings, [*(settings.topic(name) for name in _OUTPUTS),
                                                       changelog_topic(settings)])
             extra |= measure_restores(worker, poll, log)
-        result = ArmResult(arm, preload.variant, run, counted, finished_at - first_at, preload.site_messages, extra)
-        log(f"  {arm} {preload.variant} run {run}: {result.events_per_s:,.0f} events/s ({counted:,} events in "
+        result = ArmResult(arm, preload.variant, run, total, finished_wall - flowing, preload.site_messages, extra)
+        log(f"  {arm} {preload.variant} run {run}: {result.events_per_s:,.0f} events/s ({total:,} events in "
             f"{result.seconds:.1f} s), RSS {extra['vmrss'] / 2**20:.0f} MiB")
         return result
     finally:
@@ -189,6 +212,15 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
         if not keep:
             delete_prefix(settings, log=log)
             shutil.rmtree(settings.data_dir, ignore_errors=True)
+
+
+def _profile(worker: WorkerRun, path: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker (and its native frames) until SIGINT, as collapsed stacks in ``path``."""
+    assert worker.process is not None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([spy, "record", "--pid", str(worker.process.pid), "--rate", "100", "--format", "raw",
+                             "--output", str(path), "--nonblocking"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def topic_volume(settings: Settings, topics: list[str]) -> dict[str, list[int]]:

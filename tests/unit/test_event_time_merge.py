@@ -297,3 +297,22 @@ def _lot(row: bytes) -> str:
     from core.persist import HeldRow
 
     return str(json.loads(msgspec.msgpack.decode(row, type=HeldRow).event)["lot"][1:])
+
+
+def test_a_record_delivered_again_in_the_same_session_is_skipped() -> None:
+    """An input paused for the merge is sought back to the record after the last one the processor saw, so
+    records already in flight come twice: the second time they are skipped, a bad one is not dead-lettered
+    again and a good one is not applied again."""
+    reset()
+    master = [InRecord(SETTINGS.topic("master"), 0, 0, encode_json(item("RAW")))]
+    inventory = SETTINGS.topic("inventory")
+    records = [InRecord(inventory, 0, 0, encode_json(mk("receipt", item="RAW", qty=2, lot="A"))),
+               InRecord(inventory, 0, 1, b"{not json")]
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    processor.process(master)
+    first = processor.process(records)
+    again = processor.process(records)
+    assert [o.topic for o in first].count(SETTINGS.topic("rejected")) == 1
+    assert again == []
+    assert report(processor.engine, "stock") == [{"site": "S1", "item": "RAW", "lot": "A", "status": "available",
+                                                  "qty": 2}]
