@@ -209,7 +209,7 @@ def load(preload: Preload, settings: Settings, log: Any = print) -> dict[tuple[s
 
 def end_offsets(settings: Settings, shorts: tuple[str, ...]) -> dict[tuple[str, int], int]:
     """(short topic, partition) -> high watermark, for every partition of the named topics."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     from millstream.kafka_security import confluent_config
 
@@ -220,7 +220,14 @@ def end_offsets(settings: Settings, shorts: tuple[str, ...]) -> dict[tuple[str, 
             topic = settings.topic(short)
             metadata = consumer.list_topics(topic, timeout=30)
             for partition in metadata.topics[topic].partitions:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                for attempt in range(30):   # a loaded broker may still be electing the leader of a new topic
+                    try:
+                        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                        break
+                    except KafkaException:
+                        if attempt == 29:
+                            raise
+                        time.sleep(1.0)
                 ends[(short, partition)] = high
         return ends
     finally:

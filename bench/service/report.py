@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .spec import BenchSpec
+
 __all__ = ["capacity", "write_report"]
 
 ARM_TEXT = {
@@ -99,6 +101,13 @@ def _report(data: dict[str, Any], plots: Path, base: Path) -> list[str]:
         f"msgspec {m['msgspec']}; commit {m['commit']}; started {data['started']}; load average "
         f"{m['load_start'][0]:.2f} at start, {m['load_end'][0]:.2f} at the end.", "",
     ]
+    issue = BenchSpec()
+    if data["spec"] != issue.key:
+        lines += [f"**Small-scale run**: the issue's measurement is {issue.describe()} (`make bench-service`); "
+                  "these figures exercise the harness and show where time goes, they do not answer the targets.", ""]
+    if m["load_start"][0] > 1.5 or m["load_end"][0] > 1.5:
+        lines += [f"**Loaded machine**: load average {m['load_start'][0]:.1f} at start, {m['load_end'][0]:.1f} at the "
+                  f"end on {m['cores']} cores (other jobs ran alongside): rates are low and noisy.", ""]
     for variant, info in data.get("preload", {}).items():
         lines.append(f"- pre-load `{variant}`: {info['site_events']:,} site events in {info['site_messages']:,} "
                      f"messages ({info['value_bytes'] / max(info['site_events'], 1):.0f} bytes per event), after "
@@ -133,6 +142,8 @@ def _report(data: dict[str, Any], plots: Path, base: Path) -> list[str]:
                          f"{row['engine_s']:.1f} | {row['plan_s']:.1f} | {outside:.1f} | {row['rejected']} | "
                          f"{row['vmrss'] / 2**20:.0f} MiB |")
     lines += _latency(data) + _memory(data) + _sweeps(data, plots, base) + _capacity(data)
+    if data.get("failures"):
+        lines += ["", "## Runs that failed", ""] + [f"- `{failure}`" for failure in data["failures"]]
     return lines
 
 

@@ -15,6 +15,7 @@ Needs a running broker (``millstream kafka start``); creates and deletes topic p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -23,6 +24,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +95,18 @@ def log(text: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {text}", flush=True)
 
 
-def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def _recorded(failures: list[str], what: str) -> Iterator[None]:
+    """A run that fails is logged and listed in the results; the benchmark goes on with the next."""
+    try:
+        yield
+    except Exception as exc:
+        log(f"  FAILED {what}: {exc!r}")
+        failures.append(f"{what}: {exc!r}"[:2000])
+
+
+def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings,
+               failures: list[str]) -> list[dict[str, Any]]:
     """Every arm on both variants: A, B, C on one loaded copy, D, E, F each on a fresh one."""
     preloads = prepare(spec, log=log)
     results: list[dict[str, Any]] = []
@@ -109,14 +122,15 @@ def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> lis
                 for arm in [a for a in wanted if a in "ABC"]:
                     runs = args.slow_runs if arm == "C" and variant == "single" else args.runs
                     for run in range(1, runs + 1):
-                        if arm == "C":
-                            result = run_faust_noop(shared, ends, index, variant=variant, run=run,
-                                                    workdir=args.workdir)
-                        else:
-                            result = drain_raw(shared, ends, index, decode=arm == "B", arm=arm, variant=variant,
-                                               run=run, fetch_backoff_ms=args.fetch_backoff_ms)
-                        log(f"  {arm} {variant} run {run}: {result.events_per_s:,.0f} events/s")
-                        results.append(result.as_json())
+                        with _recorded(failures, f"{arm} {variant} run {run}"):
+                            if arm == "C":
+                                result = run_faust_noop(shared, ends, index, variant=variant, run=run,
+                                                        workdir=args.workdir)
+                            else:
+                                result = drain_raw(shared, ends, index, decode=arm == "B", arm=arm,
+                                                   variant=variant, run=run, fetch_backoff_ms=args.fetch_backoff_ms)
+                            log(f"  {arm} {variant} run {run}: {result.events_per_s:,.0f} events/s")
+                            results.append(result.as_json())
             finally:
                 delete_prefix(shared, log=log)
         for arm in [a for a in wanted if a in ARMS]:
@@ -125,13 +139,14 @@ def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> lis
                 restore = not args.no_restore and arm == "E" and variant == "envelopes" and run == 1
                 profile = (args.workdir / f"profile-{arm}-{variant}.txt"
                            if args.profile and arm == "E" and run == 1 else None)
-                result = run_worker_arm(preload, arm, run, base, args.workdir, batch_size=args.batch_size,
-                                        restore=restore, profile=profile, poll=args.poll, log=log)
-                results.append(result.as_json())
+                with _recorded(failures, f"{arm} {variant} run {run}"):
+                    result = run_worker_arm(preload, arm, run, base, args.workdir, batch_size=args.batch_size,
+                                            restore=restore, profile=profile, poll=args.poll, log=log)
+                    results.append(result.as_json())
     return results
 
 
-def sweeps(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> list[dict[str, Any]]:
+def sweeps(spec: BenchSpec, args: argparse.Namespace, base: Settings, failures: list[str]) -> list[dict[str, Any]]:
     """Arm E on envelopes against items per site, BOM depth and batch size, one at a time."""
     if args.sweep_events <= 0:
         return []
@@ -143,9 +158,10 @@ def sweeps(spec: BenchSpec, args: argparse.Namespace, base: Settings) -> list[di
     results = []
     for name, value, point, batch in points:
         log(f"sweep {name} = {value}: {point.describe()}, batch {batch}")
-        preload = prepare(point, log=log)["envelopes"]
-        result = run_worker_arm(preload, "E", 1, base, args.workdir, batch_size=batch, poll=args.poll, log=log)
-        results.append({"sweep": name, "value": value, **result.as_json(), "spec": point.key})
+        with _recorded(failures, f"sweep {name} = {value}"):
+            preload = prepare(point, log=log)["envelopes"]
+            result = run_worker_arm(preload, "E", 1, base, args.workdir, batch_size=batch, poll=args.poll, log=log)
+            results.append({"sweep": name, "value": value, **result.as_json(), "spec": point.key})
     return results
 
 
@@ -173,7 +189,7 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "platform": platform.platform(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "faust": faust.__version__, "aiokafka": aiokafka.__version__,
-            "confluent_kafka": confluent_kafka.version()[0],
+            "confluent_kafka": confluent_kafka.__version__,
             "librdkafka": confluent_kafka.libversion()[0], "msgspec": msgspec.__version__,
             "kafka_jar": kafka[0] if kafka else "", "commit": commit.stdout.strip() + ("+" if dirty.stdout else ""),
             "load_start": os.getloadavg()}
@@ -207,18 +223,26 @@ def main(argv: list[str] | None = None) -> int:
     data["preload"] = {name: {"site_events": p.site_events, "site_messages": p.site_messages,
                               "value_bytes": p.value_bytes, "master": p.master}
                        for name, p in prepare(spec, log=log).items()}
-    data["arms"] = drain_arms(spec, args, base)
+    failures: list[str] = data.setdefault("failures", [])
+
+    def save() -> None:   # after every phase: a later failure keeps what was measured
+        data["machine"]["load_end"] = os.getloadavg()
+        data["seconds"] = time.perf_counter() - started
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(data, indent=1, default=str))
+
+    data["arms"] = drain_arms(spec, args, base, failures)
     data["summary"] = summarise(data["arms"])
+    save()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     if rates:
         log(f"latency: {', '.join(f'{r:,.0f}' for r in rates)} events/s, {args.duration:.0f} s each")
-        data["latency"] = run_latency(prepare(spec, log=log)["single"], base, args.workdir, rates, args.duration,
-                                      search_steps=args.search_steps, warmup=args.warmup, log=log)
-    data["sweeps"] = sweeps(spec, args, base)
-    data["machine"]["load_end"] = os.getloadavg()
-    data["seconds"] = time.perf_counter() - started
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(data, indent=1, default=str))
+        with _recorded(failures, "latency"):
+            data["latency"] = run_latency(prepare(spec, log=log)["single"], base, args.workdir, rates,
+                                          args.duration, search_steps=args.search_steps, warmup=args.warmup, log=log)
+        save()
+    data["sweeps"] = sweeps(spec, args, base, failures)
+    save()
     from .report import write_report
 
     write_report(data, args.report, args.plots, log=log)
