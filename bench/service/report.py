@@ -131,15 +131,17 @@ def _report(data: dict[str, Any], plots: Path, base: Path) -> list[str]:
                      + f" | {TARGETS.get(key, ('(the ceiling)', None))[0]} |")
     lines.append("| E events/s | " + " | ".join(_rate(_median(summary, v, "E")) for v in summary)
                  + " | ≥ 50,000 |")
-    lines += ["", "### Where the worker's time went (its own histograms, between the first and the last scrape)", "",
+    lines += ["", "### Where the worker's time went (its own histograms, from the master data read to the end)", "",
               "| arm | variant | run | events/s | wall s | batches | processor s | engine s | planner s | "
-              "outside the processor s | rejected | RSS |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "outside the processor s | outputs | rejected | RSS |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in data["arms"]:
         if row["arm"] in "DEF":
             outside = row["seconds"] - row["process_s"]
             lines.append(f"| {row['arm']} | {row['variant']} | {row['run']} | {_rate(row['events_per_s'])} | "
                          f"{row['seconds']:.1f} | {row['batches']:.0f} | {row['process_s']:.1f} | "
-                         f"{row['engine_s']:.1f} | {row['plan_s']:.1f} | {outside:.1f} | {row['rejected']} | "
+                         f"{row['engine_s']:.1f} | {row['plan_s']:.1f} | {outside:.1f} | {row['outputs']:,} | "
+                         f"{row['rejected']} | "
                          f"{row['vmrss'] / 2**20:.0f} MiB |")
     lines += _latency(data) + _memory(data) + _sweeps(data, plots, base) + _capacity(data)
     if data.get("failures"):

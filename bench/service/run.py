@@ -64,7 +64,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     arms.add_argument("--variants", default=",".join(VARIANTS))
     arms.add_argument("--runs", type=int, default=3, help="runs per arm (the median is reported)")
     arms.add_argument("--slow-runs", type=int, default=1,
-                      help="runs of the slow arms: F, and C with one event per message")
+                      help="runs of the slow arms: F, and C and D with one event per message (12-30 min each at "
+                           "the issue's size); E always gets --runs")
     arms.add_argument("--batch-size", type=int, default=Settings().batch_size, help="the worker's batch_size")
     arms.add_argument("--fetch-backoff-ms", type=int, default=10, help="A and B: fetch.queue.backoff.ms")
     arms.add_argument("--no-restore", action="store_true", help="skip the memory and restore measurement")
@@ -134,7 +135,7 @@ def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings,
             finally:
                 delete_prefix(shared, log=log)
         for arm in [a for a in wanted if a in ARMS]:
-            runs = args.slow_runs if arm == "F" else args.runs
+            runs = args.slow_runs if arm == "F" or (arm == "D" and variant == "single") else args.runs
             for run in range(1, runs + 1):
                 restore = not args.no_restore and arm == "E" and variant == "envelopes" and run == 1
                 profile = (args.workdir / f"profile-{arm}-{variant}.txt"
