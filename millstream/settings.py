@@ -37,8 +37,8 @@ class Settings:
     data_dir: str = ".cache/worker"
     #: events per engine batch in the worker
     batch_size: int = 500
-    #: the worker's netting kernel: "cython", "python" (the pure-Python twin), "off" (no planning: ledger,
-    #: costs and durable state only; for benchmarks) or empty (the compiled one when it is built)
+    #: the worker's netting kernel: "cython", "python" (the pure-Python twin), "off" (no planning, so no plan
+    #: or cost outputs: ledger and durable state only; for benchmarks) or empty (the compiled one when built)
     kernel: str = ""
     #: allow stock to go negative instead of rejecting over-issues
     allow_negative_stock: bool = False

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.engine import Engine
+from core.engine import EARLIEST_TS, LATEST_TS, Engine
 from core.netting import PLANNED_RECORDS
 from core.persist import StateRows
 from millstream.settings import Settings
@@ -164,7 +164,10 @@ class Processor:
             latest = self.latest.setdefault(tp, {})
             for event in decoded:
                 ts, site = getattr(event, "ts", None), getattr(event, "site", None)
-                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL):
+                # a time the engine rejects (year 9999) says nothing of how far the sender has come: counted,
+                # it would let every later event of the site through the merge at once
+                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL) \
+                        and EARLIEST_TS <= ts < LATEST_TS:
                     latest[site] = ts
             if self.rows is not None:
                 sites = _sites(decoded)

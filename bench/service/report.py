@@ -21,7 +21,7 @@ ARM_TEXT = {
     "A": "raw confluent-kafka `consume` loop, nothing decoded (the ceiling)",
     "B": "the same loop decoding with the msgspec codecs",
     "C": "a Faust agent doing nothing per message",
-    "D": "Millstream worker, kernel off (decode, ledger, costing, state rows, transactions, outputs)",
+    "D": "Millstream worker, kernel off (decode, merge, ledger, state rows, transactions; no plan or cost outputs)",
     "E": "Millstream worker (compiled kernel)",
     "F": "Millstream worker, pure-Python twin kernel",
 }

@@ -316,3 +316,21 @@ def test_a_record_delivered_again_in_the_same_session_is_skipped() -> None:
     assert again == []
     assert report(processor.engine, "stock") == [{"site": "S1", "item": "RAW", "lot": "A", "status": "available",
                                                   "qty": 2}]
+
+
+def test_an_event_time_the_engine_rejects_does_not_move_the_watermark() -> None:
+    """A receipt stamped in the year 9999 is rejected; counted in the merge it would let every later event
+    of its site through at once, ahead of older ones still to be read on the same partition."""
+    reset()
+    master = [InRecord(SETTINGS.topic("master"), 0, 0, encode_json(item("RAW")))]
+    inventory = SETTINGS.topic("inventory")
+    good = mk("receipt", item="RAW", qty=1, lot="A")
+    bogus = json.loads(encode_json(mk("receipt", item="RAW", qty=1, lot="B")))
+    bogus["ts"] = "9999-06-01T00:00:00+00:00"
+    records = [InRecord(inventory, 0, 0, encode_json(good)), InRecord(inventory, 0, 1, json.dumps(bogus).encode())]
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
+    processor.process(master)
+    out = processor.process(records, highwaters={(inventory, 0): 3})
+    assert [json.loads(o.value)["reason"][:23] for o in out if o.topic == SETTINGS.topic("rejected")] == \
+        ["event time out of range"]
+    assert processor.watermark("S1", processor.behind({(inventory, 0): 3})) == good.ts
