@@ -60,6 +60,7 @@ from monitoring.metrics import Metrics
 from schemas import events as ev
 from schemas import outputs as out
 
+from .batches import BATCH_BYTES, BatchedSends
 from .changelog import TABLE, LocalRows, app_id, changelog_topic, committed_positions
 from .processor import InRecord, OutRecord, Processor
 from .routing import site_partition
@@ -139,6 +140,7 @@ class DurableSites:
         self.pending: set[int] = set()     # assigned, sites not restored yet
         self.partitions = settings.partitions
         self._homes: dict[str, int] = {}   # site -> partition, for ``self.partitions``
+        self._topic_partitions: dict[str, int] = {}   # output topic -> partitions (streams.batches)
         self._writers: dict[int, AIOKafkaProducer] = {}
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
@@ -294,8 +296,9 @@ class DurableSites:
                            positions: dict[TopicPartition, int]) -> None:
         producer = self._writers[partition]
         await producer.begin_transaction()
+        batched = BatchedSends(producer, self._topic_partitions)
         try:
-            futures = [await producer.send(topic, value, key=key, partition=part) for topic, key, value, part in sends]
+            await batched.send_all(sends)
             if positions:   # the consumer group's position moves with the state it produced
                 await producer.send_offsets_to_transaction(positions, app_id(self.settings))
             await producer.commit_transaction()
@@ -308,8 +311,9 @@ class DurableSites:
                 await asyncio.wait_for(producer.abort_transaction(), ABORT_TIMEOUT)
             raise
         changelog = changelog_topic(self.settings)
-        self.local.committed(partition, [(key, value, future.result().offset)
-                                         for (topic, key, value, _), future in zip(sends, futures, strict=True)
+        offsets = batched.offsets()
+        self.local.committed(partition, [(key, value, offset)
+                                         for (topic, key, value, _), offset in zip(sends, offsets, strict=True)
                                          if topic == changelog])
 
     # --- assignment, restore, revocation ----------------------------------------------------
@@ -359,7 +363,8 @@ class DurableSites:
         name = f"{app_id(self.settings)}-rows-{partition}"
         producer = AIOKafkaProducer(
             **aiokafka_config(self.settings), client_id=name, transactional_id=name,
-            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20))
+            enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20),
+            max_batch_size=BATCH_BYTES)
         await producer.start()   # InitProducerId: fences the previous owner, aborts its open transaction
         return producer
 
