@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := millstream/samples/hearing_devices.jsonl
 
-.PHONY: install demo run test lint unit bench kafka-start kafka-stop clean
+.PHONY: install demo run test lint unit bench bench-service kafka-start kafka-stop clean
 
 install:
 	scripts/install.sh
@@ -31,6 +31,13 @@ unit: install
 
 bench: install
 	$(PY) -m bench.kernel --kernel both
+
+## The service benchmark (issue 7): arms A-F, latency, memory, restore, sweeps, plots -> bench/RESULTS-service.md.
+## Needs a broker at MILLSTREAM_BOOTSTRAP (default 127.0.0.1:9092; make kafka-start). About 3 h on a quiet 2-core
+## machine at the issue's size; every size is an option: python -m bench.service --help.
+bench-service: install
+	$(VENV)/bin/pip install -q -e ".[bench]"
+	$(PY) -m bench.service $(BENCH_ARGS)
 
 kafka-start:
 	$(VENV)/bin/millstream kafka start

@@ -101,6 +101,10 @@ class Engine:
         self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}   # site -> heap
         self._held_seq = 0
         self._held_changed: dict[str, None] | None = {} if self.settings.track_changes else None
+        # with change tracking: what was held and what went in since core/persist.py looked, per site, so
+        # it writes a row per event newly waiting and deletes the rows of those released
+        self._held_added: dict[str, list[_Held]] | None = {} if self.settings.track_changes else None
+        self._held_released: dict[str, list[_Held]] | None = {} if self.settings.track_changes else None
         self.planner: Planner | None = None
         if self.settings.kernel != "off":
             self.planner = Planner(kernel=load_kernel(self.settings.kernel))
@@ -148,15 +152,20 @@ class Engine:
             out.extend(self.planner.plan(self))
         return out
 
-    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> None:
+    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> _Held:
         """Keep a site event until the watermark passes its time (also how a restore puts them back)."""
         self._held_seq += 1
-        heapq.heappush(self._held.setdefault(event.site, []),
-                       (event.ts, order, self._held_seq, _Held(event, source, order)))
+        held = _Held(event, source, order)
+        heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
         self._note_held(event.site)
+        if self._held_added is not None:
+            self._held_added.setdefault(event.site, []).append(held)
+        return held
 
-    def held(self) -> int:
-        """Events waiting for the watermark."""
+    def held(self, site: str | None = None) -> int:
+        """Events waiting for the watermark (of one site, or of all)."""
+        if site is not None:
+            return len(self._held.get(site, ()))
         return sum(len(heap) for heap in self._held.values())
 
     def finish(self) -> list[Any]:
@@ -184,8 +193,11 @@ class Engine:
             until = watermark(site) if heap else None
             if until is not None and heap[0][0] <= until:
                 self._note_held(site)
+                released = self._held_released.setdefault(site, []) if self._held_released is not None else None
                 while heap and heap[0][0] <= until:
                     held = heapq.heappop(heap)[3]
+                    if released is not None:
+                        released.append(held)
                     self._apply_one(held.event, held.source, out)
             if not heap:
                 del self._held[site]

@@ -16,8 +16,8 @@ Values are msgpack; ``None`` deletes a row.  ``S`` is the site::
                          without these rows (written before they existed) restores with no history
     S|ids|N              event ids first remembered in batch N, and older ids forgotten then
     S|parked|KIND|KEY    events waiting for the KIND KEY to arrive
-    S|held, S|held|N     events waiting for the watermark (event-time merge of the input topics), in release
-                         order, cut into rows of at most ``HELD_ROW_BYTES`` of events (N = 1, 2, ...)
+    S|held|N             one event waiting for the watermark (event-time merge of the input topics),
+                         numbered per site: a batch writes the events it held and deletes those it let go
 
 Derived on restore, not stored: stock totals, the planning indexes (orders by
 item, allocations), genealogy by lot (the inverse of each order's lots), and the
@@ -51,7 +51,9 @@ from .stock import MOVEMENT_KINDS
 __all__ = ["FORMAT", "RestoreError", "StateRows", "fold_rows", "site_of"]
 
 #: bumped when a row's layout changes incompatibly; restore refuses other versions
-FORMAT = 1
+#: (2: one row per event waiting for the watermark instead of one row per site, which outgrew a Kafka
+#: message when a backlog was read)
+FORMAT = 2
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 Movement = Literal[MOVEMENT_KINDS]  # type: ignore[valid-type]
@@ -90,8 +92,6 @@ class ProdRow(msgspec.Struct, array_like=True, omit_defaults=True):
     outputs: list[tuple[str, str, int]] = []   # (item, lot, micro-units) it produced
 
 
-#: bytes of waiting events per held row: a single event is at most max_message_bytes, far less in practice
-HELD_ROW_BYTES = 256 * 1024
 #: event ids per ids row: an id and its expiry take ~40 bytes of msgpack, so a row stays under ~200 KB
 IDS_PER_ROW = 5000
 
@@ -128,7 +128,7 @@ _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "prod": msgspec.msgpack.Decoder(ProdRow),
     "ids": msgspec.msgpack.Decoder(IdsRow),
     "parked": msgspec.msgpack.Decoder(list[ParkedRow]),
-    "held": msgspec.msgpack.Decoder(list[HeldRow]),
+    "held": msgspec.msgpack.Decoder(HeldRow),
     **{kind: msgspec.msgpack.Decoder(record) for kind, (_, record, _) in _RECORDS.items()},
 }
 _event_decoder = msgspec.json.Decoder(ev.InputEvent)
@@ -168,7 +168,9 @@ class _Track:
     offsets_moved: bool = False
     ids_next: int = 0
     ids_rows: list[tuple[dt.datetime, int]] = dataclasses.field(default_factory=list)  # heap: (keep until, N)
-    held_rows: int = 0                                              # rows the waiting events take now
+    # events waiting for the watermark that have a row: id(waiting entry) -> (the entry, its row number)
+    held: dict[int, tuple[Any, int]] = dataclasses.field(default_factory=dict)
+    held_next: int = 0
 
 
 class StateRows:
@@ -234,7 +236,7 @@ class StateRows:
                 waiting = engine._parked.get(key)
                 rows[f"{track.prefix}parked|{key[1]}|{key[2]}"] = _parked_bytes(waiting) if waiting else None
             if name in held:
-                self._held_rows(engine._held.get(name) or [], track, rows)
+                self._held_rows(name, track, rows)
             site_row = _encoder.encode(_site_row(state, track))
             if site_row != track.site_row:
                 rows[f"{track.prefix}site"] = track.site_row = site_row
@@ -258,8 +260,9 @@ class StateRows:
         for (name, kind, key), waiting in engine._parked.items():
             if name == site and waiting:
                 rows[f"{track.prefix}parked|{kind}|{key}"] = _parked_bytes(waiting)
-        for number, chunk in enumerate(_held_chunks(engine._held.get(site) or [])):
-            rows[_held_key(track, number)] = chunk
+        for position, (*_, entry) in enumerate(engine._held.get(site, ())):
+            written = track.held.get(id(entry))   # one that ``changed`` has not written yet cannot match
+            rows[f"{track.prefix}held|{written[1] if written else f'unwritten-{position}'}"] = _held_bytes(entry)
         rows[f"{track.prefix}site"] = _encoder.encode(_site_row(state, track))
         return {key: value for key, value in rows.items() if value is not None}
 
@@ -279,15 +282,6 @@ class StateRows:
         else:
             row = getattr(state, _RECORDS[kind][0]).get(key)
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None
-
-    def _held_rows(self, heap: list[Any], track: _Track, rows: dict[str, bytes | None]) -> None:
-        """The waiting events anew, in as many rows as they need; the rows no longer needed deleted."""
-        chunks = _held_chunks(heap)
-        for number, chunk in enumerate(chunks):
-            rows[_held_key(track, number)] = chunk
-        for number in range(len(chunks), track.held_rows):
-            rows[_held_key(track, number)] = None
-        track.held_rows = len(chunks)
 
     def _ids_row(self, ids: _SeenIds, track: _Track, rows: dict[str, bytes | None]) -> None:
         """Ids remembered and forgotten in this batch, as new rows of at most ``IDS_PER_ROW`` ids each.
@@ -310,6 +304,29 @@ class StateRows:
             heapq.heappush(track.ids_rows, (max(expiry for _, expiry in (*piece.remembered, *piece.forgotten)),
                                             number))
 
+    def _held_rows(self, site: str, track: _Track, rows: dict[str, bytes | None]) -> None:
+        """A row for each event newly waiting for the watermark, a delete for each row whose event went in.
+
+        Rows are per event (not one per site) so that none outgrows a Kafka message while a backlog is
+        read, and a batch writes what it changed (the engine says what it held and released), not every
+        waiting event again.  An event held and released within the batch gets no row.
+        """
+        engine = self.engine
+        added = engine._held_added.pop(site, []) if engine._held_added is not None else []
+        released = engine._held_released.pop(site, []) if engine._held_released is not None else []
+        written = track.held
+        gone = set()
+        for entry in released:   # kept alive by the list, so no id is reused in here
+            gone.add(id(entry))
+            row = written.pop(id(entry), None)
+            if row is not None:
+                rows[f"{track.prefix}held|{row[1]}"] = None
+        for entry in added:
+            if id(entry) not in gone:
+                written[id(entry)] = (entry, track.held_next)
+                rows[f"{track.prefix}held|{track.held_next}"] = _held_bytes(entry)
+                track.held_next += 1
+
     def _track(self, site: str) -> _Track:
         track = self._tracks.get(site)
         if track is None:
@@ -330,8 +347,9 @@ class StateRows:
                 del engine._parked_changed[key]
         engine._park_deadlines.pop(site, None)
         engine._held.pop(site, None)
-        if engine._held_changed:
-            engine._held_changed.pop(site, None)
+        for tracked in (engine._held_changed, engine._held_added, engine._held_released):
+            if tracked:
+                tracked.pop(site, None)
         planner = engine.planner
         if planner is not None:
             for per_site in (planner.plans, planner.costs, planner.graphs, planner.capacity):
@@ -386,12 +404,7 @@ class StateRows:
         _index(state)
         self._restore_ids(state, track, read.get("ids", {}))
         self._restore_parked(site, read.get("parked", {}))
-        held = read.get("held", {})
-        for name in held:
-            if name and not name.isdigit():
-                raise RestoreError(f"site {site!r}: held row {name!r} is not numbered")
-        self._restore_held(site, [row for name in sorted(held, key=lambda n: int(n or 0)) for row in held[name]])
-        track.held_rows = len(held)
+        self._restore_held(site, track, read.get("held", {}))
         track.site_row = _encoder.encode(head)
         # everything re-nets: the planner's state for the site was dropped with it
         state.touched.update(dict.fromkeys(_items(state), EVERYTHING))
@@ -419,17 +432,21 @@ class StateRows:
         heapq.heapify(ids.expiry)
         self.engine._ids[state.site] = ids
 
-    def _restore_held(self, site: str, rows: list[HeldRow]) -> None:
-        for row in rows:
+    def _restore_held(self, site: str, track: _Track, rows: dict[str, HeldRow]) -> None:
+        for name, row in rows.items():
+            number = _row_number(site, name, "held")
             try:
                 event = _event_decoder.decode(row.event)
             except msgspec.DecodeError as exc:
                 raise RestoreError(f"site {site!r}: event waiting for the watermark: {exc}") from None
             if event.site != site:
                 raise RestoreError(f"site {site!r}: a waiting event of site {event.site!r}")
-            self.engine.hold(event, row.source, tuple(row.order))
-        if self.engine._held_changed:
-            self.engine._held_changed.pop(site, None)
+            entry = self.engine.hold(event, row.source, tuple(row.order))
+            track.held[id(entry)] = (entry, number)
+            track.held_next = max(track.held_next, number + 1)
+        for tracked in (self.engine._held_changed, self.engine._held_added):   # restored: not a change
+            if tracked:
+                tracked.pop(site, None)
 
     def _restore_parked(self, site: str, rows: dict[str, list[ParkedRow]]) -> None:
         engine = self.engine
@@ -482,28 +499,9 @@ def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int
     return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
 
 
-def _held_chunks(heap: list[Any]) -> list[bytes]:
-    """The waiting events in release order (a restore pushes them back in that order), cut into rows of at
-    most ``HELD_ROW_BYTES`` of events: a backlog can hold tens of thousands of events back, and one row of
-    3 MB crashed a worker (Kafka takes 1 MiB per message)."""
-    chunks: list[bytes] = []
-    chunk: list[HeldRow] = []
-    size = 0
-    for *_, held in sorted(heap):
-        row = HeldRow(encode_json(held.event), held.source, list(held.order))
-        if chunk and size + len(row.event) > HELD_ROW_BYTES:
-            chunks.append(_encoder.encode(chunk))
-            chunk, size = [], 0
-        chunk.append(row)
-        size += len(row.event) + len(row.source or "") + 16
-    if chunk:
-        chunks.append(_encoder.encode(chunk))
-    return chunks
-
-
-def _held_key(track: _Track, number: int) -> str:
-    """``S|held`` for the first row (the only one before rows were cut), ``S|held|N`` after it."""
-    return f"{track.prefix}held" + (f"|{number}" if number else "")
+def _held_bytes(held: Any) -> bytes:
+    """One event waiting for the watermark, with where it came from and its tie-break."""
+    return _encoder.encode(HeldRow(encode_json(held.event), held.source, list(held.order)))
 
 
 def _parked_bytes(waiting: list[_Parked]) -> bytes:
@@ -539,9 +537,9 @@ def _read_rows(site: str, prefix: str, rows: Iterable[tuple[str, bytes]]) -> dic
     return read
 
 
-def _row_number(site: str, name: str) -> int:
+def _row_number(site: str, name: str, kind: str = "ids") -> int:
     if not name.isdigit():
-        raise RestoreError(f"site {site!r}: ids row {name!r} is not numbered")
+        raise RestoreError(f"site {site!r}: {kind} row {name!r} is not numbered")
     return int(name)
 
 

@@ -45,6 +45,9 @@ class Settings:
     transaction_timeout: int = 600
     #: input records a worker reads ahead of the batch being applied; more pauses fetching (back-pressure)
     read_ahead: int = 4096
+    #: the worker's netting kernel: "cython", "python" (the pure-Python twin), "off" (no planning, so no plan
+    #: or cost outputs: ledger and durable state only; for benchmarks) or empty (the compiled one when built)
+    kernel: str = ""
     #: allow stock to go negative instead of rejecting over-issues
     allow_negative_stock: bool = False
     #: largest input message a worker accepts, bytes: larger ones are dead-lettered before they are parsed

@@ -57,6 +57,8 @@ BATCH_WITHIN = 0.05
 #: Faust's periodic offset commit (and livelock check), in effect off: offsets are committed per batch
 FAUST_COMMIT_INTERVAL = 24 * 3600.0
 FAUST_COMMIT_EVERY = 1 << 30
+#: values of the ``kernel`` setting ("": the compiled kernel when it is built, else the twin)
+KERNELS = ("", "cython", "python", "off")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -97,7 +99,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_group_instance_id=f"{app_id(settings)}-{settings.web_host}-{settings.web_port}",
     )
     engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock,
-                                   track_changes=True))
+                                   track_changes=True, kernel=settings.kernel or None))
     metrics = Metrics()
     register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
     site_topics = [settings.topic(name) for name in SITE_TOPICS]
@@ -182,6 +184,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     Refused credentials, a failed TLS handshake or contradictory security settings stop it here, with
     the reason, before Faust starts (and would retry them forever).
     """
+    if settings.kernel not in KERNELS:
+        raise SystemExit(f"millstream worker: kernel must be one of {', '.join(map(repr, KERNELS))}, "
+                         f"not {settings.kernel!r}")
     try:
         ensure_topics(settings)
         ensure_changelog(settings)

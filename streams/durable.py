@@ -25,6 +25,16 @@ Why this shape (docs/design.md, "Durability"):
   needs a current event, and a batch spans partitions.
 * A site's partition is the murmur2 hash of its key (``streams.routing``):
   the publisher, Faust's producer and the query router assume the same.
+* Reading a backlog, one input of a partition can run far ahead of another in
+  event time (Kafka fetches by bytes, not by time), and its events wait for
+  the merge in the engine.  Once a partition holds ``HOLD_PAUSE`` of them, the
+  inputs running ahead are paused (``Consumer.pause_partitions``) until the
+  ones holding the site back have caught up, so memory stays bounded; a
+  rebalance resumes every input (Faust's recovery does) and the next batch
+  decides again.  Faust drops the records of a paused input that it had
+  already fetched, so a resumed input is sought back to the record after the
+  last one the processor saw (``Consumer.seek``); records delivered twice that
+  way are skipped by the processor.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from monitoring.metrics import Metrics
 from schemas import events as ev
 from schemas import outputs as out
 
+from .batches import BATCH_BYTES, BatchedSends
 from .changelog import TABLE, LocalRows, app_id, changelog_topic, committed_positions
 from .processor import InRecord, OutRecord, Processor
 from .routing import site_partition
@@ -71,6 +82,10 @@ EXIT_CRASHED = 70   # EX_SOFTWARE
 #: outputs cannot be written never ends, and its producer cannot flush; both are left to the next owner,
 #: whose producer fences them (the batch is not durable, so the state restored there does not hold it)
 CLOSE_TIMEOUT = 10.0
+#: events of one partition waiting for the event-time merge at which its inputs running ahead are paused,
+#: and below which they go on again
+HOLD_PAUSE = 10_000
+HOLD_RESUME = HOLD_PAUSE // 2
 _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 
 
@@ -116,7 +131,7 @@ class DurableSites:
         self.metrics = metrics
         self.rows = StateRows(engine)
         self.processor = OwnedProcessor(engine, settings, self.rows, metrics=metrics)
-        self.processor.partition_of = lambda site: site_partition(site, self.partitions)
+        self.processor.partition_of = self._home
         self.read_master = read_master
         self.master_ready = master_ready
         self._master_reader: asyncio.Future[None] | None = None
@@ -136,6 +151,8 @@ class DurableSites:
         self.owned: set[int] = set()       # partitions whose sites the engine holds
         self.pending: set[int] = set()     # assigned, sites not restored yet
         self.partitions = settings.partitions
+        self._homes: dict[str, int] = {}   # site -> partition, for ``self.partitions``
+        self._topic_partitions: dict[str, int] = {}   # output topic -> partitions (streams.batches)
         self._writers: dict[int, AIOKafkaProducer] = {}
         self._lock = asyncio.Lock()
         self._settled = asyncio.Event()   # cleared while a rebalance is under way
@@ -145,6 +162,7 @@ class DurableSites:
         self._broken: BaseException | None = None
         self._held_since: float | None = None   # when events began to wait for the merge (for the log)
         self._generation: int | None = None     # the consumer group generation of the last assignment
+        self._paused: set[tuple[str, int]] = set()   # merged inputs paused because they run ahead
 
     # --- batches ------------------------------------------------------------------------
 
@@ -170,7 +188,7 @@ class DurableSites:
 
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
-        if not self.engine.held():
+        if not self.engine.held() and not self._paused:
             self._held_since = None
             return
         await self._settled.wait()
@@ -186,11 +204,12 @@ class DurableSites:
             for record in records:
                 tp = TopicPartition(record.topic, record.partition)
                 positions[record.partition][tp] = max(positions[record.partition].get(tp, 0), record.offset + 1)
+        merge = None if master else self._merge_inputs()
         try:
-            if master:
+            if merge is None:
                 outputs = self.processor.process(records)
             else:
-                outputs = self.processor.process(records, *self._merge_inputs())
+                outputs = self.processor.process(records, *merge)
             await self._commit(self.rows.changed(), outputs, positions)
         except BaseException as exc:
             # the engine holds what is not durable: no more batches; the worker stops and a restart restores
@@ -201,6 +220,58 @@ class DurableSites:
             raise
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
+        if merge is not None:
+            await self._regulate(*merge)
+
+    async def _regulate(self, ends: dict[tuple[str, int], int | None],
+                        positions: dict[tuple[str, int], int | None]) -> None:
+        """Pause the merged inputs that run ahead of a partition holding ``HOLD_PAUSE`` waiting events.
+
+        The inputs that set a waiting site's watermark (``Processor.holding_back``)
+        keep flowing, so the site always progresses; the others wait until the
+        partition holds fewer than ``HOLD_RESUME``.  Only restored partitions,
+        never during a rebalance (Faust's recovery pauses and resumes inputs itself).
+        """
+        if self.pending or not self._settled.is_set() or getattr(self.app, "in_recovery", False):
+            return
+        lagging = self.processor.behind(ends, positions)
+        waiting: dict[int, list[str]] = defaultdict(list)
+        for site in self.engine.sites:
+            if self.engine.held(site):
+                waiting[self._home(site)].append(site)
+        wanted: set[tuple[str, int]] = set()
+        for partition, sites in waiting.items():
+            if partition not in self.owned:
+                continue
+            held = sum(self.engine.held(site) for site in sites)
+            paused = any(tp[1] == partition for tp in self._paused)
+            if held < (HOLD_RESUME if paused else HOLD_PAUSE):
+                continue
+            behind = {tp for tp in lagging if tp[1] == partition}
+            keep = set().union(*(self.processor.holding_back(site, behind) for site in sites))
+            wanted |= behind - keep
+        if wanted == self._paused:
+            return
+        consumer = self.app.consumer
+        resumed = self._paused - wanted
+        if resumed:
+            consumer.resume_partitions({TP(topic, partition) for topic, partition in resumed})
+            for topic, partition in resumed:   # what Faust dropped while it was paused is read again
+                seen = self.processor.last_offset.get((topic, partition))
+                if seen is not None:
+                    await consumer.seek(TP(topic, partition), seen + 1)
+        if wanted:
+            consumer.pause_partitions({TP(topic, partition) for topic, partition in wanted})
+        log.info("inputs paused while their partition's waiting events catch up: %s",
+                 sorted(f"{topic}[{partition}]" for topic, partition in wanted) or "none")
+        self._paused = wanted
+
+    def _home(self, site: str) -> int:
+        """The site's partition (murmur2, computed once per site: every record, row and output asks)."""
+        home = self._homes.get(site)
+        if home is None:
+            home = self._homes[site] = site_partition(site, self.partitions)
+        return home
 
     def _say_what_holds(self) -> None:
         """Every ``HOLD_REPORT`` seconds that events keep waiting for the merge, log which inputs are behind."""
@@ -244,7 +315,7 @@ class DurableSites:
             await self.app.producer.send_and_wait(record.topic, record.key, record.value, None, None, None)
 
     def _partition_of(self, site: str) -> int:
-        partition = site_partition(site, self.partitions)
+        partition = self._home(site)
         if partition not in self._writers:
             raise RuntimeError(
                 f"site {site!r} hashes to partition {partition}, not one of this worker's "
@@ -262,8 +333,9 @@ class DurableSites:
                            positions: dict[TopicPartition, int]) -> None:
         producer = self._writers[partition]
         await producer.begin_transaction()
+        batched = BatchedSends(producer, self._topic_partitions)
         try:
-            futures = [await producer.send(topic, value, key=key, partition=part) for topic, key, value, part in sends]
+            await batched.send_all(sends)
             if positions:   # the consumer group's position moves with the state it produced
                 await producer.send_offsets_to_transaction(positions, app_id(self.settings))
             await producer.commit_transaction()
@@ -276,8 +348,9 @@ class DurableSites:
                 await asyncio.wait_for(producer.abort_transaction(), ABORT_TIMEOUT)
             raise
         changelog = changelog_topic(self.settings)
-        self.local.committed(partition, [(key, value, future.result().offset)
-                                         for (topic, key, value, _), future in zip(sends, futures, strict=True)
+        offsets = batched.offsets()
+        self.local.committed(partition, [(key, value, offset)
+                                         for (topic, key, value, _), offset in zip(sends, offsets, strict=True)
                                          if topic == changelog])
 
     # --- assignment, restore, revocation ----------------------------------------------------
@@ -290,7 +363,8 @@ class DurableSites:
         """
         self._settled.clear()
         async with self._lock:
-            pass
+            # Faust's recovery resumes every input when the rebalance ends; the next batch decides again
+            self._paused.clear()
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
         """Keep what this worker held throughout, drop what it lost, restore what it gained.
@@ -319,6 +393,7 @@ class DurableSites:
         """
         topic = min(self.site_topics)
         self.partitions = self.app.consumer.topic_partitions(topic) or self.settings.partitions
+        self._homes.clear()
         async with self._lock:
             gone = (self.owned | self.pending) - partitions
             for site in [s for s in self.engine.sites if site_partition(s, self.partitions) in gone]:
@@ -345,6 +420,7 @@ class DurableSites:
         producer = AIOKafkaProducer(
             **aiokafka_config(self.settings), client_id=name, transactional_id=name,
             enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20),
+            max_batch_size=BATCH_BYTES,
             # a batch whose outputs the brokers refuse waits (its sends are retried) this long before the
             # coordinator aborts it and fences this producer (docs/settings.md)
             transaction_timeout_ms=self.settings.transaction_timeout * 1000)

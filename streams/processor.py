@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.engine import Engine
+from core.engine import EARLIEST_TS, LATEST_TS, Engine
 from core.netting import PLANNED_RECORDS
 from core.persist import StateRows
 from millstream.settings import Settings
@@ -115,8 +115,23 @@ class Processor:
         producer, so nothing older can still arrive there.  A partition behind
         that has not shown the site yet may still hold anything: the site waits
         until it is read to its end.  With no partition behind, everything goes.
+        When the service says which partition a site's records belong on
+        (``partition_of``; records on another are dead-lettered), only that
+        partition's inputs count: a backlog on another partition cannot hold
+        the site back.
         """
-        return min((self.latest.get(tp, {}).get(site, _BEFORE_ALL) for tp in behind), default=_AFTER_ALL)
+        return min(self._times(site, behind).values(), default=_AFTER_ALL)
+
+    def holding_back(self, site: str, behind: Collection[TopicPartition]) -> set[TopicPartition]:
+        """The partitions behind that set the site's watermark: reading them lets its waiting events go."""
+        times = self._times(site, behind)
+        low = min(times.values(), default=None)
+        return {tp for tp, time in times.items() if time == low}
+
+    def _times(self, site: str, behind: Collection[TopicPartition]) -> dict[TopicPartition, dt.datetime]:
+        """The site's latest time on each partition behind that may carry its records."""
+        home = self.partition_of(site) if self.partition_of is not None else None
+        return {tp: self.latest.get(tp, {}).get(site, _BEFORE_ALL) for tp in behind if home is None or tp[1] == home}
 
     def process(self, records: Iterable[InRecord], highwaters: Mapping[TopicPartition, int | None] | None = None,
                 positions: Mapping[TopicPartition, int | None] | None = None) -> list[OutRecord]:
@@ -135,17 +150,25 @@ class Processor:
         origins: dict[str, InRecord] = {}
         applied: list[tuple[InRecord, set[str]]] = []
         for record in records:
+            tp = (record.topic, record.partition)
+            if record.offset <= self.last_offset.get(tp, -1):
+                # delivered again in this session (an input resumed from where it was read: see
+                # streams/durable.py): already handed to the engine
+                if metrics is not None:
+                    metrics.skipped(record.topic)
+                continue
             source = f"{record.topic}[{record.partition}]@{record.offset}"
             decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
             if self.partition_of is not None and record.topic != self._topic["master"]:
                 decoded = [self._misplaced(event, record.partition, source) or event for event in decoded]
-            tp = (record.topic, record.partition)
-            if record.offset > self.last_offset.get(tp, -1):
-                self.last_offset[tp] = record.offset
+            self.last_offset[tp] = record.offset
             latest = self.latest.setdefault(tp, {})
             for event in decoded:
                 ts, site = getattr(event, "ts", None), getattr(event, "site", None)
-                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL):
+                # a time the engine rejects (year 9999) says nothing of how far the sender has come: counted,
+                # it would let every later event of the site through the merge at once
+                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL) \
+                        and EARLIEST_TS <= ts < LATEST_TS:
                     latest[site] = ts
             if self.rows is not None:
                 sites = _sites(decoded)

@@ -1,0 +1,72 @@
+"""A transaction's records sent as record batches, one per topic-partition, instead of one ``send`` each.
+
+``AIOKafkaProducer.send`` costs tens of microseconds of Python per record (metadata wait, a set of the
+topic's partitions built twice, a future and a metadata tuple per record): with a few output and state
+records per event it was a quarter of a worker's time (BENCHMARKS.md, issue 7).  ``create_batch`` and
+``send_batch`` are aiokafka's public batch API: records are appended to a batch builder per topic-partition
+and each batch goes out whole, inside the same transaction.  A record's offset is its batch's base offset
+plus its place in the batch.
+
+Records sent without a partition go where the producer's default partitioner would put them (murmur2 of
+the key, as ``streams.routing.site_partition`` and the Java client compute it), so a compacted output
+topic keeps each key in the partition it always had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+__all__ = ["BATCH_BYTES", "BatchedSends"]
+
+#: most bytes in one record batch (a single larger record still goes, alone)
+BATCH_BYTES = 512 * 1024
+
+Send = tuple[str, bytes, bytes | None, int | None]   # topic, key, value, partition (None: by key)
+
+
+class BatchedSends:
+    """The records of one transaction, appended to batches and sent; ``offsets`` once it committed."""
+
+    def __init__(self, producer: AIOKafkaProducer, partitions: dict[str, int]) -> None:
+        self.producer = producer
+        self.partitions = partitions   # topic -> partition count, shared across transactions (a cache)
+        self._open: dict[tuple[str, int], Any] = {}
+        self._sent: dict[tuple[str, int], list[asyncio.Future[Any]]] = defaultdict(list)
+        self._places: list[tuple[tuple[str, int], int, int]] = []   # per record: slot, batch number, offset in it
+
+    async def send_all(self, sends: Sequence[Send]) -> None:
+        for topic, key, value, partition in sends:
+            if partition is None:
+                partition = await self._by_key(topic, key)
+            slot = (topic, partition)
+            builder = self._open.get(slot)
+            placed = builder.append(key=key, value=value, timestamp=None) if builder is not None else None
+            if placed is None:   # no batch yet, or it is full: send it, start another (which takes any record)
+                if builder is not None:
+                    await self._send(slot, builder)
+                builder = self._open[slot] = self.producer.create_batch()
+                placed = builder.append(key=key, value=value, timestamp=None)
+            self._places.append((slot, len(self._sent[slot]), placed.offset))
+        for slot, builder in list(self._open.items()):
+            await self._send(slot, builder)
+        self._open.clear()
+
+    def offsets(self) -> list[int]:
+        """Each record's offset, in the order sent (after the transaction committed)."""
+        return [self._sent[slot][number].result().offset + relative for slot, number, relative in self._places]
+
+    async def _send(self, slot: tuple[str, int], builder: Any) -> None:
+        builder.close()
+        self._sent[slot].append(await self.producer.send_batch(builder, slot[0], partition=slot[1]))
+
+    async def _by_key(self, topic: str, key: bytes | None) -> int:
+        count = self.partitions.get(topic)
+        if count is None:
+            count = self.partitions[topic] = len(await self.producer.partitions_for(topic))
+        return (murmur2(key or b"") & 0x7FFFFFFF) % count

@@ -1,0 +1,68 @@
+"""streams.batches puts a keyed record where the producer's own partitioner would (compacted outputs keep
+each key in its partition) and reads each record's offset from its batch."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.batches import BatchedSends
+
+
+class _Future:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def result(self) -> _Future:
+        return self
+
+
+class _Builder:
+    """Stands in for aiokafka's BatchBuilder: takes ``room`` records, then says it is full."""
+
+    def __init__(self, room: int) -> None:
+        self.room, self.records = room, 0
+
+    def append(self, *, key: bytes, value: bytes | None, timestamp: Any) -> Any:
+        if self.records == self.room:
+            return None
+        self.records += 1
+        return type("Placed", (), {"offset": self.records - 1})
+
+    def close(self) -> None:
+        pass
+
+
+class _Producer:
+    """Records what was sent where; the n-th batch of a topic-partition starts at offset 100 * n."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int, int]] = []
+
+    def create_batch(self) -> _Builder:
+        return _Builder(room=3)
+
+    async def send_batch(self, builder: _Builder, topic: str, *, partition: int) -> _Future:
+        base = 100 * sum(1 for t, p, _ in self.batches if (t, p) == (topic, partition))
+        self.batches.append((topic, partition, builder.records))
+        return _Future(base)
+
+
+def test_keys_go_where_the_default_partitioner_puts_them() -> None:
+    rng = random.Random(7)
+    keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 30))) for _ in range(500)]
+    batched = BatchedSends(_Producer(), {"out": 8})   # type: ignore[arg-type]
+    placed = [asyncio.run(batched._by_key("out", key)) for key in keys]
+    assert placed == [DefaultPartitioner()(key, list(range(8)), list(range(8))) for key in keys]
+
+
+def test_each_record_gets_its_batch_base_plus_its_place() -> None:
+    producer = _Producer()
+    batched = BatchedSends(producer, {})   # type: ignore[arg-type]
+    sends = [("rows", b"k%d" % i, b"v", 1) for i in range(7)] + [("out", b"x", b"v", 2)]
+    asyncio.run(batched.send_all(sends))
+    assert producer.batches == [("rows", 1, 3), ("rows", 1, 3), ("rows", 1, 1), ("out", 2, 1)]
+    assert batched.offsets() == [0, 1, 2, 100, 101, 102, 200, 0]
