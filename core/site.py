@@ -345,7 +345,7 @@ class SiteState:
         if demand is not None:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
-                demand.completed = self.today
+                demand.completed = e.ts.astimezone(dt.UTC).date()   # its own time, also when it waited
             self._record_changed("demand", demand.demand_id)
         self._touch(e.item, STOCK | (DEMAND if demand is not None else 0))
         return []

@@ -75,14 +75,22 @@ def run_merged(records: list[InRecord], ends: dict[tuple[str, int], int], rng: r
     transfers = (SETTINGS.topic("transfers"), 0)
     ends = {**ends, transfers: 0}
     records = list(records)
-    while records:
-        size = rng.randint(1, 12)
-        batch, records = records[:size], records[size:]
-        for out in processor.process(batch, highwaters=ends):
+    while True:
+        while records:
+            size = rng.randint(1, 12)
+            batch, records = records[:size], records[size:]
+            for out in processor.process(batch, highwaters=ends):
+                if out.topic == transfers[0]:
+                    records.insert(rng.randint(0, len(records)), InRecord(transfers[0], 0, ends[transfers],
+                                                                          out.value))
+                    ends[transfers] += 1
+        # the timer tick once every partition is read; what it announces comes back as well
+        for out in processor.process([], highwaters=ends):
             if out.topic == transfers[0]:
-                records.insert(rng.randint(0, len(records)), InRecord(transfers[0], 0, ends[transfers], out.value))
+                records.append(InRecord(transfers[0], 0, ends[transfers], out.value))
                 ends[transfers] += 1
-    processor.process([], highwaters=ends)   # the timer tick once every partition is read
+        if not records:
+            break
     assert engine.held() == 0
     return engine
 
