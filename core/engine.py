@@ -50,6 +50,9 @@ class EngineSettings:
     local_transfers: bool = True
     #: keep what each batch changed, so durable state is written per batch for what changed (core/persist.py)
     track_changes: bool = False
+    #: closed orders, delivered demands, received transfers are dropped this long (event time) after they
+    #: are done, so a site's memory follows its open business (core/retention.py); None keeps them for ever
+    retention: dt.timedelta | None = dt.timedelta(days=60)
 
 
 @dataclass(slots=True)
@@ -91,6 +94,7 @@ class Engine:
         self.master = MasterData()
         self.sites: dict[str, SiteState] = {}
         self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock,
+                                           retention=self.settings.retention,
                                            track_changes=self.settings.track_changes)
         self._ids: dict[str | None, _SeenIds] = {}
         self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events

@@ -63,7 +63,8 @@ def site_kpis(site: SiteState, carrying_rate: float = 0.25) -> dict[str, Any]:
         "count_lines": counts.lines,
         "accuracy_lines": round(counts.exact / counts.lines, 4) if counts.lines else None,
         "accuracy_qty": round(1 - counts.abs_difference / counts.book_total, 4) if counts.book_total else None,
-        "stockout_rate": round(len(late) / len(due), 4) if due else None,
+        "stockout_rate": (round((len(late) + site.retired_late) / (len(due) + site.retired_due), 4)
+                          if due or site.retired_due else None),
         "carrying_cost": round(average * carrying_rate * days / 365, 2),
         "abc": " ".join(f"{k}:{sum(1 for c in classes.values() if c == k)}" for k in "ABC"),
     }

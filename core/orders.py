@@ -49,6 +49,7 @@ class ProductionOrder:
     issued_value: dict[str, float] = field(default_factory=dict)  # component -> value at moving average
     unvalued: dict[str, int] = field(default_factory=dict)   # issued with no average yet: valued at standard
     minutes: dict[str, float] = field(default_factory=dict)  # operation -> reported minutes
+    ended: dt.date | None = None        # the day it was closed or cancelled (core/retention.py)
 
     @property
     def is_open(self) -> bool:
@@ -70,6 +71,7 @@ class PurchaseOrder:
     supplier: str = ""
     received: int = 0
     promised: dt.date | None = None    # the due date first sent: lateness is measured against it
+    ended: dt.date | None = None       # the day it was closed, cancelled or received in full
 
     @property
     def open_qty(self) -> int:
@@ -87,6 +89,7 @@ class Demand:
     customer: str = ""
     delivered: int = 0
     completed: dt.date | None = None   # the day deliveries reached the ordered quantity
+    ended: dt.date | None = None       # the day it was cancelled
 
     @property
     def open_qty(self) -> int:
@@ -107,6 +110,7 @@ class InboundTransfer:
     done: bool = False
     unit_cost: float | None = None
     key: str = ""  # its key in SiteState.inbound (the id, or id@from_site when another site reused it)
+    ended: dt.date | None = None   # the day it was received in full
 
     @property
     def open_qty(self) -> int:

@@ -76,6 +76,7 @@ class SiteRow(msgspec.Struct, array_like=True, omit_defaults=True):
     closed_orders: list[str] = []
     offsets: list[tuple[str, int, int]] = []   # (topic, partition, highest applied offset)
     ids_next: int = 0
+    retired: tuple[int, int] = (0, 0)   # sales-order lines retired after their due date, and late ones
 
 
 class ItemRow(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -84,6 +85,7 @@ class ItemRow(msgspec.Struct, array_like=True, omit_defaults=True):
     reserved: int = 0
     avg_cost: float | None = None
     issued_value: float | None = None
+    emptied: dict[str, dt.date] = {}   # lot -> the day it was found empty (core/retention.py)
 
 
 class ProdRow(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -477,7 +479,7 @@ def _site_row(state: SiteState, track: _Track) -> SiteRow:
         value_days=state.value_days, value_sum=state.value_sum, first_day=state.first_day,
         closed_orders=list(state.closed_orders),
         offsets=[(topic, partition, offset) for (topic, partition), offset in sorted(track.offsets.items())],
-        ids_next=track.ids_next)
+        ids_next=track.ids_next, retired=(state.retired_due, state.retired_late))
 
 
 def _item_row(state: SiteState, item: str) -> ItemRow | None:
@@ -492,7 +494,8 @@ def _item_row(state: SiteState, item: str) -> ItemRow | None:
     return ItemRow(
         lots=[(lot, {s: q for s in STATUSES if (q := qty.get((item, lot, s)))}) for lot in lots or ()],
         moves={kind: moved for kind in MOVEMENT_KINDS if (moved := stock.moves.get((item, kind))) is not None},
-        reserved=reserved, avg_cost=avg, issued_value=issued)
+        reserved=reserved, avg_cost=avg, issued_value=issued,
+        emptied={lot: day for lot, day in (lots or {}).items() if day is not None})
 
 
 def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int]]:
@@ -556,6 +559,7 @@ def _restore_site_row(state: SiteState, row: SiteRow) -> None:
     counts.lines, counts.exact, counts.abs_difference, counts.book_total = row.counts
     state.value_days, state.value_sum, state.first_day = row.value_days, row.value_sum, row.first_day
     state.closed_orders = list(row.closed_orders)
+    state.retired_due, state.retired_late = row.retired
 
 
 def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
@@ -566,7 +570,7 @@ def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
             for status, qty in by_status.items():
                 stock.qty[(item, lot, status)] = qty
                 totals[STATUSES.index(status)] += qty
-        stock.lots[item] = dict.fromkeys(lot for lot, _ in row.lots)
+        stock.lots[item] = {lot: row.emptied.get(lot) for lot, _ in row.lots}
         stock.by_item[item] = totals
         for kind, moved in row.moves.items():
             stock.moves[(item, kind)] = moved

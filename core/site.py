@@ -35,11 +35,17 @@ from .orders import (
 )
 from .quality import move_allowed
 from .quantity import SCALE, to_fixed, to_number
+from .retention import retire
 from .stock import Stock
 
 __all__ = ["COST", "DEMAND", "EVERYTHING", "MASTER", "STOCK", "SUPPLY", "SiteSettings", "SiteState"]
 
 _MISSING = object()
+
+
+def _date_of(event: Any) -> dt.date:
+    """An event's UTC date: when it says something happened (the site's days are UTC days too)."""
+    return event.ts.astimezone(dt.UTC).date()
 
 #: What an event changed about an item, so the planner reads again only those of its inputs:
 #: unrestricted stock; own requirements (demands, reservations, firm planned orders); open supply;
@@ -52,6 +58,8 @@ EVERYTHING = STOCK | DEMAND | SUPPLY | COST | MASTER
 class SiteSettings:
     allow_negative_stock: bool = False
     track_changes: bool = False
+    #: records done this long before the site's day are retired when a day begins (None: kept for ever)
+    retention: dt.timedelta | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +89,8 @@ class SiteState:
         self.order_inputs: dict[str, dict[tuple[str, str], int]] = {}
         self.order_outputs: dict[str, dict[tuple[str, str], int]] = {}
         self.counts = CountStats()
+        self.retired_due = 0    # delivered sales-order lines retired after their due date (stockout rate)
+        self.retired_late = 0   # of them, those delivered after it
         self.history: dict[str, ItemHistory] = {}   # usage, lateness and counts per item (core/history.py)
         self.avg_cost: dict[str, float] = {}
         self.item_refs: dict[str, dict[tuple[str, str], None]] = {}   # item -> (kind, id) of its orders
@@ -200,6 +210,8 @@ class SiteState:
         self.day_changed = True
         self.value_days += 1
         self.value_sum += self.inventory_value()
+        if self.settings.retention is not None:
+            retire(self, day, day - self.settings.retention)
 
     def _issued(self, item: str, qty: int) -> float:
         value = self.unit_cost(item) * qty / SCALE
@@ -296,9 +308,15 @@ class SiteState:
                 self.alloc_refs.setdefault(component, {})[order.order_id] = None
             else:
                 order.reserved.pop(component, None)
-                users = self.alloc_refs.get(component)
-                if users is not None:
-                    users.pop(order.order_id, None)
+                self._unallocate(component, order.order_id)
+
+    def _unallocate(self, component: str, order_id: str) -> None:
+        """The order no longer reserves the component: planning stops looking at it there."""
+        users = self.alloc_refs.get(component)
+        if users is not None:
+            users.pop(order_id, None)
+            if not users:
+                del self.alloc_refs[component]
 
     # --- inventory scans -------------------------------------------------------------
 
@@ -319,6 +337,8 @@ class SiteState:
         self.stock.book(e.item, e.lot, e.status, qty, "receipt")
         if po is not None:
             po.received += qty
+            if po.received >= po.qty and po.ended is None:
+                po.ended = _date_of(e)
             self._record_changed("po", po.po_id)
             self._history(e.item).receipt(day_of(e.ts), (po.promised or po.due).toordinal())
         self._touch(e.item, STOCK | (SUPPLY if po is not None else 0) | (COST if unit_cost is not None else 0))
@@ -345,7 +365,7 @@ class SiteState:
         if demand is not None:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
-                demand.completed = e.ts.astimezone(dt.UTC).date()   # its own time, also when it waited
+                demand.completed = _date_of(e)   # its own time, also when it waited
             self._record_changed("demand", demand.demand_id)
         self._touch(e.item, STOCK | (DEMAND if demand is not None else 0))
         return []
@@ -413,6 +433,7 @@ class SiteState:
         transfer.received += qty
         transfer.done = transfer.received >= transfer.qty
         if transfer.done:
+            transfer.ended = _date_of(e)
             self._unindex(e.item, "transfer", transfer.key)
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK | SUPPLY | (COST if transfer.unit_cost is not None else 0))
@@ -496,6 +517,7 @@ class SiteState:
         if order.status == "closed":
             self.closed_orders.append(order.order_id)
         if order.status in ("closed", "cancelled"):
+            order.ended = _date_of(e)
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._record_changed("prod", order.order_id)
@@ -522,6 +544,7 @@ class SiteState:
             self.stock.reserve(e.item, -covered)
             if own == covered:
                 del order.reserved[e.item]
+                self._unallocate(e.item, order.order_id)
             else:
                 order.reserved[e.item] = own - covered
         order.issued[e.item] = order.issued.get(e.item, 0) + qty
@@ -581,6 +604,10 @@ class SiteState:
             po.qty, po.due, po.status = qty, e.due, e.status
             if po.status != "open":
                 self._unindex(po.item, "purchase_order", po.po_id)
+            if po.status != "open" or po.received >= po.qty:
+                po.ended = po.ended or _date_of(e)
+            else:
+                po.ended = None   # more ordered than received: open again
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
         self._record_changed("po", e.po_id)
         self._touch(e.item, SUPPLY)
@@ -602,6 +629,7 @@ class SiteState:
                 raise Reject(f"demand {e.demand_id!r} is for item {demand.item!r}, not {e.item!r}")
             demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
             if demand.status != "open":
+                demand.ended = _date_of(e)
                 self._unindex(demand.item, "demand", demand.demand_id)
         self._record_changed("demand", e.demand_id)
         self._touch(e.item, DEMAND)

@@ -8,6 +8,8 @@ physical stock always equals the sum of its movements.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import Reject
 from .quality import AVAILABLE, STATUS_INDEX, STATUSES
 from .quantity import to_number
@@ -25,7 +27,8 @@ class Stock:
     def __init__(self) -> None:
         self.qty: dict[tuple[str, str, str], int] = {}
         self.by_item: dict[str, list[int]] = {}
-        self.lots: dict[str, dict[str, None]] = {}  # item -> lots in first-receipt order (FIFO)
+        # item -> lots in first-receipt order (FIFO), each with the day it was found empty (core/retention.py)
+        self.lots: dict[str, dict[str, Any]] = {}
         self.reserved: dict[str, int] = {}
         self.moves: dict[tuple[str, str], int] = {}
 

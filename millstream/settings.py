@@ -50,6 +50,9 @@ class Settings:
     kernel: str = ""
     #: allow stock to go negative instead of rejecting over-issues
     allow_negative_stock: bool = False
+    #: days (event time) closed orders, delivered demands and received transfers are kept after they are done;
+    #: 0 keeps them for ever (core/retention.py)
+    retention_days: int = 60
     #: largest input message a worker accepts, bytes: larger ones are dead-lettered before they are parsed
     max_message_bytes: int = 1 << 20
     #: events of one site `millstream publish` and `POST /events` pack into one envelope (docs/publish.md)

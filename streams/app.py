@@ -18,6 +18,7 @@ own, and why the agent never acks, is in ``streams/durable.py``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
@@ -99,7 +100,9 @@ def create_app(settings: Settings) -> faust.App:
         consumer_group_instance_id=f"{app_id(settings)}-{settings.web_host}-{settings.web_port}",
     )
     engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock,
-                                   track_changes=True, kernel=settings.kernel or None))
+                                   track_changes=True, kernel=settings.kernel or None,
+                                   retention=dt.timedelta(days=settings.retention_days)
+                                   if settings.retention_days > 0 else None))
     metrics = Metrics()
     register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
     site_topics = [settings.topic(name) for name in SITE_TOPICS]

@@ -373,7 +373,7 @@ def test_every_site_attribute_is_stored_or_derived() -> None:
     state = SiteState("S", Engine().master, SiteSettings())
     stored = {"site", "clock", "stock", "production", "purchase", "demands", "inbound", "outbound", "order_inputs",
               "order_outputs", "counts", "avg_cost", "issued_value", "value_days", "value_sum", "first_day",
-              "closed_orders", "history"}
+              "closed_orders", "history", "retired_due", "retired_late"}
     derived = {"master", "settings", "consumed_by", "produced_by", "item_refs", "alloc_refs", "standard_costs",
                "day_changed", "cost_dirty", "touched", "capacity_orders", "changed", "_handlers",
                "_std_now", "_std_master", "_std_graph"}   # the valuation cache is rolled again on demand
