@@ -58,7 +58,7 @@ from .instrument import InstrumentedPlanner, TimedKernel, breakdown_events, wrap
 from .loading import ledger_site, load_instrumented, load_plain, plan_shape
 from .measure import KERNELS, Sample, measure_events, profile_events, timer_overhead_ns
 from .memory import memory_report
-from .micro import kernel_micro, pick_micro_items
+from .micro import kernel_micro, load_micro, pick_micro_items
 from .regenerate import regenerate_run
 from .report import Report, fmt_bytes, fmt_us, machine
 from .sitegen import SalesOrderStream, ScanStream, SiteSpec, generate
@@ -155,19 +155,25 @@ def run(args: argparse.Namespace) -> Report:
         del engine, instrumented, stream
         gc.unfreeze()
         gc.collect()
-    if "cython" in kernels and gen.spec.centers_per_level:
-        # what keeping the work-center load costs: the same site and event streams without work centers
-        _log("loading the site without work centers (capacity off)")
-        bare = generate(SiteSpec(items=args.items, seed=args.seed, centers_per_level=0))
-        engine, _ = load_plain(bare, "cython")
+    if "cython" in kernels and args.centers:
+        # what keeping the work-center load costs (issue 9): the same site and event streams, its BOMs'
+        # operations on work centers sized to 85 % expected use (bench/sitegen.py)
+        _log("loading the site with work centers (capacity on)")
+        loaded = generate(SiteSpec(items=args.items, seed=args.seed, centers_per_level=args.centers))
+        engine, _ = load_plain(loaded, "cython")
+        book = engine.planner.capacity[loaded.spec.site]
+        report.notes.append(f"With work centers: {len(book.names):,} centers, {len(book.load):,} loaded center "
+                            f"days, {len(book.overloads):,} of them overloaded after the load.")
         gc.collect()
         gc.freeze()
+        _log("ItemNode.load_update micro-benchmark, cython")
+        load_micro(engine, "cython", report.micro)
         for name, stream_type, max_events, warmup, offset in phases:
-            _log(f"({name}) cython, no work centers")
-            report.samples[(name, "nocap")] = measure_events(
-                engine, stream_type(bare, seed=args.seed + offset), name, "nocap", warmup=warmup,
+            _log(f"({name}) cython, with work centers")
+            report.samples[(name, "capacity")] = measure_events(
+                engine, stream_type(loaded, seed=args.seed + offset), name, "capacity", warmup=warmup,
                 max_events=max_events, budget_s=args.seconds)
-        del engine, bare
+        del engine, loaded
         gc.unfreeze()
         gc.collect()
     report.notes.append("GC stays enabled while timing; the loaded engine state is moved out of the collector's "
@@ -238,6 +244,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="time budget per (a)/(b) measurement")
     parser.add_argument("--twin-share", type=float, default=0.5, help="the twin's budget as a share of --seconds")
     parser.add_argument("--breakdown-seconds", type=float, default=5.0, help="budget of instrumented/profiled passes")
+    parser.add_argument("--centers", type=int, default=5,
+                        help="work centers per BOM level for the (a)/(b) runs with capacity; 0 skips them")
     parser.add_argument("--micro-items", type=int, default=50,
                         help="random items in the ItemNode.replan micro-benchmark (besides the quantile items)")
     parser.add_argument("--twin-big", action="store_true", help="also regenerate the big site with the twin")

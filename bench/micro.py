@@ -63,29 +63,24 @@ def pick_micro_items(engine: Engine, seed: int, sample: int) -> list[MicroRow]:
 
 
 def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
-    """``ItemNode.replan`` (and ``load_update``) alone on copies of real nodes of the loaded plan; fills ``rows``.
+    """``ItemNode.replan`` alone on copies of real nodes of the loaded plan; fills ``rows`` for ``kernel``.
 
     Each node is copied with ``pickle`` (its components come along, so the
     copy's explosions stay in the copy).  "No change": ``replan(today)`` again
     and again on the copy (after the first call nothing changes).  "Changing":
     ``on_hand`` alternates between its value and that plus the first planned
     order's quantity (one unit without planned orders), so every call changes
-    the plan and sends the difference to the components.  "Load": what
-    ``load_update`` adds to a changing re-plan (the two together, less the
-    re-plan alone): the changed orders' operations spread over their work
-    center's days and merged into the node's load.  Best of 5 rounds of ~50 ms per
-    item (random sample: 3 rounds of ~10 ms).
+    the plan and sends the difference to the components.  Best of 5 rounds of
+    ~50 ms per item (random sample: 3 rounds of ~10 ms).
     """
     assert engine.planner is not None
     site = next(iter(engine.sites.values()))
     plan = engine.planner.plans[site.site]
     today = site.today.toordinal()
-    book = engine.planner.capacity.get(site.site)
-    masks = book.masks if book is not None else b""
     for row in rows:
         single = len(row.items) == 1
         target_s, repeat = (0.05, 5) if single else (0.01, 3)
-        still = change = load = 0.0
+        still = change = 0.0
         meta = [0.0] * 6
         for item in row.items:
             node = pickle.loads(pickle.dumps(plan.nodes[item]))
@@ -102,13 +97,6 @@ def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
 
             calls = [changing() for _ in range(4)]
             change += _best_ns(changing, target_s, repeat)
-            node.load_update(today, masks)
-
-            def changing_with_load(node: Any = node, changing: Any = changing) -> Any:
-                changing()
-                return node.load_update(today, masks)
-
-            load += max(0.0, _best_ns(changing_with_load, target_s, repeat) - _best_ns(changing, target_s, repeat))
             bom = site.master.bom(site.site, item)
             meta[0] += len(node.gross())
             meta[1] += len(plan.receipts.get(item, ()))
@@ -119,8 +107,39 @@ def kernel_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
         n = len(row.items)
         row.still_ns[kernel] = still / n
         row.change_ns[kernel] = change / n
-        row.load_ns[kernel] = load / n
         if not row.rule:  # the same for both kernels: identical plans
             spec = site.master.item(site.site, row.items[0])
             row.rule = spec.lot_rule if single and spec is not None else ("-" if single else "mixed")
             row.gross, row.receipts, row.planned, row.components, row.changes, row.touched = (m / n for m in meta)
+
+
+def load_micro(engine: Engine, kernel: str, rows: list[MicroRow]) -> None:
+    """What ``load_update`` adds to a changing re-plan, on copies of the same items' nodes of a site whose
+    BOMs load work centers: the changed orders' operations spread and merged into the node's load."""
+    assert engine.planner is not None
+    site = next(iter(engine.sites.values()))
+    plan = engine.planner.plans[site.site]
+    masks = engine.planner.capacity[site.site].masks
+    today = site.today.toordinal()
+    for row in rows:
+        target_s, repeat = (0.05, 5) if len(row.items) == 1 else (0.01, 3)
+        load = 0.0
+        for item in row.items:
+            node = pickle.loads(pickle.dumps(plan.nodes[item]))
+            node.replan(today)
+            node.load_update(today, masks)
+            base = node.on_hand
+            delta = node.planned()[0][2] if node.planned_count() else 1_000_000
+            state = [0]
+
+            def changing(node: Any = node, base: int = base, delta: int = delta, state: list[int] = state) -> Any:
+                state[0] ^= 1
+                node.on_hand = base + delta * state[0]
+                return node.replan(today)
+
+            def changing_with_load(node: Any = node, changing: Any = changing) -> Any:
+                changing()
+                return node.load_update(today, masks)
+
+            load += max(0.0, _best_ns(changing_with_load, target_s, repeat) - _best_ns(changing, target_s, repeat))
+        row.load_ns[kernel] = load / len(row.items)

@@ -6,7 +6,8 @@
   the only ones with independent demand), levels ``1 .. depth - 1`` are
   sub-assemblies (``make``), level ``depth`` is purchased material (``buy``).
   Each level holds ``growth`` times as many items as the one above.
-* work centers (``centers_per_level`` per BOM level, Monday to Friday) sized so
+* work centers (at least ``centers_per_level`` per BOM level, more where a
+  level needs more than ``CENTER_MAX_MINUTES`` a day; Monday to Friday) sized so
   that the expected weekly load is ``utilisation`` of what is available, and
   each BOM's operation on one of its level's centers (round robin);
 * a BOM for every make item with exactly ``fanout`` components from the next
@@ -35,10 +36,13 @@ so that every generated issue and count is accepted by the engine.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from connectors.simulate.bomshape import pick_components as _pick_components
 from connectors.simulate.lots import lot_size as _lot_size
@@ -63,7 +67,7 @@ class SiteSpec:
     safety_share: float = 0.2
     stocked_share: float = 0.9
     po_share: float = 0.6     # buy items with open purchase orders
-    centers_per_level: int = 5  # work centers per BOM level (0: operations load none)
+    centers_per_level: int = 0  # work centers per BOM level, at least (0: operations load none)
     utilisation: float = 0.85   # each center's expected weekly load over its available minutes
     seed: int = 20260105
     site: str = "S1"
@@ -154,19 +158,31 @@ def _item_id(level: int, index: int, depth: int) -> str:
 _QTY_PER = (1, 1, 1, 1, 1, 1, 2, 2, 0.5, 3, 4)
 
 
-def _center(spec: SiteSpec, level: int, index: int) -> str | None:
-    return f"WC-{level}-{index % spec.centers_per_level}" if spec.centers_per_level else None
+#: most minutes a generated work center offers a day; the deepest levels use parts by the thousand, so a level
+#: that needs more gets more centers
+CENTER_MAX_MINUTES = 2_000_000
 
 
 def _work_centers(spec: SiteSpec, gen: GeneratedSite, clock: _Clock) -> list[Any]:
-    """Monday-to-Friday centers with ``utilisation`` of their minutes taken by the expected weekly orders."""
+    """Put each BOM's operation on a center of its level (round robin over at least ``centers_per_level``),
+    and size Monday-to-Friday centers so that ``utilisation`` of their minutes go to the expected weekly
+    orders."""
+    if not spec.centers_per_level:
+        return []
+    boms = {event.item: index for index, event in enumerate(gen.master) if isinstance(event, ev.Bom)}
     weekly_minutes: dict[str, float] = {}
-    for event in gen.master:
-        if isinstance(event, ev.Bom):
-            for op in event.operations:
-                if op.work_center is not None:
-                    minutes = op.setup_minutes + op.run_minutes_per_unit * gen.weekly[event.item]
-                    weekly_minutes[op.work_center] = weekly_minutes.get(op.work_center, 0.0) + minutes
+    for level, names in enumerate(gen.levels):
+        made = [name for name in names if name in boms]
+        needs = {name: sum(op.setup_minutes + op.run_minutes_per_unit * gen.weekly[name]
+                           for op in gen.master[boms[name]].operations) for name in made}
+        count = max(spec.centers_per_level,
+                    math.ceil(sum(needs.values()) / 5 / spec.utilisation / CENTER_MAX_MINUTES))
+        for index, name in enumerate(made):
+            center = f"WC-{level}-{index % count}"
+            bom = gen.master[boms[name]]
+            gen.master[boms[name]] = msgspec.structs.replace(bom, operations=[
+                msgspec.structs.replace(op, work_center=center) for op in bom.operations])
+            weekly_minutes[center] = weekly_minutes.get(center, 0.0) + needs[name]
     centers = []
     for name in sorted(weekly_minutes):
         event_id, ts = clock.next()
@@ -225,7 +241,7 @@ def generate(spec: SiteSpec | None = None) -> GeneratedSite:
 
     # BOMs, top-down (cheapest for the cycle check)
     for level in range(spec.depth):
-        for index, parent in enumerate(gen.levels[level]):
+        for parent in gen.levels[level]:
             lines, yield_pct = boms[parent]
             event_id, ts = clock.next()
             gen.master.append(ev.Bom(
@@ -233,8 +249,7 @@ def generate(spec: SiteSpec | None = None) -> GeneratedSite:
                 components=[ev.Component(item=c, qty_per=float(q), scrap_pct=s) for c, q, s in lines],
                 operations=[ev.Operation(name="assemble", setup_minutes=float(rng.randint(10, 60)),
                                          run_minutes_per_unit=round(rng.uniform(0.5, 5.0), 2),
-                                         rate_per_hour=float(rng.randint(30, 90)),
-                                         work_center=_center(spec, level, index))],
+                                         rate_per_hour=float(rng.randint(30, 90)))],
                 yield_pct=yield_pct))
     gen.master.extend(_work_centers(spec, gen, clock))
 
