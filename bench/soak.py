@@ -1,7 +1,11 @@
 """Soak: one worker fed a simulated factory at half its measured capacity for ten minutes; RSS and lag.
 
-``python -m bench.soak [--minutes 10] [--fraction 0.5] [--sites 2 --items 2000 --days 365] [--bad-rate 0]``
+``python -m bench.soak [--minutes 10] [--fraction 0.5] [--sites 2 --items 2000 --days 365] [--bad-rate 0]
+[--warm EVENTS]``
 
+0. Warm-up (``--warm``): the first events of the simulation are applied untimed, so that the factory's state
+   has its steady size when the soak starts (a site keeps three years of weekly usage history and the
+   records of the last ``retention_days``; an empty factory grows into that).
 1. Capacity: a backlog (the first ``--backlog`` events of the simulation, in envelopes as ``millstream
    publish`` sends them) is published to a running worker at once; capacity = events / seconds until the
    group has committed all of it.
@@ -149,6 +153,13 @@ def run(args: argparse.Namespace) -> dict:
             if worker.poll() is not None:
                 raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
             time.sleep(0.5)
+        if args.warm:   # the site's state reaches its steady size first (history window full, retention steady)
+            _publish(itertools.islice(lines, args.warm), settings)
+            while _behind(settings) > 0:
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
+                time.sleep(0.5)
+            print(f"warmed up with {args.warm:,} events, RSS {_rss(worker.pid) / 2**20:,.1f} MiB", flush=True)
         backlog = Counted(itertools.islice(lines, args.backlog))
         started = time.monotonic()
         refused = _publish(iter(backlog), settings)
@@ -195,13 +206,14 @@ def run(args: argparse.Namespace) -> dict:
                 raise SystemExit(f"the worker stopped: see {work / 'worker.log'}")
             time.sleep(0.5)
         drain = time.monotonic() - drained
+        rejected_soak = (_metric(port, "millstream_events_rejected_total") or 0) - (rejected or 0)
         warm = next(s for s in samples if s["t"] >= 60)
         lags = [s["lag"] for s in samples if s["lag"] is not None]
         return {
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
                        f"Python {platform.python_version()}",
             "simulation": f"{args.sites} sites x {args.items} items, {args.days} days, seed {args.seed}",
-            "capacity_events_per_s": round(capacity), "backlog_events": backlog.count,
+            "warm_events": args.warm, "capacity_events_per_s": round(capacity), "backlog_events": backlog.count,
             "soak_rate_events_per_s": round(rate), "soak_minutes": args.minutes, "soak_events": soak.count,
             "achieved_events_per_s": round(soak.count / (drained - soak_started)),
             "rss_start_mib": round(samples[0]["rss"] / 2**20, 1), "rss_warm_mib": round(warm["rss"] / 2**20, 1),
@@ -211,6 +223,7 @@ def run(args: argparse.Namespace) -> dict:
             "lag_max_records": max(lags), "lag_mean_records": round(sum(lags) / len(lags), 1),
             "lag_last_minute_max": max(s["lag"] or 0 for s in samples if s["t"] >= samples[-1]["t"] - 60),
             "drained_after_s": round(drain, 1), "samples": len(samples),
+            "rejected_before_soak": rejected, "rejected_during_soak": rejected_soak,
         }
     finally:
         if worker.poll() is None:
@@ -254,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--fraction", type=float, default=0.5, help="of the measured capacity")
     parser.add_argument("--backlog", type=int, default=60_000, help="events of the capacity measurement")
+    parser.add_argument("--warm", type=int, default=0, metavar="EVENTS",
+                        help="events applied before the capacity measurement, untimed, so that the soak starts "
+                             "from a factory in its steady state")
     parser.add_argument("--sites", type=int, default=2)
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--days", type=int, default=365)

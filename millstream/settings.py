@@ -59,6 +59,9 @@ class Settings:
     envelope_size: int = 100
     #: longest an event waits in an envelope that is not full before `millstream publish` sends it, ms
     envelope_linger_ms: int = 100
+    #: longest a site event waits, once every input is read to its end, for an input that carried the site's
+    #: events lately to show a later time, ms (the event-time merge, docs/design.md); 0: never waits then
+    merge_grace_ms: int = 500
     #: bearer token `POST /events` asks for; empty: no token asked (kept out of repr, so out of logs)
     ingest_token: str = dataclasses.field(default="", repr=False)
     #: how Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)

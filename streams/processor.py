@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,13 @@ class Processor:
         self.latest: dict[TopicPartition, dict[str, dt.datetime]] = {}
         #: the partition a site's records belong on (the service sets it); None: not checked (tests, one process)
         self.partition_of: Callable[[str], int] | None = None
+        # the merge's grace (see ``watermark``): when the site's records arrived (processing time) and the
+        # latest event time each arrival brought, oldest first; the latest time of those older than the grace
+        self.grace = settings.merge_grace_ms / 1000
+        self.clock: Callable[[], float] = time.monotonic   # processing time: when to apply, never what
+        self._arrivals: dict[str, deque[tuple[float, dt.datetime]]] = {}
+        self._aged: dict[str, dt.datetime] = {}
+        self._inputs: Collection[TopicPartition] = ()
 
     def behind(self, highwaters: Mapping[TopicPartition, int | None],
                positions: Mapping[TopicPartition, int | None] | None = None) -> set[TopicPartition]:
@@ -109,7 +117,7 @@ class Processor:
 
     def watermark(self, site: str, behind: Collection[TopicPartition]) -> dt.datetime:
         """The time every input of ``site`` has reached: the earliest of the site's latest times
-        on the partitions still behind.
+        on the partitions still behind, and (for ``grace``) on those read to their end.
 
         A site's records on one partition come in event-time order from their
         producer, so nothing older can still arrive there.  A partition behind
@@ -119,8 +127,39 @@ class Processor:
         (``partition_of``; records on another are dead-lettered), only that
         partition's inputs count: a backlog on another partition cannot hold
         the site back.
+
+        A partition read to its end cannot tell what its producer is still
+        sending: `millstream publish` packs a site's events per topic into
+        envelopes, so a receipt may still linger in one while the purchase
+        order's close two seconds later is already read.  So an event also
+        waits, for at most ``grace`` seconds after it arrived, until each input
+        read to its end that has shown the site has shown it at a later time
+        (an input that never carries the site does not hold it).  Only when events
+        are applied waits on the clock; their order is still event time.
         """
-        return min(self._times(site, behind).values(), default=_AFTER_ALL)
+        low = min(self._times(site, behind).values(), default=_AFTER_ALL)
+        if self.grace <= 0:
+            return low
+        home = self.partition_of(site) if self.partition_of is not None else None
+        read = min((self.latest[tp][site] for tp in self._inputs
+                    if tp not in behind and (home is None or tp[1] == home) and site in self.latest.get(tp, ())),
+                   default=_AFTER_ALL)
+        return min(low, max(read, self._waited(site)))
+
+    def _waited(self, site: str) -> dt.datetime:
+        """The latest event time of the site's arrivals older than the grace; all times once every one is."""
+        arrivals = self._arrivals.get(site)
+        if not arrivals:
+            return _AFTER_ALL
+        cutoff = self.clock() - self.grace
+        while arrivals and arrivals[0][0] <= cutoff:
+            _, ts = arrivals.popleft()
+            if ts > self._aged.get(site, _BEFORE_ALL):
+                self._aged[site] = ts
+        if not arrivals:
+            del self._arrivals[site]
+            return _AFTER_ALL
+        return self._aged.get(site, _BEFORE_ALL)
 
     def holding_back(self, site: str, behind: Collection[TopicPartition]) -> set[TopicPartition]:
         """The partitions behind that set the site's watermark: reading them lets its waiting events go."""
@@ -149,6 +188,7 @@ class Processor:
         sources: list[str] = []
         origins: dict[str, InRecord] = {}
         applied: list[tuple[InRecord, set[str]]] = []
+        arrived: dict[str, dt.datetime] = {}   # site -> latest event time this batch brought
         for record in records:
             tp = (record.topic, record.partition)
             if record.offset <= self.last_offset.get(tp, -1):
@@ -170,6 +210,8 @@ class Processor:
                 if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL) \
                         and EARLIEST_TS <= ts < LATEST_TS:
                     latest[site] = ts
+                    if ts > arrived.get(site, _BEFORE_ALL):
+                        arrived[site] = ts
             if self.rows is not None:
                 sites = _sites(decoded)
                 if any(record.offset <= self.rows.applied_offset(site, record.topic, record.partition)
@@ -186,6 +228,11 @@ class Processor:
             order.extend((record.topic, record.partition, record.offset, i) for i in range(len(decoded)))
         engine_started = time.perf_counter()
         if highwaters is not None:
+            if self.grace > 0:
+                now = self.clock()
+                for site, ts in arrived.items():
+                    self._arrivals.setdefault(site, deque()).append((now, ts))
+                self._inputs = tuple(highwaters)
             lagging = frozenset(self.behind(highwaters, positions))
             outputs = self.engine.apply(events, sources, watermark=lambda site: self.watermark(site, lagging),
                                         order=order)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,8 @@ from streams.topics import TOPIC_OF_TYPE
 from tests.helpers import item, mk, reset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "millstream" / "samples" / "hearing_devices.jsonl"
-SETTINGS = Settings()
+# the merge by the inputs read; the grace for inputs read to their end is tested on its own (below)
+SETTINGS = Settings(merge_grace_ms=0)
 REPORTS = ("stock", "availability", "orders", "planned", "shortages", "exceptions", "costs", "kpis")
 
 
@@ -345,3 +347,91 @@ def test_an_event_time_the_engine_rejects_does_not_move_the_watermark() -> None:
     assert [json.loads(o.value)["reason"][:23] for o in out if o.topic == SETTINGS.topic("rejected")] == \
         ["event time out of range"]
     assert processor.watermark("S1", processor.behind({(inventory, 0): 3})) == good.ts
+
+
+class _Clock:
+    """Processing time the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _close_read_before_its_receipt() -> tuple[list[InRecord], InRecord, InRecord, Processor, _Clock]:
+    """A receipt still in the publisher's envelope while the purchase order's close a minute later is read."""
+    reset()
+    master = [InRecord(SETTINGS.topic("master"), 0, 0, encode_json(item("RAW")))]
+    order = mk("purchase_order", po_id="PO-1", item="RAW", qty=10, due="2026-03-05")
+    scan = InRecord(SETTINGS.topic("inventory"), 0, 0, encode_json(mk("receipt", item="RAW", qty=1, lot="L0")))
+    receipt = mk("receipt", item="RAW", qty=10, lot="L1", po_id="PO-1")
+    close = mk("purchase_order", po_id="PO-1", item="RAW", qty=10, due="2026-03-05", status="closed")
+    purchase = SETTINGS.topic("purchase")
+    first = InRecord(purchase, 0, 0, encode_json(order))
+    closing = InRecord(purchase, 0, 1, encode_json(close))
+    late = InRecord(SETTINGS.topic("inventory"), 0, 1, encode_json(receipt))
+    processor = Processor(Engine(EngineSettings(local_transfers=False)), Settings(merge_grace_ms=500))
+    processor.clock = clock = _Clock()
+    processor.process(master)
+    # the order and a later scan have been read, every input to its end: the scan waits the grace for the
+    # purchase topic (which showed the site lately) to pass its time, then goes
+    ends = {(purchase, 0): 1, (SETTINGS.topic("inventory"), 0): 1}
+    processor.process([first, scan], highwaters=ends)
+    assert processor.engine.held() == 1
+    clock.now += 0.6
+    processor.process([], highwaters=ends)
+    assert processor.engine.held() == 0
+    return master, closing, late, processor, clock
+
+
+def _letters(outputs: list[Any]) -> list[str]:
+    return [json.loads(o.value)["reason"] for o in outputs if o.topic == SETTINGS.topic("rejected")]
+
+
+def test_an_event_waits_the_grace_for_an_input_read_to_its_end_that_carried_its_site_lately() -> None:
+    _, closing, late, processor, clock = _close_read_before_its_receipt()
+    purchase, inventory = (closing.topic, 0), (late.topic, 0)
+    clock.now += 0.1
+    # the close is read; the inventory topic is read to its end, its latest time of the site is earlier
+    out = processor.process([closing], highwaters={purchase: 2, inventory: 1})
+    assert processor.engine.held() == 1 and not _letters(out)
+    clock.now += 0.2   # the receipt's envelope arrives within the grace: it goes first
+    out = processor.process([late], highwaters={purchase: 2, inventory: 2})
+    assert processor.engine.held() == 1 and not _letters(out)
+    assert processor.engine.sites["S1"].purchase["PO-1"].status != "closed"
+    clock.now += 0.5   # nothing later came on the inventory topic: the close goes after the grace
+    out = processor.process([], highwaters={purchase: 2, inventory: 2})
+    assert processor.engine.held() == 0 and not _letters(out)
+    assert processor.engine.sites["S1"].purchase["PO-1"].status == "closed"
+    assert report(processor.engine, "stock") == [{"site": "S1", "item": "RAW", "lot": "L0", "status": "available",
+                                                  "qty": 1.0},
+                                                 {"site": "S1", "item": "RAW", "lot": "L1", "status": "available",
+                                                  "qty": 10.0}]
+
+
+def test_after_the_grace_an_event_goes_without_a_later_time_from_the_other_inputs() -> None:
+    _, closing, late, processor, clock = _close_read_before_its_receipt()
+    purchase, inventory = (closing.topic, 0), (late.topic, 0)
+    clock.now += 0.1
+    processor.process([closing], highwaters={purchase: 2, inventory: 1})
+    clock.now += 0.3
+    processor.process([], highwaters={purchase: 2, inventory: 1})   # a tick within the grace: still waits
+    assert processor.engine.held() == 1
+    clock.now += 0.3
+    processor.process([], highwaters={purchase: 2, inventory: 1})   # a tick after it: the close goes
+    assert processor.engine.held() == 0
+    # a receipt later than the grace meets a closed order: the grace bounds the wait, it cannot wait for ever
+    clock.now += 5
+    out = processor.process([late], highwaters={purchase: 2, inventory: 2})
+    assert _letters(out) == ["purchase order 'PO-1' is closed"]
+
+
+def test_without_grace_an_input_read_to_its_end_holds_nothing() -> None:
+    _, closing, late, processor, _ = _close_read_before_its_receipt()
+    processor.grace = 0
+    purchase, inventory = (closing.topic, 0), (late.topic, 0)
+    out = processor.process([closing], highwaters={purchase: 2, inventory: 1})
+    assert processor.engine.held() == 0 and not _letters(out)
+    out = processor.process([late], highwaters={purchase: 2, inventory: 2})
+    assert _letters(out) == ["purchase order 'PO-1' is closed"]

@@ -22,7 +22,9 @@ from monitoring.labels import INVALID
 from monitoring.metrics import Metrics, metrics_response
 from streams.processor import InRecord, OutRecord, Processor
 
-SETTINGS = Settings(max_message_bytes=64 * 1024)
+# every input is read to its end in these tests: no grace for a publisher still sending (tested on its own in
+# test_event_time_merge.py)
+SETTINGS = Settings(max_message_bytes=64 * 1024, merge_grace_ms=0)
 SITE = "S1"
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 _ids = itertools.count()
