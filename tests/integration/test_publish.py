@@ -290,11 +290,13 @@ def test_a_worker_fed_by_envelopes_plans_what_the_replay_plans(worker_outputs: t
 
 
 def test_a_bad_event_in_an_envelope_is_dead_lettered_alone(worker_outputs: tuple[Settings, list]) -> None:
-    """The engine's three rejections, each with its place in its envelope and the whole envelope as sent."""
+    """The engine's three rejections, each with its coordinates and the whole envelope as sent (an event that
+    waited for the event-time merge past its batch is re-encoded alone: the envelope is not kept that long)."""
     settings, records = worker_outputs
     letters = [json.loads(v) for t, _k, v in records if t == settings.topic("rejected")]
     assert sorted(letter["reason"].split(":")[0] for letter in letters) == [
         "duplicate event_id 'ev-0013'", "illegal status move available -> rework", "insufficient available stock"]
     for letter in letters:
         assert letter["topic"] == settings.topic("inventory") and letter["offset"] >= 0
-        assert base64.b64decode(letter["original"]).startswith(b'{"type":"envelope"')
+        original = base64.b64decode(letter["original"])
+        assert original.startswith(b'{"type":"envelope"') or json.loads(original) == letter["event"], letter
