@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workers import log_tail, start_worker, stop_worker, worker_env
+import workers
+from workers import Answer, log_tail, start_worker, stop_worker, worker_env
 
 from connectors.forecast import answers_from_file, events_of
 from connectors.publisher import publish_lines
@@ -28,7 +29,6 @@ from core.engine import Engine
 from millstream.cli import main
 from millstream.settings import Settings
 from schemas.codecs import encode_json
-from streams.routing import WORKER_HEADER
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -36,23 +36,11 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 2
 SITE = "DK1"
 CONTROL = ControlSettings()
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    worker: str | None
 
 
 def get(port: int, path: str) -> Answer:
-    try:
-        with _OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=120) as response:
-            return Answer(response.status, json.loads(response.read()), response.headers.get(WORKER_HEADER))
-    except urllib.error.HTTPError as error:
-        assert error.headers.get_content_type() == "application/json"
-        return Answer(error.code, json.loads(error.read()), error.headers.get(WORKER_HEADER))
+    """Forecasts are fitted on request: a long timeout."""
+    return workers.get(port, path, timeout=120)
 
 
 def as_json(value: Any) -> Any:

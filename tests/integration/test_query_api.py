@@ -12,13 +12,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
-from workers import log_tail, start_worker, stop_worker, worker_env
+from workers import OPENER, Answer, get, log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -27,7 +26,7 @@ from core.engine import Engine
 from core.reports import report
 from millstream.settings import Settings
 from schemas.codecs import encode_json
-from streams.routing import WORKER_HEADER, site_partition
+from streams.routing import site_partition
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -35,23 +34,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "millstream" / "samples" / "hearing_devices.jsonl"
 PARTITIONS = 4
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    worker: str | None
-
-
-def get(port: int, path: str) -> Answer:
-    try:
-        with _OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=15) as response:
-            return Answer(response.status, json.loads(response.read()), response.headers.get(WORKER_HEADER))
-    except urllib.error.HTTPError as error:
-        assert error.headers.get_content_type() == "application/json", error.read()
-        return Answer(error.code, json.loads(error.read()), error.headers.get(WORKER_HEADER))
 
 
 def as_json(value: Any) -> Any:
@@ -100,7 +82,7 @@ class Worker:
     def topics(self) -> dict[str, dict[str, list[int]]]:
         """Faust's view of who holds which input partitions (``/router/topics``)."""
         try:
-            with _OPENER.open(f"{self.url}/router/topics", timeout=5) as response:
+            with OPENER.open(f"{self.url}/router/topics", timeout=5) as response:
                 return json.loads(response.read())
         except OSError:
             return {}

@@ -1,15 +1,22 @@
 """``millstream worker`` processes for integration tests: started with settings in their environment,
-logging to a file, stopped by their own pid (SIGTERM, then SIGKILL if it hangs)."""
+logging to a file, stopped by their own pid (SIGTERM, then SIGKILL if it hangs); their query API asked over
+real HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from millstream.settings import Settings
+from streams.routing import WORKER_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the settings a test worker needs in its environment to find its broker, topics, port and state
@@ -44,3 +51,25 @@ def stop_worker(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None
 def log_tail(log_path: Path, chars: int = 3000) -> str:
     """The end of a worker's log, for an assertion message."""
     return log_path.read_text(errors="replace")[-chars:] if log_path.exists() else ""
+
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never a proxy
+
+
+@dataclass
+class Answer:
+    """A query API answer: status, JSON body and the worker that answered (``WORKER_HEADER``)."""
+
+    status: int
+    body: Any
+    worker: str | None
+
+
+def get(port: int, path: str, timeout: float = 15.0) -> Answer:
+    """GET ``path`` of the worker whose web port is ``port``; an error status is an answer too (JSON)."""
+    try:
+        with OPENER.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return Answer(response.status, json.loads(response.read()), response.headers.get(WORKER_HEADER))
+    except urllib.error.HTTPError as error:
+        assert error.headers.get_content_type() == "application/json", error.read()
+        return Answer(error.code, json.loads(error.read()), error.headers.get(WORKER_HEADER))
