@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError
 from prometheus_client.parser import text_string_to_metric_families
-from test_query_api import _OPENER, PARTITIONS, ROOT, SAMPLE, Worker, _settings, eventually, running
+from test_query_api import OPENER, PARTITIONS, ROOT, SAMPLE, Worker, _settings, eventually, running
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -46,7 +46,7 @@ class Scrape:
 
     def __init__(self, worker: Worker) -> None:
         assert worker.process.poll() is None, worker.log_path.read_text()[-3000:]
-        with _OPENER.open(f"{worker.url}/metrics", timeout=15) as response:
+        with OPENER.open(f"{worker.url}/metrics", timeout=15) as response:
             assert response.status == 200 and response.headers.get_content_type() == "text/plain"
             text = response.read().decode()
         self.prefix = f"{worker.settings.topic_prefix}."

@@ -25,7 +25,7 @@ import msgspec
 import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client.parser import text_string_to_metric_families
-from test_query_api import _OPENER, PARTITIONS, SAMPLE, Worker, eventually
+from test_query_api import OPENER, PARTITIONS, SAMPLE, Worker, eventually
 
 from connectors.publisher import producer_config, route
 from connectors.replay import replay
@@ -183,7 +183,7 @@ class Run:
 
 def _site_events_consumed(worker: Worker) -> tuple[int, int]:
     """(site events consumed, events waiting for the watermark), from the worker's /metrics."""
-    with _OPENER.open(f"{worker.url}/metrics", timeout=15) as response:
+    with OPENER.open(f"{worker.url}/metrics", timeout=15) as response:
         text = response.read().decode()
     consumed = waiting = 0
     for family in text_string_to_metric_families(text):
@@ -328,7 +328,7 @@ def test_the_worker_goes_on_and_plans_what_the_good_events_alone_plan(run: Run, 
 
 
 def test_the_rejected_counters_are_the_poison_by_topic_and_type(run: Run) -> None:
-    with _OPENER.open(f"{run.worker.url}/metrics", timeout=15) as response:
+    with OPENER.open(f"{run.worker.url}/metrics", timeout=15) as response:
         text = response.read().decode()
     found: Counter[tuple[str, str]] = Counter()
     for family in text_string_to_metric_families(text):
