@@ -31,8 +31,6 @@ __all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings"]
 #: UTC days stay inside the calendar; a time outside is a typo or garbage, rejected before it moves a clock.
 EARLIEST_TS = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST_TS = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
-#: the deadline of an event that waits for another site (a transfer receipt for its shipment): none
-NO_DEADLINE = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 @dataclass(slots=True, frozen=True)
@@ -226,7 +224,11 @@ class Engine:
             self._apply_master(event, source, out)
             return
         state = self.site(site)
-        if state.clock is not None and event.ts + self.settings.dedup_window < state.clock:
+        # a shipment's announcement is exempt: the shipping site may be read far behind this one (a
+        # backlog), refusing it would leave a receipt without its shipment and stock in transit for
+        # ever; its transfer id refuses it twice, and the internal topic is read exactly once
+        if (state.clock is not None and event.ts + self.settings.dedup_window < state.clock
+                and not isinstance(event, ev.TransferInTransit)):
             # its id may be forgotten already (_prune_ids): a re-sent event would be applied twice
             self._forget(site, event.event_id)
             out.append(self._rejected(
@@ -246,7 +248,10 @@ class Engine:
         announcement of its shipment).
         """
         previous = state.clock
-        advance = previous is None or event.ts > previous
+        # a shipment's announcement carries the shipping site's time, which the service may read days
+        # after this site's later events: it dates a new site but never moves a running clock (nor
+        # samples a day), so a site's days are the same in whatever order the two sites are read
+        advance = previous is None or (event.ts > previous and not isinstance(event, ev.TransferInTransit))
         if advance:
             state.clock = event.ts
         released = self._dispatch(state, event, source, out)
@@ -340,14 +345,11 @@ class Engine:
     def _park(self, site: str, missing: Missing, event: Any, source: str | None) -> None:
         """Hold an event until its reference arrives, for ``park_window`` of the site's event time.
 
-        A transfer receipt waits for its shipment without a limit: the shipment is announced by
-        another site, whose events a service may read hours of event time behind this site's
-        (a backlog on another partition), so this site's clock says nothing about whether it is
-        still coming.  The end of a replay rejects what still waits; in the service the waiting
-        gauge shows it.
+        A transfer receipt does not wait for its shipment: another site announces that, and
+        the service may read it days of event time late (``SiteState._receive_unannounced``).
         """
         key = (site, missing.kind, missing.key)
-        deadline = NO_DEADLINE if missing.kind == "transfer" else event.ts + self.settings.park_window
+        deadline = event.ts + self.settings.park_window
         self._parked.setdefault(key, []).append(_Parked(event, source, deadline, missing.reason))
         self._note_parked(key)
         self._park_seq += 1
@@ -406,7 +408,5 @@ def _created_refs(event: Any) -> list[tuple[str, str]]:
         return [("purchase order", event.po_id)]
     if isinstance(event, ev.Demand):
         return [("demand", event.demand_id)]
-    if isinstance(event, ev.TransferInTransit):
-        return [("transfer", event.transfer_id)]
     return []
 

@@ -111,11 +111,17 @@ class InboundTransfer:
     unit_cost: float | None = None
     key: str = ""  # its key in SiteState.inbound (the id, or id@from_site when another site reused it)
     ended: dt.date | None = None   # the day it was received in full
+    # received before the shipping site announced it (the service reads that site's partition behind):
+    # the stock is booked, the shipment's quantity, source and cost come with the announcement
+    announced: bool = True
+    provisional_cost: float | None = None   # the average the received units were valued at meanwhile
+    sampled_units: int = 0        # of them on hand at each daily value sample meanwhile, summed
+    sampled_value: float = 0.0    # what those samples counted them at
 
     @property
     def open_qty(self) -> int:
         """What is still on the road: a partial receipt leaves the rest in transit."""
-        return 0 if self.done else self.qty - self.received
+        return 0 if self.done or not self.announced else self.qty - self.received
 
 
 @dataclass(slots=True)

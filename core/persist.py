@@ -608,5 +608,7 @@ def _index(state: SiteState) -> None:
         if demand.status == "open":
             state._index(demand.item, "demand", demand.demand_id)
     for transfer in state.inbound.values():
-        if not transfer.done:
+        if not transfer.announced:
+            state.unannounced += 1
+        elif not transfer.done:
             state._index(transfer.item, "transfer", transfer.key)

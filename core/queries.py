@@ -333,7 +333,7 @@ class _Tracer:
 def _transfers(state: SiteState, item: str, lot: str) -> list[Row]:
     moves: list[Row] = [
         {"transfer_id": t.transfer_id, "direction": "in", "site": t.from_site, "qty": to_number(t.qty),
-         "received": to_number(t.received), "arrival": t.arrival.isoformat()}
+         "received": to_number(t.received), "arrival": t.arrival.isoformat(), "announced": t.announced}
         for t in state.inbound.values() if t.item == item and t.lot == lot]
     moves.extend({"transfer_id": t.transfer_id, "direction": "out", "site": t.to_site, "qty": to_number(t.qty),
                   "arrival": t.arrival.isoformat()}

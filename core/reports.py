@@ -101,9 +101,15 @@ def orders(engine: Engine) -> list[Row]:
         for t in site.inbound.values():
             rows.append({"site": site.site, "kind": "transfer_in", "id": t.transfer_id, "item": t.item,
                          "qty": to_number(t.qty), "open_qty": to_number(t.open_qty), "due": t.arrival.isoformat(),
-                         "status": "received" if t.done else "in_transit", "done": to_number(t.received)})
+                         "status": _transfer_status(t), "done": to_number(t.received)})
     rows.sort(key=lambda r: (r["site"], r["kind"], r["id"]))
     return rows
+
+
+def _transfer_status(transfer: Any) -> str:
+    if not transfer.announced:
+        return "received_unannounced"   # booked before its shipment was announced (docs/design.md)
+    return "received" if transfer.done else "in_transit"
 
 
 def _plans(engine: Engine) -> Iterator[tuple[SiteState, Any]]:

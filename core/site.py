@@ -83,6 +83,7 @@ class SiteState:
         self.purchase: dict[str, PurchaseOrder] = {}
         self.demands: dict[str, Demand] = {}
         self.inbound: dict[str, InboundTransfer] = {}
+        self.unannounced = 0   # inbound transfers received before their shipment was announced
         self.outbound: dict[str, OutboundTransfer] = {}
         self.consumed_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
         self.produced_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
@@ -210,6 +211,8 @@ class SiteState:
         self.day_changed = True
         self.value_days += 1
         self.value_sum += self.inventory_value()
+        if self.unannounced:
+            self._sample_unannounced()
         if self.settings.retention is not None:
             retire(self, day, day - self.settings.retention)
 
@@ -393,9 +396,14 @@ class SiteState:
 
         Transfer ids are meant to be unique, but two sites may reuse one: the
         second is kept under ``id@from_site`` and matched on receipt by item.
+        A receipt booked before the announcement takes it as its shipment.
         """
         key = e.transfer_id
         existing = self.inbound.get(key)
+        unannounced = self._unannounced(e.transfer_id, e.item, e.lot)
+        if unannounced is not None:
+            self._announce(unannounced, e)
+            return []
         if existing is not None:
             if existing.from_site == e.from_site:
                 raise Reject(f"transfer {e.transfer_id!r} from {e.from_site!r} is already in transit")
@@ -409,6 +417,68 @@ class SiteState:
         self._touch(e.item, SUPPLY)
         return []
 
+    def _unannounced(self, transfer_id: str, item: str, lot: str) -> InboundTransfer | None:
+        """The receipt booked ahead of this shipment's announcement, if any."""
+        found = self.inbound.get(transfer_id)
+        if found is None or found.announced:
+            found = next((t for t in self.inbound.values() if not t.announced and t.transfer_id == transfer_id
+                          and t.item == item), None) if self.unannounced else None
+        if found is None or found.announced or found.item != item or found.lot != lot:
+            return None
+        return found
+
+    def _announce(self, transfer: InboundTransfer, e: ev.TransferInTransit) -> None:
+        """The shipment of a receipt booked before it: quantity, source and cost fall into place.
+
+        What the receipt still lacks is in transit.  The received units were valued at the
+        site's average; the shipment's cost corrects that for the part still on hand (the
+        part issued meanwhile went out at the average, as in an ERP's price difference).
+        More received than shipped stays booked: the goods are here, a count settles it.
+        """
+        last_receipt = transfer.arrival
+        transfer.from_site, transfer.qty, transfer.arrival = e.from_site, to_fixed(e.qty), e.arrival
+        transfer.unit_cost, transfer.announced = e.unit_cost, True
+        self.unannounced -= 1
+        transfer.done = transfer.received >= transfer.qty
+        if transfer.done:
+            transfer.ended = last_receipt
+        else:
+            self._index(e.item, "transfer", transfer.key)
+        if e.unit_cost is not None:
+            self._revalue(e.item, transfer.received, transfer.provisional_cost, e.unit_cost)
+            # the daily value samples taken meanwhile, as if the shipment's cost had been known
+            self.value_sum += transfer.sampled_units * e.unit_cost / SCALE - transfer.sampled_value
+        transfer.provisional_cost, transfer.sampled_units, transfer.sampled_value = None, 0, 0.0
+        self._record_changed("transfer-in", transfer.key)
+        self._touch(e.item, SUPPLY | (COST if e.unit_cost is not None else 0))
+
+    def _sample_unannounced(self) -> None:
+        """Note what today's value sample counted of each receipt still waiting for its shipment's cost."""
+        for transfer in self.inbound.values():
+            if not transfer.announced:
+                units = min(transfer.received, max(0, self.stock.physical(transfer.item)))
+                transfer.sampled_units += units
+                transfer.sampled_value += units * self.unit_cost(transfer.item) / SCALE
+                self._record_changed("transfer-in", transfer.key)
+
+    def _revalue(self, item: str, received: int, valued_at: float | None, unit_cost: float) -> None:
+        """Move the average as if ``received`` units had come in at ``unit_cost``, not ``valued_at``.
+
+        Only the part still on hand is revalued; nothing on hand leaves the average alone (it is
+        never made negative or absurd), and an item without an average takes the shipment's cost.
+        """
+        average = self.avg_cost.get(item)
+        on_hand = self.stock.physical(item)
+        if average is None:
+            self.avg_cost[item] = unit_cost
+        elif on_hand > 0:
+            base = average if valued_at is None else valued_at
+            portion = min(received, on_hand)
+            self.avg_cost[item] = max(0.0, average + portion * (unit_cost - base) / on_hand)
+        else:
+            return
+        self._cost_changed(item)
+
     def _transfer_received(self, e: ev.TransferReceived) -> list[Any]:
         self._require_item(e.item)
         transfer = self.inbound.get(e.transfer_id)
@@ -416,15 +486,18 @@ class SiteState:
             # a reused id from another site: the open one for this item, if any
             transfer = next((t for t in self.inbound.values() if t.transfer_id == e.transfer_id
                              and not t.done and t.item == e.item), transfer)
+        qty = to_fixed(e.qty)
         if transfer is None:
-            raise Missing("transfer", e.transfer_id)
+            return self._receive_unannounced(e, qty)
         if transfer.done:
             raise Reject(f"transfer {e.transfer_id!r} was already received")
         if transfer.item != e.item:
             raise Reject(f"received item {e.item!r} does not match transfer item {transfer.item!r}")
         if transfer.lot != e.lot:
             raise Reject(f"received lot {e.lot!r} does not match shipped lot {transfer.lot!r}")
-        qty = to_fixed(e.qty)
+        if not transfer.announced:
+            self._add_unannounced(transfer, e, qty)
+            return []
         if transfer.received + qty > transfer.qty:
             raise Reject(f"transfer {e.transfer_id!r} receives {to_number(transfer.received + qty)} "
                          f"of {to_number(transfer.qty)} shipped")
@@ -438,6 +511,32 @@ class SiteState:
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK | SUPPLY | (COST if transfer.unit_cost is not None else 0))
         return []
+
+    def _receive_unannounced(self, e: ev.TransferReceived, qty: int) -> list[Any]:
+        """Book a receipt whose shipment is not announced yet: the goods are here.
+
+        In the service the shipping site's partition may be read days of event time behind
+        this one; holding the receipt back would refuse the issues of its lot that a replay
+        in time order accepts.  Its shipment, when announced, brings quantity, source and cost.
+        """
+        key = e.transfer_id if e.transfer_id not in self.inbound else f"{e.transfer_id}@{self.site}:{e.event_id}"
+        transfer = InboundTransfer(e.transfer_id, "", e.item, 0, e.lot, _date_of(e), key=key, announced=False)
+        self.inbound[key] = transfer
+        self.unannounced += 1
+        self._add_unannounced(transfer, e, qty)
+        return []
+
+    def _add_unannounced(self, transfer: InboundTransfer, e: ev.TransferReceived, qty: int) -> None:
+        average = self.avg_cost.get(e.item)
+        if transfer.received == 0 or transfer.provisional_cost is not None:
+            previous = transfer.provisional_cost or 0.0
+            transfer.provisional_cost = (None if average is None else
+                                         (previous * transfer.received + average * qty) / (transfer.received + qty))
+        self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
+        transfer.received += qty
+        transfer.arrival = _date_of(e)
+        self._record_changed("transfer-in", transfer.key)
+        self._touch(e.item, STOCK)
 
     def _count(self, e: ev.Count) -> list[Any]:
         self._require_item(e.item)

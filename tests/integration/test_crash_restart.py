@@ -16,7 +16,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,6 +49,7 @@ pytestmark = pytest.mark.integration
 COPIES = 6               # site pairs: DK1-k and US1-k
 KILLS = 5
 AHEAD = 60               # records published past a kill point: the worker has work waiting when it dies
+FEED = 20                # published just before a kill that caught no transaction (the worker may have drained)
 LOGLEVEL = os.environ.get("CRASH_TEST_LOGLEVEL", "info")   # "debug" to see every request in worker-N.log
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
 
@@ -72,9 +73,13 @@ def _open_transaction(settings: Settings, uncommitted: Any, stable: Any) -> bool
     return False
 
 
-def _kill_at(worker: Worker, point: int, catch: float, timeout: float = 120.0) -> tuple[bool, bool, int]:
+def _kill_at(worker: Worker, point: int, catch: float, feed: Callable[[], None],
+             timeout: float = 120.0) -> tuple[bool, bool, int]:
     """Kill once the group committed ``point`` records, inside a transaction if one is caught within ``catch`` s.
 
+    When no transaction was caught the worker may have drained what was published ahead while it
+    was looked for; ``feed`` then publishes a few more records just before the kill, so the worker
+    dies with work waiting, not at rest.
     Returns (records were still waiting, the kill landed in an open transaction, records committed).
     """
     settings = worker.settings
@@ -90,6 +95,8 @@ def _kill_at(worker: Worker, point: int, catch: float, timeout: float = 120.0) -
         in_transaction = False
         while not in_transaction and time.monotonic() < until:
             in_transaction = _open_transaction(settings, *clients)
+        if not in_transaction:
+            feed()
         worker.kill()
     finally:
         for client in clients:
@@ -115,12 +122,18 @@ def crashed_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_r
     worker.start()
     kills: list[tuple[bool, bool, int]] = []
     sent = 0
+
+    def send(upto: int) -> None:
+        nonlocal sent
+        upto = min(max(upto, sent), len(pairs))
+        publish(producer, settings, [], pairs[sent:upto])
+        sent = upto
+
     try:
         for point in kill_points(rng, len(pairs), KILLS):
-            upto = min(point + AHEAD, len(pairs))
-            publish(producer, settings, [], pairs[sent:upto])
-            sent = upto
-            kills.append(_kill_at(worker, point, catch=5.0 if rng.random() < 0.75 else 0.0))
+            send(point + AHEAD)
+            kills.append(_kill_at(worker, point, catch=5.0 if rng.random() < 0.75 else 0.0,
+                                  feed=lambda: send(sent + FEED)))
             worker.start()
         publish(producer, settings, [], pairs[sent:])
         wait_until_idle(worker.settings, [worker])

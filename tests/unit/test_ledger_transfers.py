@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
+import pytest
 
 from core.reports import report
 from helpers import apply_ok, apply_rejected, lot_qty, mk, new_engine, q, receive, rejected, release
@@ -73,35 +74,130 @@ def test_transfer_received_twice_is_rejected():
     assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
 
 
-def test_transfer_received_before_shipment_waits_for_it():
+def test_a_receipt_before_its_shipment_is_booked_at_once_and_the_shipment_completes_it():
+    """The service reads the shipping site's partition behind this one: the goods are here, so the
+    receipt books them, and its lot can be issued before the shipment is announced."""
     engine = new_engine()
     receive(engine, "RAW-A", 10, "L1")
-    early = _receive()
-    assert not rejected(engine.apply([early]))
-    assert engine.sites["S2"].stock.physical("RAW-A") == 0
+    apply_ok(engine, _receive(), mk("issue", site="S2", item="RAW-A", qty=3, lot="L1"))
+    dest = engine.sites["S2"]
+    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(1)
+    transfer = dest.inbound["T-1"]
+    assert not transfer.announced and transfer.open_qty == 0 and dest.unannounced == 1
+    assert [r["status"] for r in report(engine, "orders") if r["id"] == "T-1"] == ["received_unannounced"]
     apply_ok(engine, _ship())
-    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
+    assert transfer.announced and transfer.done and transfer.from_site == "S1" and transfer.qty == q(4)
+    assert dest.unannounced == 0 and not dest.scheduled_receipts("RAW-A")
+    total = sum(engine.sites[s].stock.physical("RAW-A") for s in ("S1", "S2"))
+    assert total == q(10 - 3)
     assert not rejected(engine.finish())
 
 
-def test_a_receipt_waits_for_its_shipment_however_far_its_own_site_runs_ahead():
-    """The shipping site may be read days of event time behind (a backlog on another partition)."""
+def test_a_partial_receipt_before_its_shipment_leaves_the_rest_in_transit():
     engine = new_engine()
     receive(engine, "RAW-A", 10, "L1")
-    assert not rejected(engine.apply([_receive()]))
-    later = mk("receipt", site="S2", item="RAW-A", qty=1, lot="L9")
-    assert not rejected(engine.apply([msgspec.structs.replace(later, ts=later.ts + dt.timedelta(days=5))]))
-    assert engine.sites["S2"].stock.physical("RAW-A") == q(1)   # S2's clock ran five days ahead; T-1 still waits
-    apply_ok(engine, _ship())                                  # the shipment, read late
-    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
-    assert not rejected(engine.finish())
+    apply_ok(engine, _receive(qty=1))
+    assert not engine.sites["S2"].scheduled_receipts("RAW-A")     # no quantity known yet
+    apply_ok(engine, _ship())
+    transfer = engine.sites["S2"].inbound["T-1"]
+    assert transfer.open_qty == q(3) and not transfer.done
+    assert [qty for _day, qty, _kind, _ref in engine.sites["S2"].scheduled_receipts("RAW-A")] == [q(3)]
+    apply_ok(engine, _receive(qty=3))
+    assert transfer.done and lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
+    assert rejected(engine.apply([_receive(qty=1)]))[0].reason == "transfer 'T-1' was already received"
 
 
-def test_a_receipt_whose_shipment_never_comes_is_rejected_at_the_end():
+def test_a_receipt_before_its_shipment_ends_at_the_average_of_one_in_order():
+    """Valued at the site's average until the shipment's cost comes, then revalued: with nothing
+    moved in between, the same average as the receipt after the shipment."""
+    averages = []
+    for early in (False, True):
+        engine = new_engine()
+        receive(engine, "RAW-A", 10, "L1", unit_cost=3.0)
+        receive(engine, "RAW-A", 6, "L2", site="S2", unit_cost=1.0)
+        apply_ok(engine, *([_receive(), _ship()] if early else [_ship(), _receive()]))
+        averages.append(engine.sites["S2"].avg_cost["RAW-A"])
+    assert averages[1] == pytest.approx(averages[0]) == pytest.approx((6 * 1.0 + 4 * 3.0) / 10)
+
+
+def test_the_shipments_cost_revalues_only_what_is_still_on_hand():
     engine = new_engine()
-    assert not rejected(engine.apply([_receive(transfer_id="T-9")]))
-    bad = rejected(engine.finish())
-    assert len(bad) == 1 and "unknown transfer 'T-9'" in bad[0].reason
+    receive(engine, "RAW-A", 10, "L1", unit_cost=3.0)
+    receive(engine, "RAW-A", 6, "L2", site="S2", unit_cost=1.0)
+    apply_ok(engine, _receive(), mk("issue", site="S2", item="RAW-A", qty=8))
+    assert engine.sites["S2"].avg_cost["RAW-A"] == pytest.approx(1.0)   # valued at the average meanwhile
+    apply_ok(engine, _ship())
+    # 2 units on hand, all of them revalued from 1.0 to 3.0: the 8 issued went out at 1.0
+    assert engine.sites["S2"].avg_cost["RAW-A"] == pytest.approx(3.0)
+
+
+def test_an_item_without_an_average_takes_the_shipments_cost():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1", unit_cost=3.0)
+    apply_ok(engine, _receive())
+    assert "RAW-A" not in engine.sites["S2"].avg_cost
+    apply_ok(engine, _ship())
+    assert engine.sites["S2"].avg_cost["RAW-A"] == pytest.approx(3.0)
+
+
+def test_more_received_before_the_shipment_than_shipped_stays_booked():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1")
+    apply_ok(engine, _receive(qty=5), _ship(qty=4))
+    transfer = engine.sites["S2"].inbound["T-1"]
+    assert transfer.done and transfer.received == q(5) and transfer.qty == q(4) and transfer.open_qty == 0
+    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(5)
+
+
+def test_a_shipment_of_another_lot_is_not_taken_for_an_early_receipt():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1")
+    receive(engine, "RAW-A", 10, "L2")
+    apply_ok(engine, _receive(lot="L2"), _ship(lot="L1"))
+    dest = engine.sites["S2"]
+    assert dest.unannounced == 1 and {t.key: t.announced for t in dest.inbound.values()} == {
+        "T-1": False, "T-1@S1": True}
+    assert [qty for _day, qty, _kind, _ref in dest.scheduled_receipts("RAW-A")] == [q(4)]
+
+
+def test_a_receipt_whose_shipment_never_comes_stays_booked_and_unannounced():
+    engine = new_engine()
+    apply_ok(engine, _receive(transfer_id="T-9"))
+    assert not rejected(engine.finish())
+    assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
+    row = next(r for r in report(engine, "orders") if r["id"] == "T-9")
+    assert row["status"] == "received_unannounced" and row["done"] == 4
+
+
+def test_an_announcement_older_than_the_dedup_window_is_still_applied():
+    """A backlog: the receiving site ran 40 days of event time ahead of the shipping site's partition."""
+    engine = new_engine(local_transfers=False)
+    receipt = _receive()
+    apply_ok(engine, receipt)
+    later = mk("receipt", site="S2", item="RAW-A", qty=1, lot="L9")
+    apply_ok(engine, msgspec.structs.replace(later, ts=later.ts + dt.timedelta(days=40)))
+    announcement = mk("transfer_in_transit", site="S2", transfer_id="T-1", from_site="S1", item="RAW-A", qty=4,
+                      lot="L1", unit_cost=2.5)
+    apply_ok(engine, msgspec.structs.replace(announcement, ts=receipt.ts))
+    transfer = engine.sites["S2"].inbound["T-1"]
+    assert transfer.announced and transfer.done
+    again = rejected(engine.apply([msgspec.structs.replace(announcement, ts=receipt.ts, event_id="other")]))
+    assert len(again) == 1 and "already in transit" in again[0].reason
+
+
+def test_an_announcement_dates_a_new_site_but_never_moves_a_running_clock():
+    """It carries the shipping site's time: moving the receiving site's clock (and sampling a day) with it
+    would make that site's days depend on the order the service reads the two sites in."""
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "L1")
+    receive(engine, "RAW-B", 1, "B1", site="S2")
+    dest = engine.sites["S2"]
+    clock, days = dest.clock, dest.value_days
+    ship = _ship()
+    apply_ok(engine, msgspec.structs.replace(ship, ts=ship.ts + dt.timedelta(days=2)))
+    assert "T-1" in dest.inbound and (dest.clock, dest.value_days) == (clock, days)
+    apply_ok(engine, _ship(transfer_id="T-2", qty=1, to_site="S3"))
+    assert engine.sites["S3"].clock is not None
 
 
 def test_transfer_to_the_same_site_is_rejected():

@@ -296,6 +296,19 @@ def test_restored_site_writes_the_same_rows_it_was_restored_from() -> None:
     assert rows.changed() == {}   # a restore is not a change
 
 
+def test_a_receipt_booked_before_its_shipment_is_restored_and_completed_by_it() -> None:
+    receipt = mk("transfer_received", site="S2", transfer_id="T-1", item="RAW-A", qty=1, lot="A1")
+    engine, _, table = setup(mk("receipt", item="RAW-A", qty=5, lot="A1", unit_cost=2.0), receipt)
+    again, rows = restored(table)
+    assert again.sites["S2"].unannounced == 1 and not again.sites["S2"].inbound["T-1"].announced
+    assert rows.current_rows("S2") == table_of(table, "S2")
+    ship = mk("transfer_shipped", transfer_id="T-1", to_site="S2", item="RAW-A", qty=3, lot="A1")
+    apply_ok(engine, ship)
+    apply_ok(again, ship)
+    assert reports(again) == reports(engine)
+    assert again.sites["S2"].unannounced == 0 and again.sites["S2"].inbound["T-1"].open_qty == q(2)
+
+
 def test_restore_replaces_what_the_engine_held_for_the_site() -> None:
     _, _, table = setup(mk("receipt", item="RAW-A", qty=5, lot="A1"))
     engine, rows = restored(table)
@@ -376,7 +389,7 @@ def test_every_site_attribute_is_stored_or_derived() -> None:
               "closed_orders", "history", "retired_due", "retired_late"}
     derived = {"master", "settings", "consumed_by", "produced_by", "item_refs", "alloc_refs", "standard_costs",
                "day_changed", "cost_dirty", "touched", "capacity_orders", "changed", "_handlers",
-               "_std_now", "_std_master", "_std_graph"}   # the valuation cache is rolled again on demand
+               "_std_now", "_std_master", "_std_graph", "unannounced"}   # the valuation cache is rolled again on demand
     assert set(vars(state)) == stored | derived
     assert {f.name for f in dataclasses.fields(state.counts)} == {"lines", "exact", "abs_difference", "book_total"}
 

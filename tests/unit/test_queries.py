@@ -220,7 +220,7 @@ def test_lot_trace_shows_transfers_and_unknown_lots_are_not_found() -> None:
     assert traces["S1"]["transfers"] == [{"transfer_id": "TR-1", "direction": "out", "site": "S2", "qty": 4,
                                           "arrival": DUE.isoformat()}]
     assert traces["S2"]["transfers"] == [{"transfer_id": "TR-1", "direction": "in", "site": "S1", "qty": 4,
-                                          "received": 3, "arrival": DUE.isoformat()}]
+                                          "received": 3, "arrival": DUE.isoformat(), "announced": True}]
     assert (traces["S1"]["stock"], traces["S2"]["stock"]) == ({"available": 6}, {"available": 3})
     assert [t["site"] for t in queries.lot_traces(engine, "T1", sites=["S2"])] == ["S2"]
     with pytest.raises(queries.NotFound):
