@@ -284,7 +284,9 @@ class Engine:
                 self._apply_one(routed, source, out)
             else:
                 out.append(routed)
-        return [parked for kind, key in _created_refs(event) for parked in self._release(state.site, kind, key)]
+        if not self._parked:
+            return []
+        return [parked for kind, key in _created_refs(event, state) for parked in self._release(state.site, kind, key)]
 
     def _apply_master(self, event: Any, source: str | None, out: list[Any]) -> None:
         try:
@@ -400,8 +402,13 @@ class Engine:
                         site=getattr(event, "site", None), ts=getattr(event, "ts", None))
 
 
-def _created_refs(event: Any) -> list[tuple[str, str]]:
+def _created_refs(event: Any, state: SiteState) -> list[tuple[str, str]]:
     """References an applied event brings into existence (waiting events may go on)."""
+    if isinstance(event, (ev.Receipt, ev.TransferReceived, ev.Count)):
+        return [("lot", f"{event.item}/{event.lot}")]
+    if isinstance(event, ev.Output):
+        order = state.production.get(event.order_id)
+        return [("lot", f"{order.item}/{event.lot}")] if order is not None else []
     if isinstance(event, ev.ProductionOrder):
         return [("production order", event.order_id)]
     if isinstance(event, ev.PurchaseOrder):

@@ -248,6 +248,17 @@ class SiteState:
         if not self.master.known_item(self.site, item):
             raise Missing("item", item)
 
+    def _require_lot(self, item: str, lot: str | None) -> None:
+        """A lot not seen here yet may still be coming: wait for it, as for an order not seen yet.
+
+        The service reads a site's topics in whatever interleaving the fetches give; the event-time
+        merge orders them, but only within its grace, so an issue can still overtake the receipt or
+        the output that brings its lot.  Only an event that would be refused waits (with negative
+        stock allowed it goes through as it is).
+        """
+        if lot is not None and not self.settings.allow_negative_stock and lot not in self.stock.lots.get(item, ()):
+            raise Missing("lot", f"{item}/{lot}")
+
     def _touch(self, item: str, what: int) -> None:
         self.touched[item] = self.touched.get(item, 0) | what
         if self.changed is not None:
@@ -349,6 +360,7 @@ class SiteState:
 
     def _issue(self, e: ev.Issue) -> list[Any]:
         self._require_item(e.item)
+        self._require_lot(e.item, e.lot)
         qty = to_fixed(e.qty)
         demand = None
         if e.demand_id is not None:
@@ -379,6 +391,7 @@ class SiteState:
             raise Reject("transfer to the same site")
         if e.transfer_id in self.outbound:
             raise Reject(f"transfer {e.transfer_id!r} was already shipped")
+        self._require_lot(e.item, e.lot)
         qty = to_fixed(e.qty)
         self._check_available(e.item, qty)
         self.stock.pick(e.item, qty, e.lot, self.settings.allow_negative_stock)
@@ -558,6 +571,7 @@ class SiteState:
         self._require_item(e.item)
         if not move_allowed(e.from_status, e.to_status):
             raise Reject(f"illegal status move {e.from_status} -> {e.to_status}")
+        self._require_lot(e.item, e.lot)
         qty = to_fixed(e.qty)
         have = self.stock.lot_qty(e.item, e.lot, e.from_status)
         if have < qty:
@@ -570,6 +584,7 @@ class SiteState:
 
     def _scrap(self, e: ev.Scrap) -> list[Any]:
         self._require_item(e.item)
+        self._require_lot(e.item, e.lot)
         qty = to_fixed(e.qty)
         have = self.stock.lot_qty(e.item, e.lot, e.status)
         if have < qty and not self.settings.allow_negative_stock:
@@ -627,6 +642,7 @@ class SiteState:
     def _material_issue(self, e: ev.MaterialIssue) -> list[Any]:
         order = self._open_production(e.order_id, "a material issue")
         self._require_item(e.item)
+        self._require_lot(e.item, e.lot)
         qty = to_fixed(e.qty)
         own = order.reserved.get(e.item, 0)
         self._check_available(e.item, qty, own_reservation=own)

@@ -143,7 +143,7 @@ def _issue_before_receipt() -> tuple[list[InRecord], list[InRecord], dict[tuple[
     receipt = mk("receipt", item="RAW", qty=10, lot="L1")
     order = mk("production_order", order_id="MO-1", item="RAW-USE", qty=1, status="released",
                start="2026-03-03", due="2026-03-04")
-    issue = mk("material_issue", order_id="MO-1", item="RAW", qty=5, lot="L1")
+    issue = mk("material_issue", order_id="MO-1", item="RAW", qty=5)   # no lot named: it cannot wait for one
     inventory = [InRecord(SETTINGS.topic("inventory"), 0, 0, encode_json(receipt))]
     production = [InRecord(SETTINGS.topic("production"), 0, i, encode_json(e)) for i, e in enumerate((order, issue))]
     master.append(InRecord(SETTINGS.topic("master"), 0, 1, encode_json(item("RAW-USE", source="make"))))

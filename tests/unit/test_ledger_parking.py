@@ -150,3 +150,53 @@ def test_waiting_event_whose_order_arrives_planned_is_rejected():
     bad = rejected(engine.apply([_order(status="planned")]))
     assert len(bad) == 1 and bad[0].event == early and "planned" in bad[0].reason
     assert engine.sites[SITE].stock.physical("RAW-B") == q(20)
+
+
+# --- lots not seen yet -------------------------------------------------------------------------------
+
+
+def test_an_issue_of_a_lot_not_received_yet_waits_for_its_receipt():
+    """The service's merge orders a site's topics only within its grace: an issue may still overtake the
+    receipt that brings its lot; it waits for the lot instead of being refused for want of stock."""
+    engine = new_engine()
+    apply_ok(engine, _order(status="released"))
+    assert not rejected(engine.apply([_issue(lot="B7")]))
+    assert engine.sites[SITE].production["MO-1"].issued == {}
+    assert not rejected(engine.apply([mk("receipt", item="RAW-B", qty=5, lot="B7")]))
+    assert engine.sites[SITE].production["MO-1"].issued == {"RAW-B": q(2)}
+    assert engine.sites[SITE].stock.lot_qty("RAW-B", "B7", "available") == q(3)
+    assert not rejected(engine.finish())
+
+
+def test_a_move_of_a_lot_an_order_has_not_reported_yet_waits_for_the_output():
+    engine = new_engine()
+    receive(engine, "RAW-B", 20, "B1")
+    apply_ok(engine, _order(status="released"))
+    move = mk("quality", item="FG", lot="FG-1", qty=2, from_status="qc_pending", to_status="available")
+    assert not rejected(engine.apply([move]))
+    apply_ok(engine, mk("output", order_id="MO-1", good_qty=4, lot="FG-1"))
+    stock = engine.sites[SITE].stock
+    assert (stock.lot_qty("FG", "FG-1", "qc_pending"), stock.lot_qty("FG", "FG-1", "available")) == (q(2), q(2))
+
+
+def test_an_event_of_a_lot_that_never_comes_is_refused_after_the_park_window():
+    engine = new_engine()
+    receive(engine, "RAW-A", 10, "A1")
+    assert not rejected(engine.apply([mk("scrap", item="RAW-A", qty=1, lot="GHOST", status="available")]))
+    advance(hours=25)
+    bad = rejected(engine.apply([mk("receipt", item="RAW-A", qty=1, lot="A2")]))
+    assert [b.reason for b in bad] == ["unknown lot 'RAW-A/GHOST' (waited 24 h)"]
+    assert engine.sites[SITE].stock.physical("RAW-A") == q(11)
+
+
+def test_a_lot_known_but_short_is_refused_at_once():
+    engine = new_engine()
+    receive(engine, "RAW-A", 1, "A1")
+    bad = rejected(engine.apply([mk("issue", item="RAW-A", qty=2, lot="A1")]))
+    assert len(bad) == 1 and bad[0].reason.startswith("insufficient available stock")
+
+
+def test_with_negative_stock_allowed_an_unknown_lot_does_not_wait():
+    engine = new_engine(allow_negative_stock=True)
+    apply_ok(engine, mk("issue", item="RAW-A", qty=2, lot="A9"))
+    assert engine.sites[SITE].stock.lot_qty("RAW-A", "A9", "available") == -q(2)

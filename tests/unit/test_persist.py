@@ -309,6 +309,17 @@ def test_a_receipt_booked_before_its_shipment_is_restored_and_completed_by_it() 
     assert again.sites["S2"].unannounced == 0 and again.sites["S2"].inbound["T-1"].open_qty == q(2)
 
 
+def test_an_issue_waiting_for_its_lot_is_restored_and_goes_in_with_the_receipt() -> None:
+    engine, _, table = setup(mk("issue", item="RAW-A", qty=2, lot="A7"))
+    again, _ = restored(table)
+    assert (SITE, "lot", "RAW-A/A7") in again._parked
+    receipt = mk("receipt", item="RAW-A", qty=5, lot="A7")
+    apply_ok(engine, receipt)
+    apply_ok(again, receipt)
+    assert again.sites[SITE].stock.lot_qty("RAW-A", "A7", "available") == q(3)
+    assert reports(again) == reports(engine)
+
+
 def test_restore_replaces_what_the_engine_held_for_the_site() -> None:
     _, _, table = setup(mk("receipt", item="RAW-A", qty=5, lot="A1"))
     engine, rows = restored(table)
