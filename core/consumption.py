@@ -43,18 +43,23 @@ def _consume(forecasts: list[Demand], demands: list[Demand]) -> dict[str, int]:
     """What the open sales orders among ``demands`` consume of the open ``forecasts``.
 
     Only orders due in a week that has a forecast are summed; the date range test spares the week
-    arithmetic for the many orders (delivered ones stay open) outside the forecasts' weeks.
+    arithmetic for the many orders (delivered ones stay open) outside the forecasts' weeks.  The
+    planner reads this again for every new demand of a finished good: ``week_of`` is inlined.
     """
     if not forecasts:
         return {}
-    weeks = {week_of(f.due.toordinal()) for f in forecasts}
+    weeks = set()
+    for forecast in forecasts:
+        day = forecast.due.toordinal()
+        weeks.add(day - (day - 1) % 7)
     # the last week's Sunday; the last week of the calendar (9999-12-27) has no Sunday in it
     low, high = dt.date.fromordinal(min(weeks)), dt.date.fromordinal(min(max(weeks) + 6, _LAST_DAY))
     ordered: dict[int, int] = {}   # week -> Σ sales-order qty
     for demand in demands:
         due = demand.due
         if low <= due <= high and demand.kind != "forecast" and demand.status == "open":
-            week = week_of(due.toordinal())
+            day = due.toordinal()
+            week = day - (day - 1) % 7
             if week in weeks:
                 ordered[week] = ordered.get(week, 0) + demand.qty
     if not ordered:   # no order in the forecasts' weeks (the common case far out): nothing consumed
@@ -81,7 +86,7 @@ def forecast_requirements(forecasts: list[Demand], orders: list[Demand]) -> list
     taken = _consume(open_forecasts, orders)
     out: list[tuple[int, int, str, str]] = []
     for forecast in open_forecasts:
-        qty = forecast.open_qty - taken[forecast.demand_id]
+        qty = forecast.qty - forecast.delivered - taken[forecast.demand_id]   # open: qty - delivered
         if qty > 0:
             out.append((forecast.due.toordinal(), qty, forecast.kind, forecast.demand_id))
     return out

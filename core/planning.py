@@ -28,6 +28,7 @@ from .consumption import forecast_requirements
 from .costing import CostBook
 from .master import ItemSpec
 from .netting import kernel as default_kernel
+from .orders import Demand
 from .planids import iso as _iso
 from .planids import planned_id, planned_ids
 from .quantity import to_fixed, to_number
@@ -337,27 +338,33 @@ class Planner:
     def _own_and_firm(site: SiteState, item: str
                       ) -> tuple[list[tuple[int, int, str, str]], list[tuple[int, int, str, str]]]:
         """Own gross requirements (open demands, forecasts consumed; released orders' reservations) and firm
-        planned orders."""
+        planned orders.
+
+        Read again for every new or changed demand of a finished good (a year of them): plain
+        attribute arithmetic, not the records' ``open_qty`` properties, on this path.
+        """
         own: list[tuple[int, int, str, str]] = []
         firm: list[tuple[int, int, str, str]] = []
-        forecasts, orders = [], []
-        for kind, ref in site.refs(item):
+        forecasts: list[Demand] = []
+        orders: list[Demand] = []
+        demands, production = site.demands, site.production
+        for kind, ref in site.item_refs.get(item, ()):
             if kind == "demand":
-                demand = site.demands[ref]
+                demand = demands[ref]
                 if demand.kind == "forecast":
                     forecasts.append(demand)   # what the sales orders of its week leave of it: below
                     continue
                 orders.append(demand)
-                if demand.open_qty:
-                    own.append((demand.due.toordinal(), demand.open_qty, demand.kind, ref))
+                if demand.status == "open" and demand.qty > demand.delivered:
+                    own.append((demand.due.toordinal(), demand.qty - demand.delivered, demand.kind, ref))
             elif kind == "production_order":
-                order = site.production[ref]
+                order = production[ref]
                 if order.status == "planned" and order.open_qty:
                     firm.append((order.start.toordinal(), order.open_qty, kind, ref))
         if forecasts:   # forecast consumption (core/consumption.py)
             own.extend(forecast_requirements(forecasts, orders))
-        for order_id in site.allocations(item):
-            order = site.production[order_id]
+        for order_id in site.alloc_refs.get(item, ()):
+            order = production[order_id]
             qty = order.reserved.get(item, 0)
             if qty and order.status == "released":
                 own.append((order.start.toordinal(), qty, "production_order", order_id))
