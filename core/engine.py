@@ -244,8 +244,8 @@ class Engine:
         The parked events it releases go in once it is complete, its day included, as if they came
         right after it.  Applied inside it, a released event of a later day would start that day
         before this one's day began: the day's inventory value would be sampled twice, with the
-        released event in it, and this event's day never (the service's receipt that waited for the
-        announcement of its shipment).
+        released event in it, and this event's day never (an order read after the issues of a later
+        day that waited for it).
         """
         previous = state.clock
         # a shipment's announcement carries the shipping site's time, which the service may read days
