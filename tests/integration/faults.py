@@ -20,7 +20,6 @@ import json
 import signal
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from decimal import Decimal
@@ -29,7 +28,7 @@ from typing import Any
 
 import msgspec
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from workers import log_tail, start_worker, stop_worker, worker_env
+from workers import OPENER, log_tail, start_worker, stop_worker, worker_env
 
 from connectors.publisher import route
 from core.engine import Engine, EngineSettings
@@ -47,7 +46,6 @@ BROKEN = b'{"type": "receipt", "event_id": "broken'
 SITE_TOPICS = ("inventory", "production", "purchase", "demand", "transfers")
 OUTPUT_TOPICS = ("planned-orders", "shortages", "exceptions", "costs")
 Record = tuple[str, int, int, bytes, Any]   # topic, partition, offset, key, value
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback only, never a proxy
 
 
 # --- the stream --------------------------------------------------------------------------
@@ -151,7 +149,7 @@ class Worker:
     def gauges(self) -> str:
         """What the worker's ``/metrics`` says it holds back, lags and skips (for a failure message)."""
         try:
-            with _OPENER.open(f"{self.url}/metrics", timeout=10) as response:
+            with OPENER.open(f"{self.url}/metrics", timeout=10) as response:
                 text = response.read().decode()
         except OSError as exc:
             return repr(exc)

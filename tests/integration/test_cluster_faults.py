@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from faults import (
     stream,
     wait_until_idle,
 )
+from workers import OPENER
 
 from millstream import broker
 from millstream.settings import Settings
@@ -49,7 +49,6 @@ PARTITIONS = 4
 COPIES = 6
 LOGLEVEL = os.environ.get("FAULT_TEST_LOGLEVEL", "info")
 SESSION_TIMEOUT = 8   # seconds before a killed worker's partitions move (the brokers' minimum is 6)
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback only, never a proxy
 
 
 def _settings(cluster: broker.ClusterInfo, data_dir: Path) -> Settings:
@@ -67,7 +66,7 @@ def _workers(settings: Settings, port_range: Callable[[int], int], names: tuple[
 
 def _get(worker: Worker, path: str) -> Any:
     try:
-        with _OPENER.open(f"{worker.url}{path}", timeout=10) as response:
+        with OPENER.open(f"{worker.url}{path}", timeout=10) as response:
             return json.loads(response.read())
     except OSError:
         return None

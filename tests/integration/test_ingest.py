@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web as aioweb
 from test_publish import read_inputs
-from workers import log_tail, start_worker, stop_worker, worker_env
+from workers import OPENER, log_tail, start_worker, stop_worker, worker_env
 
 from connectors.ingest import Ingest
 from millstream.settings import Settings
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-tests"
 TS = "2026-03-02T08:00:00+01:00"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def receipt(event_id: str, site: str, qty: float = 1, item: str = "RAW-1", **extra: Any) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def request(url: str, body: Any = None, token: str | None = TOKEN, method: str =
         headers["Authorization"] = f"{scheme} {token}"
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with _OPENER.open(req, timeout=60) as response:
+        with OPENER.open(req, timeout=60) as response:
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
@@ -78,7 +77,7 @@ def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_range:
         deadline = time.monotonic() + 180
         while True:   # up once its web server answers anything
             try:
-                _OPENER.open(f"{url}/status", timeout=5).close()
+                OPENER.open(f"{url}/status", timeout=5).close()
                 break
             except urllib.error.HTTPError:
                 break
@@ -178,7 +177,7 @@ def test_reasons_that_echo_the_input_stay_text(worker: tuple[Settings, str]) -> 
     req = urllib.request.Request(f"{url}/events", data=json.dumps({"type": "<b>x</b>&"}).encode(), method="POST",
                                  headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as refused:
-        _OPENER.open(req, timeout=60)
+        OPENER.open(req, timeout=60)
     raw = refused.value.read()
     assert refused.value.code == 400 and b"<" not in raw and b"&" not in raw
     assert json.loads(raw)["invalid"][0]["reason"] == "unknown event type: <b>x</b>&"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from outputs import read_outputs_until
-from workers import start_worker, stop_worker, worker_env
+from workers import OPENER, start_worker, stop_worker, worker_env
 
 from connectors.publisher import publish_lines
 from connectors.replay import replay
@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "millstream" / "samples" / "hearing_devices.jsonl"
 USER, PASSWORD = "planner", secrets.token_urlsafe(18)
 TOKEN = secrets.token_urlsafe(18)
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +81,7 @@ def drain(settings: Settings, names: list[str], quiet: float = 6.0, limit: float
 def http_get(url: str, token: str | None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with _OPENER.open(request, timeout=15) as response:
+        with OPENER.open(request, timeout=15) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from faults import (
     wait_until_idle,
 )
 from prometheus_client.parser import text_string_to_metric_families
+from workers import OPENER
 
 from millstream import broker
 from millstream.settings import Settings
@@ -51,7 +51,6 @@ READ_AHEAD = 100
 BATCH = 20
 STALL = float(os.environ.get("STALL_SECONDS", "75"))   # > the workers' transaction timeout (60 s)
 LOGLEVEL = os.environ.get("FAULT_TEST_LOGLEVEL", "info")
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _min_insync(settings: Settings, topic: str, value: int) -> None:
@@ -82,7 +81,7 @@ def _ends(settings: Settings) -> dict[int, int]:
 def _lags(worker: Worker, settings: Settings) -> dict[int, int]:
     """The worker's lag gauge per inventory partition (end offset minus its consumer position)."""
     try:
-        with _OPENER.open(f"{worker.url}/metrics", timeout=10) as response:
+        with OPENER.open(f"{worker.url}/metrics", timeout=10) as response:
             text = response.read().decode()
     except OSError:
         return {}
