@@ -25,7 +25,7 @@ from .master import BomSpec
 from .orders import ProductionOrder
 from .quantity import SCALE, to_number
 
-__all__ = ["CostBook", "money", "moving_average", "roll_standard"]
+__all__ = ["CostBook", "money", "moving_average", "revalued_average", "roll_standard"]
 
 EPSILON = 1e-6
 
@@ -35,6 +35,23 @@ def moving_average(old_avg: float | None, on_hand: int, qty: int, unit_cost: flo
     if old_avg is None or on_hand <= 0:
         return unit_cost
     return (old_avg * on_hand + unit_cost * qty) / (on_hand + qty)
+
+
+def revalued_average(old_avg: float | None, on_hand: int, received: int, valued_at: float | None,
+                     unit_cost: float) -> float | None:
+    """Average after ``received`` units, taken in at ``valued_at`` (the average then, or None), turn out to
+    have cost ``unit_cost`` (a transfer received before its shipment's cost was known); None: unchanged.
+
+    Only the part still on hand is revalued (what left meanwhile went out at the old value, as an ERP
+    books a price difference); nothing on hand leaves the average alone, so it never turns negative or
+    absurd; an item without an average takes the new cost.
+    """
+    if old_avg is None:
+        return unit_cost
+    if on_hand <= 0:
+        return None
+    base = old_avg if valued_at is None else valued_at
+    return max(0.0, old_avg + min(received, on_hand) * (unit_cost - base) / on_hand)
 
 
 def money(value: float) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 from schemas import events as ev
 
 from .bomgraph import BomGraph
-from .costing import moving_average, roll_standard
+from .costing import moving_average, revalued_average, roll_standard
 from .errors import Missing, Reject
 from .history import ItemHistory, day_of
 from .master import BomSpec, MasterData, explode
@@ -475,22 +475,11 @@ class SiteState:
                 self._record_changed("transfer-in", transfer.key)
 
     def _revalue(self, item: str, received: int, valued_at: float | None, unit_cost: float) -> None:
-        """Move the average as if ``received`` units had come in at ``unit_cost``, not ``valued_at``.
-
-        Only the part still on hand is revalued; nothing on hand leaves the average alone (it is
-        never made negative or absurd), and an item without an average takes the shipment's cost.
-        """
-        average = self.avg_cost.get(item)
-        on_hand = self.stock.physical(item)
-        if average is None:
-            self.avg_cost[item] = unit_cost
-        elif on_hand > 0:
-            base = average if valued_at is None else valued_at
-            portion = min(received, on_hand)
-            self.avg_cost[item] = max(0.0, average + portion * (unit_cost - base) / on_hand)
-        else:
-            return
-        self._cost_changed(item)
+        average = revalued_average(self.avg_cost.get(item), self.stock.physical(item), received, valued_at,
+                                   unit_cost)
+        if average is not None:
+            self.avg_cost[item] = average
+            self._cost_changed(item)
 
     def _transfer_received(self, e: ev.TransferReceived) -> list[Any]:
         self._require_item(e.item)
