@@ -95,7 +95,7 @@ def forecast_item(series: WeeklySeries, settings: ControlSettings) -> ItemForeca
     for method in candidates:
         try:
             held_out[method] = predict(method, train, held, season)
-        except (ValueError, ArithmeticError, NotImplementedError):
+        except (ValueError, ArithmeticError):
             failed.append(method)
             continue
         errors[method] = _rmse(held_out[method], test)
@@ -103,7 +103,7 @@ def forecast_item(series: WeeklySeries, settings: ControlSettings) -> ItemForeca
     note = f"could not fit: {', '.join(failed)}" if failed else ""
     try:
         forecast = predict(best, values, horizon, season)
-    except (ValueError, ArithmeticError, NotImplementedError):
+    except (ValueError, ArithmeticError):
         note = f"{best} failed on the whole history: the mean" + (f"; {note}" if note else "")
         best, forecast = "mean", predict("mean", values, horizon)
     scale = _naive_scale(train)

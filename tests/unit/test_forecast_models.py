@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.control import ControlSettings
+from core.control import ControlSettings, models
 from core.control.forecast import forecast_item
 from core.control.models import INTERMITTENT, predict
 from core.control.series import WeeklySeries, weekly_series
@@ -110,6 +110,33 @@ def test_the_holdout_chooses_and_reports() -> None:
     naive = statistics.fmean(abs(b - a) for a, b in itertools.pairwise(train))
     assert chosen.mae == pytest.approx(mae) and chosen.mase == pytest.approx(mae / naive)
     assert chosen.first_week == MONDAY + 7 * 40
+
+
+def test_a_method_that_cannot_be_fitted_is_left_out_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit that fails (statsmodels raises ValueError or LinAlgError, ours ArithmeticError on a non-finite
+    forecast) drops that method from the holdout; one that fails on the whole history falls back to the mean."""
+    rng = random.Random(1)
+    trend = series([50 + 2 * t + rng.gauss(0, 4) for t in range(60)])
+
+    def fails(*_args: object) -> list[float]:
+        raise ValueError("no fit")
+
+    monkeypatch.setitem(models._METHODS, "ses", fails)
+    chosen = forecast_item(trend, SETTINGS)
+    assert chosen.method == "holt" and "ses" not in chosen.errors and chosen.note == "could not fit: ses"
+    calls = {"holt": 0}
+    holt = models._METHODS["holt"]
+
+    def holt_on_the_holdout_only(values: list[float], horizon: int, season: int) -> list[float]:
+        calls["holt"] += 1
+        if calls["holt"] > 1:
+            return [math.nan] * horizon
+        return holt(values, horizon, season)
+
+    monkeypatch.setitem(models._METHODS, "holt", holt_on_the_holdout_only)
+    chosen = forecast_item(trend, SETTINGS)
+    assert chosen.method == "mean"
+    assert chosen.note == "holt failed on the whole history: the mean; could not fit: ses"
 
 
 def test_a_short_history_is_forecast_by_its_mean_and_says_so() -> None:
