@@ -62,6 +62,9 @@ class Settings:
     #: longest a site event waits, once every input is read to its end, for an input that carried the site's
     #: events lately to show a later time, ms (the event-time merge, docs/design.md); 0: never waits then
     merge_grace_ms: int = 500
+    #: site events of one partition waiting for the event-time merge at which the worker pauses the inputs
+    #: running ahead, until fewer than half wait (bounds memory while a backlog is read)
+    merge_hold_limit: int = 10_000
     #: bearer token `POST /events` asks for; empty: no token asked (kept out of repr, so out of logs)
     ingest_token: str = dataclasses.field(default="", repr=False)
     #: how Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)

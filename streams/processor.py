@@ -192,8 +192,8 @@ class Processor:
         for record in records:
             tp = (record.topic, record.partition)
             if record.offset <= self.last_offset.get(tp, -1):
-                # delivered again in this session (an input resumed from where it was read: see
-                # streams/durable.py): already handed to the engine
+                # delivered again in this session (an input put back to its committed offset after a
+                # rebalance: see streams/durable.py, ``_rewind``): already handed to the engine
                 if metrics is not None:
                     metrics.skipped(record.topic)
                 continue

@@ -313,9 +313,9 @@ def _lot(row: bytes) -> str:
 
 
 def test_a_record_delivered_again_in_the_same_session_is_skipped() -> None:
-    """An input paused for the merge is sought back to the record after the last one the processor saw, so
-    records already in flight come twice: the second time they are skipped, a bad one is not dead-lettered
-    again and a good one is not applied again."""
+    """A rebalance puts every input back to the group's committed offset, which may not show the last
+    commit yet (streams/durable.py, ``_rewind``), so records come twice: the second time they are skipped,
+    a bad one is not dead-lettered again and a good one is not applied again."""
     reset()
     master = [InRecord(SETTINGS.topic("master"), 0, 0, encode_json(item("RAW")))]
     inventory = SETTINGS.topic("inventory")
