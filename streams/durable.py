@@ -84,6 +84,11 @@ EXIT_CRASHED = 70   # EX_SOFTWARE
 #: outputs cannot be written never ends, and its producer cannot flush; both are left to the next owner,
 #: whose producer fences them (the batch is not durable, so the state restored there does not hold it)
 CLOSE_TIMEOUT = 10.0
+#: a writer's wait before it sends a refused request again (ms; aiokafka's default is 100).  A batch's
+#: transaction often begins while the coordinator still writes the previous one's commit markers: brokers
+#: that verify transactional produce (Kafka 3.6+, the default) then refuse its first records with a retriable
+#: NOT_ENOUGH_REPLICAS, and the whole batch waits for that retry (BENCHMARKS.md, issue 7)
+WRITER_RETRY_BACKOFF_MS = 20
 _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 
 
@@ -411,7 +416,7 @@ class DurableSites:
         producer = AIOKafkaProducer(
             **aiokafka_config(self.settings), client_id=name, transactional_id=name,
             enable_idempotence=True, acks="all", max_request_size=max(self.settings.max_message_bytes, 1 << 20),
-            max_batch_size=BATCH_BYTES,
+            max_batch_size=BATCH_BYTES, retry_backoff_ms=WRITER_RETRY_BACKOFF_MS,
             # a batch whose outputs the brokers refuse waits (its sends are retried) this long before the
             # coordinator aborts it and fences this producer (docs/settings.md)
             transaction_timeout_ms=self.settings.transaction_timeout * 1000)
