@@ -103,7 +103,8 @@ def produce(plant: Plant, order_id: str, item: str, qty: float, issues: list[tup
 
 def test_garrison_colonial_pewter_standard_cost_card_and_variances() -> None:
     """Garrison, R. H., Noreen, E. W. & Brewer, P. C., *Managerial Accounting* (McGraw-Hill/Irwin,
-    14th ed. 2012), Chapter 10 "Standard Costs and Variances", Colonial Pewter Company (bookends).
+    14th ed. 2012), Chapter 10 "Standard Costs and Variances", Colonial Pewter Company (bookends;
+    public course slides with the same figures, from other editions, call the product a statue).
 
     Standard cost card (published): direct materials 3.0 pounds x $4.00 = $12.00; direct labor
     0.50 hours x $22.00 = $11.00; variable manufacturing overhead 0.50 hours x $6.00 = $3.00;
