@@ -359,7 +359,7 @@ class DurableSites:
         """
         self._settled.clear()
         async with self._lock:
-            # Faust's recovery resumes every input when the rebalance ends; the next batch decides again
+            # the new assignment starts with every input unpaused (aiokafka); the next batch decides again
             self._paused.clear()
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
