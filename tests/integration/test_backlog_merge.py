@@ -21,13 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from faults import (
     Worker,
     assert_dead_letters_equal,
     assert_restored_reports_equal,
     assert_rows_equal,
     changelog_rows,
+    publisher,
     replay,
     wait_until_idle,
 )
@@ -65,8 +65,7 @@ def _stream() -> tuple[list[bytes], list[tuple[str, bytes]]]:
 
 def _publish(settings: Settings, master: list[bytes], pairs: list[tuple[str, bytes]]) -> dict[str, int]:
     """Every event on the topic the publisher puts it on; returns the count per topic."""
-    producer = Producer({"bootstrap.servers": settings.bootstrap, "enable.idempotence": True, "linger.ms": 20,
-                         "partitioner": "murmur2_random"})
+    producer = publisher(settings)
     counts: dict[str, int] = {}
     for line in [*master, *(line for _site, line in pairs)]:
         topic, key = route(decode_message(line)[0], settings)
