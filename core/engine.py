@@ -19,6 +19,7 @@ from schemas import events as ev
 from schemas.outputs import Rejected
 
 from .errors import Missing, Reject
+from .history import utc_date
 from .master import MasterData
 from .netting import load as load_kernel
 from .planning import Planner
@@ -260,7 +261,7 @@ class Engine:
                 state.clock = previous  # a rejected or waiting event leaves no trace, not even in time
             return
         if advance:
-            if previous is None or state.today != previous.astimezone(dt.UTC).date():
+            if previous is None or state.today != utc_date(previous):
                 state.new_day(state.today)
             self._prune_ids(state.site, event.ts)
             self._expire_parked(state.site, event.ts, out)

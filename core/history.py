@@ -18,7 +18,7 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
-__all__ = ["HISTORY_WEEKS", "LATENESS_SAMPLES", "ItemHistory", "day_of", "iso_week", "week_of"]
+__all__ = ["HISTORY_WEEKS", "LATENESS_SAMPLES", "ItemHistory", "day_of", "iso_week", "utc_date", "week_of"]
 
 #: weeks of usage and count buckets kept per item: three years, two full seasons and a holdout
 HISTORY_WEEKS = 156
@@ -26,8 +26,17 @@ HISTORY_WEEKS = 156
 LATENESS_SAMPLES = 52
 
 
+def utc_date(ts: dt.datetime) -> dt.date:
+    """An event time's UTC date (the site's clock works in UTC days)."""
+    if ts.tzinfo is dt.UTC:   # what the codecs decode: no conversion needed
+        return ts.date()
+    return ts.astimezone(dt.UTC).date()
+
+
 def day_of(ts: dt.datetime) -> int:
-    """Day ordinal of an event time's UTC date (the site's clock works in UTC days too)."""
+    """Day ordinal of an event time's UTC date."""
+    if ts.tzinfo is dt.UTC:
+        return ts.toordinal()
     return ts.astimezone(dt.UTC).date().toordinal()
 
 

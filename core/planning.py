@@ -66,6 +66,8 @@ class SitePlan:
     boms: dict[str, Any] = field(default_factory=dict)   # the BOM each node exploded with
     shortages: dict[str, dict[str, Shortage]] = field(default_factory=dict)         # item -> id -> open shortage
     exceptions: dict[str, dict[str, Exception_]] = field(default_factory=dict)      # item -> ref -> message
+    # item -> (receipts, need days, today, past-due orders) the item's messages were last derived from
+    exception_inputs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     @property
     def planned(self) -> dict[str, list[tuple[int, int, int, int]]]:
@@ -440,11 +442,15 @@ class Planner:
     def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, node: Any, today: int,
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
+        receipts = plan.receipts.get(item, ())
+        needs = node.need_days(today) if receipts else []
+        inputs = (receipts, needs, today, past_due)
+        if plan.exception_inputs.get(item) == inputs:
+            return   # what the messages are derived from is unchanged: so are they (most re-plans of a scan)
+        _keep(plan.exception_inputs, item, inputs if receipts or past_due else None)
         tolerance = self.settings.defer_tolerance_days
         previous = plan.exceptions.get(item, {})
         current: dict[str, Exception_] = {}
-        receipts = plan.receipts.get(item, ())
-        needs = node.need_days(today) if receipts else []
         for (day, _qty, kind, ref), need in zip(receipts, needs, strict=True):
             if kind == "transfer":
                 continue  # goods already on the road: nothing to reschedule

@@ -21,7 +21,7 @@ from schemas import events as ev
 from .bomgraph import BomGraph
 from .costing import moving_average, revalued_average, roll_standard
 from .errors import Missing, Reject
-from .history import ItemHistory, day_of
+from .history import ItemHistory, day_of, utc_date
 from .master import BomSpec, MasterData, explode
 from .orders import (
     DEMAND_MOVES,
@@ -78,6 +78,7 @@ class SiteState:
         self.master = master
         self.settings = settings
         self.clock: dt.datetime | None = None
+        self._today: tuple[dt.datetime | None, dt.date | None] = (None, None)   # (clock, its UTC date)
         self.stock = Stock()
         self.production: dict[str, ProductionOrder] = {}
         self.purchase: dict[str, PurchaseOrder] = {}
@@ -128,7 +129,12 @@ class SiteState:
         UTC, not the sender's offset: msgpack carries timestamps as UTC instants,
         and a JSON and a msgpack copy of the same events must plan alike.
         """
-        return self.clock.astimezone(dt.UTC).date() if self.clock is not None else None
+        clock = self.clock
+        if clock is None:
+            return None
+        if self._today[0] is not clock:   # asked several times per event: the conversion is kept per clock
+            self._today = (clock, utc_date(clock))
+        return self._today[1]
 
     def refs(self, item: str) -> list[tuple[str, str]]:
         """Orders, demands and inbound transfers of an item (kind, id)."""

@@ -98,6 +98,10 @@ def create_app(settings: Settings) -> faust.App:
         # static membership: a restarted worker takes its place in the group at once instead of waiting out
         # the old session; named by its canonical URL, which is unique per worker
         consumer_group_instance_id=f"{app_id(settings)}-{settings.web_host}-{settings.web_port}",
+        # nothing runs "on the leader" here; Faust's leader topic, not declared by it (topic_allow_declare),
+        # would be created by the broker on first use and picked up by the next metadata refresh: a needless
+        # rebalance of every worker five minutes after a fresh deployment's first start
+        topic_disable_leader=True,
     )
     engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock,
                                    track_changes=True, kernel=settings.kernel or None,

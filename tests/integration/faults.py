@@ -325,7 +325,19 @@ def assert_rows_equal(rows: dict[str, dict[str, bytes]], replayed: tuple[Engine,
     assert sorted(rows) == sorted(engine.sites)
     for site, site_rows in rows.items():
         folded = {k: comparable(k, v) for k, v in site_rows.items() if "|ids|" not in k}   # numbered by batch
-        assert folded == {k: comparable(k, v) for k, v in state.current_rows(site).items()}, site
+        expected = {k: comparable(k, v) for k, v in state.current_rows(site).items()}
+        assert folded == expected, f"{site}: {_row_diff(folded, expected)}"
+
+
+def _row_diff(got: dict[str, Any], expected: dict[str, Any], limit: int = 5) -> str:
+    """Which rows differ, and how (pytest cuts a diff of thousands of rows before the differing one)."""
+    missing = sorted(expected.keys() - got.keys())
+    extra = sorted(got.keys() - expected.keys())
+    changed = sorted(k for k in got.keys() & expected.keys() if got[k] != expected[k])
+    parts = [f"{len(missing)} missing {missing[:limit]}", f"{len(extra)} extra {extra[:limit]}",
+             f"{len(changed)} differ"]
+    parts += [f"{k}: got {got[k]!r:.400} expected {expected[k]!r:.400}" for k in changed[:limit]]
+    return "; ".join(parts)
 
 
 def assert_restored_reports_equal(master: list[bytes], rows: dict[str, dict[str, bytes]],

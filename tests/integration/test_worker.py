@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
 from outputs import latest, planned, read_outputs_until
 from workers import log_tail, start_worker, stop_worker, worker_env
 
@@ -24,6 +25,7 @@ from core.reports import report
 from core.whatif import compare
 from millstream.settings import Settings
 from schemas.codecs import encode_json
+from streams.changelog import app_id
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -119,3 +121,12 @@ def test_bad_events_land_in_the_rejected_topic(worker_run: tuple[Settings, list]
     assert reasons == ["duplicate event_id 'ev-0013'", "illegal status move available -> rework",
                        "insufficient available stock"]
     assert all(letter["topic"] == settings.topic("inventory") and letter["offset"] >= 0 for letter in letters)
+
+
+def test_no_leader_topic_appears(worker_run: tuple[Settings, list]) -> None:
+    """Nothing runs on a Faust leader: its topic, created by the broker on first use and seen by the next
+    metadata refresh, would rebalance every worker minutes after a fresh deployment's first start."""
+    settings, _ = worker_run
+    topics = AdminClient({"bootstrap.servers": settings.bootstrap}).list_topics(timeout=30).topics
+    assert settings.topic("inventory") in topics
+    assert not [name for name in topics if name.startswith(app_id(settings)) and "leader" in name]

@@ -200,3 +200,29 @@ def test_moving_a_released_orders_start_re_nets_its_components(kernel_name: str)
     assert engine.sites[SITE].production["MO1"].start == dt.date(2026, 3, 6)
     assert engine.planner.plans[SITE].planned == {"C": [(day(6), day(6), 5 * U, 5 * U)]}
     assert_equals_regeneration(engine)
+
+
+def test_an_order_message_is_published_once_and_again_only_when_its_need_moves(kernel_name: str) -> None:
+    """PO1 brings 5 of P on 03-05, and P is needed (5) only on 03-12: "defer" to 03-12 (tolerance 3 days).
+
+    A receipt of 1 P re-nets P but leaves the need on 03-12: no message is
+    published again.  A new demand of 3 on 03-06 moves the need to 03-06
+    (1 on hand): PO1 arrives in time and the message is resolved.
+    """
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="P", source="buy", lead_time_days=1),
+             s("demand", demand_id="D1", item="P", qty=5, due=dt.date(2026, 3, 12)),
+             s("purchase_order", po_id="PO1", item="P", qty=5, due=dt.date(2026, 3, 5))]
+    engine = Engine(EngineSettings(kernel=kernel_name))
+
+    def messages(batch: list[Any]) -> list[tuple[str, str, Any]]:
+        return [(o.action, o.state, o.suggested_date) for o in engine.apply(batch) if type(o).__name__ == "Exception_"]
+
+    assert messages(first) == [("defer", "open", dt.date(2026, 3, 12))]
+    before = engine.planner.replanned
+    assert messages([s("receipt", item="P", qty=1, lot="L1")]) == []
+    assert engine.planner.replanned == before + 1, "the receipt re-nets P"
+    assert messages([s("demand", demand_id="D2", item="P", qty=3, due=dt.date(2026, 3, 6))]) == [
+        ("defer", "resolved", None)]
+    assert engine.planner.plans[SITE].exceptions.get("P") is None
+    assert_equals_regeneration(engine)
