@@ -63,6 +63,11 @@ cdef class ItemNode:
     cdef public int rule
     cdef public double ordering_cost, holding
     cdef public bint phantom
+    cdef public int level                  # low-level code: a cascade re-nets parents before components
+    cdef public bint watch                 # the planner looks at this item after each re-net (see cascade)
+    cdef public bint day_only              # queued only because the day moved: skipped when day_stable
+    cdef public bint queued                # waiting in a cascade
+    cdef public long long pending          # what the planner reads again before the next re-net (0: nothing)
     cdef EntryVec own, dep, rcp, firm, passed
     cdef OrderVec planned_
     cdef long long today_

@@ -1,4 +1,5 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 CYTHON_MODULE: int
 LOT_FOR_LOT: int
@@ -39,6 +40,11 @@ class ItemNode:
     ordering_cost: float
     holding: float
     phantom: bool
+    level: int
+    watch: bool
+    day_only: bool
+    queued: bool
+    pending: int
     def __init__(self, name: str) -> None: ...
     def set_params(self, safety_stock: int, lead_time: int, rule: int, fixed_qty: int, min_qty: int,
                    max_qty: int, multiple: int, period_days: int, ordering_cost: float, holding: float) -> None: ...
@@ -64,3 +70,6 @@ class ItemNode:
     def dependent(self) -> list[tuple[int, int]]: ...
     def memory_bytes(self) -> int: ...
     def allocated_bytes(self) -> int: ...
+
+def cascade(today: int, stamp: Any, start: list[ItemNode], load: Callable[[ItemNode, int], list[ItemNode]],
+            after: Callable[[ItemNode], None], out: list[Any]) -> int: ...

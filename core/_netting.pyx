@@ -8,6 +8,7 @@ days are date ordinals.
 """
 
 import json
+from heapq import heapify, heappop, heappush
 from math import gcd
 
 cimport cython
@@ -489,11 +490,11 @@ cdef class ItemNode:
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
                 _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
                 self.make, ops, [(self.load_.data[k].key, self.load_.data[k].minutes, self.load_.data[k].sig)
-                                 for k in range(self.load_.n)])
+                                 for k in range(self.load_.n)], (self.level, self.watch, self.pending))
 
     def __setstate__(self, state):
         (params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make, ops,
-         load) = state
+         load, (self.level, self.watch, self.pending)) = state
         self.make = make
         self.set_ops(*ops)
         lv_reserve(&self.load_, len(load))
@@ -1156,6 +1157,61 @@ cdef class ItemNode:
                 i += 1
                 j += 1
         return 0
+
+
+# --- the cascade (the twin's ``cascade`` explains it) ------------------------------------------
+
+def cascade(long long today, PlanStamp stamp, list start, object load, object after, list out):
+    """Re-net ``start`` and every component whose requirements change, parents first; how many were re-netted."""
+    cdef list heap = []
+    cdef ItemNode node
+    cdef Py_ssize_t count = 0
+    cdef long long what
+    cdef object reached, changes, touched
+    _queue(heap, start, False)
+    heapify(heap)
+    try:
+        while heap:
+            node = <ItemNode>(<tuple>heappop(heap))[2]
+            node.queued = False
+            if node.day_only:
+                node.day_only = False
+                if node.pending == 0 and node.day_stable(today):
+                    continue
+            count += 1
+            reached = None
+            if node.pending:
+                what, node.pending = node.pending, 0
+                reached = load(node, what)
+            changes, touched = node.replan(today, stamp)
+            if changes:
+                out.extend(<list>changes)
+            if node.watch or (node.planned_.n and node.planned_.data[0].release < today):
+                after(node)
+            if reached:
+                _queue(heap, <list>reached, True)
+            if touched:
+                _queue(heap, <list>touched, True)
+    finally:
+        for entry in heap:   # an error left them waiting: a later cascade must queue them again
+            node = <ItemNode>(<tuple>entry)[2]
+            node.queued = node.day_only = False
+    return count
+
+
+cdef int _queue(list heap, list nodes, bint push) except -1:
+    """Queue nodes not queued yet; their requirements change, so none is re-netted only for the day."""
+    cdef ItemNode node
+    for node in nodes:
+        if push:
+            node.day_only = False
+        if not node.queued:
+            node.queued = True
+            if push:
+                heappush(heap, (node.level, node.name, node))
+            else:
+                heap.append((node.level, node.name, node))
+    return 0
 
 
 cdef int _fill_pairs(EntryVec* v, list pairs) except -1:

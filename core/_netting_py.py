@@ -17,9 +17,10 @@ Inputs are sorted by day; days before ``today`` count as today (overdue).
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CYTHON_MODULE = 0
@@ -47,6 +48,7 @@ __all__ = [
     "ItemNode",
     "PlanStamp",
     "PlannedOrderRecord",
+    "cascade",
     "component_qty",
     "eoq_qty",
     "load_signature",
@@ -303,6 +305,13 @@ class ItemNode:
         self._lines: list[tuple[ItemNode, int, int]] = []
         self._ops: list[tuple[int, int, int]] = []   # work center id, setup and run micro-minutes per unit
         self._load: dict[tuple[int, int], tuple[int, int]] = {}  # (center, day) -> (micro-minutes, signature)
+        # for ``cascade``: low-level code; the planner looks at the item after each re-net; queued only because
+        # the day moved; waiting in a cascade; what the planner reads again before the next re-net (0: nothing)
+        self.level = 0
+        self.watch = False
+        self.day_only = False
+        self.queued = False
+        self.pending = 0
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -528,6 +537,63 @@ class ItemNode:
                 j += 1
         self._explode(removed, -1, touched)
         self._explode(added, 1, touched)
+
+
+def cascade(today: int, stamp: PlanStamp | None, start: list[ItemNode],
+            load: Callable[[ItemNode, int], list[ItemNode]], after: Callable[[ItemNode], None],
+            out: list[Any]) -> int:
+    """Re-net ``start`` and every component whose requirements change, parents first; how many were re-netted.
+
+    Nodes go in low-level-code order (then by name), so an item is re-netted
+    once, after every parent that changes its requirements in this cascade.
+    A node queued only because the day moved (``day_only``) is skipped when
+    ``day_stable``; one with ``pending`` inputs is read again first by
+    ``load(node, pending)``, which returns components whose requirements that
+    changed.  The planned-order changes go to ``out``; ``after(node)`` lets the
+    planner publish shortages and messages, called only for a node it
+    ``watch``es or one with a past-due order: the loop itself needs no Python
+    of the planner's for most nodes.
+    """
+    heap: list[tuple[int, str, ItemNode]] = []
+    _queue(heap, start, push=False)
+    heapq.heapify(heap)
+    count = 0
+    try:
+        while heap:
+            node = heapq.heappop(heap)[2]
+            node.queued = False
+            if node.day_only:
+                node.day_only = False
+                if node.pending == 0 and node.day_stable(today):
+                    continue
+            count += 1
+            reached: list[ItemNode] = []
+            if node.pending:
+                what, node.pending = node.pending, 0
+                reached = load(node, what)
+            changes, touched = node.replan(today, stamp)
+            out.extend(changes)
+            if node.watch or node.past_due(today):
+                after(node)
+            _queue(heap, reached, push=True)
+            _queue(heap, touched, push=True)
+    finally:
+        for _level, _name, node in heap:   # an error left them waiting: a later cascade must queue them again
+            node.queued = node.day_only = False
+    return count
+
+
+def _queue(heap: list[tuple[int, str, ItemNode]], nodes: list[ItemNode], push: bool) -> None:
+    """Queue nodes not queued yet; pushed ones had their requirements changed: not re-netted only for the day."""
+    for node in nodes:
+        if push:
+            node.day_only = False
+        if not node.queued:
+            node.queued = True
+            if push:
+                heapq.heappush(heap, (node.level, node.name, node))
+            else:
+                heap.append((node.level, node.name, node))
 
 
 def _ranks(planned: list[tuple[int, int, int, int]]) -> list[int]:

@@ -13,7 +13,6 @@ Definitions are in ``docs/planning.md``.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -58,8 +57,8 @@ class SitePlan:
     an exception, so the hot path never builds them.
     """
 
-    nodes: dict[str, Any] = field(default_factory=dict)
-    stale: set[str] = field(default_factory=set)   # nodes created for a component, inputs not loaded yet
+    nodes: dict[str, Any] = field(default_factory=dict)   # a new node reads its inputs at its first re-net
+    graph: BomGraph | None = None   # the BOM graph whose low-level codes the nodes carry
     own: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)       # demands, allocations
     receipts: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)  # open supply
     firm: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)      # firm planned orders
@@ -239,42 +238,30 @@ class Planner:
             if spec is not None and spec.lot_rule == "eoq":
                 dirty[item] = dirty.get(item, 0) | COST
         today = site.today.toordinal()
-        levels = graph.levels
-        queued = set(dirty)
-        # items re-netted only because the day moved: skipped when no date of theirs moved (day_stable)
-        day_only = set(day_items).difference(queued) if day_items else set()
-        queued.update(day_only)
-        heap = [(levels.get(item, 0), item) for item in queued]
-        heapq.heapify(heap)
         nodes = plan.nodes
-        stale = plan.stale
-        stamp = self._stamp(site)
-        while heap:
-            _, item = heapq.heappop(heap)
-            queued.discard(item)
+        if plan.graph is not graph:   # low-level codes change with the BOMs: every node takes its new one
+            plan.graph = graph
+            for item, node in nodes.items():
+                node.level = graph.levels.get(item, 0)
+        start = []
+        for item, what in dirty.items():
             node = nodes.get(item) or self._node(plan, item)
-            if item in day_only and item not in stale and node.day_stable(today):
-                continue
-            self.replanned += 1
-            what = EVERYTHING if item in stale else dirty.get(item, 0)
-            reached = self._load(site, plan, costs, book, item, node, what) if what else ()
-            changes, components = node.replan(today, stamp)
-            if changes:
-                out.extend(changes)
-            past_due = node.past_due(today) if node.planned_count() else []
-            if past_due or item in plan.shortages:
-                self._publish_shortages(site, plan, graph, item, today, past_due, out)
-            if past_due or item in plan.receipts or item in plan.exceptions:
-                self._publish_exceptions(site, plan, item, node, today, past_due, out)
-            if item in book.users:
-                book.replanned(item, node, today)
-            for reached_nodes in (reached, components):
-                for component in reached_nodes:
-                    name = component.name
-                    day_only.discard(name)   # its requirements changed: re-netted whatever the day
-                    if name not in queued:
-                        queued.add(name)
-                        heapq.heappush(heap, (levels.get(name, 0), name))
+            node.pending |= what
+            start.append(node)
+        for item in day_items or ():
+            # re-netted only because the day moved: skipped when no date of theirs moved (day_stable)
+            if item not in dirty:
+                node = nodes.get(item) or self._node(plan, item)
+                node.day_only = True
+                start.append(node)
+
+        def load(node: Any, what: int) -> list[Any]:
+            return self._load(site, plan, costs, book, node.name, node, what)
+
+        def after(node: Any) -> None:
+            self._after(site, plan, graph, book, node, today, out)
+
+        self.replanned += self.kernel.cascade(today, self._stamp(site), start, load, after, out)
 
         # production orders events changed, and on a new day every loading one (an overdue start moves with it)
         orders = dict.fromkeys([*book.orders, *site.capacity_orders]) if day_items else site.capacity_orders
@@ -286,8 +273,23 @@ class Planner:
         node = plan.nodes.get(item)
         if node is None:
             node = plan.nodes[item] = self.kernel.ItemNode(item)
-            plan.stale.add(item)
+            node.pending = EVERYTHING   # a new node reads all its inputs at its first re-net
+            if plan.graph is not None:
+                node.level = plan.graph.levels.get(item, 0)
         return node
+
+    def _after(self, site: SiteState, plan: SitePlan, graph: BomGraph, book: CapacityBook, node: Any, today: int,
+               out: list[Any]) -> None:
+        """After an item's re-net: its shortages and messages, and the work-center load of its orders."""
+        item = node.name
+        past_due = node.past_due(today) if node.planned_count() else []
+        if past_due or item in plan.shortages:
+            self._publish_shortages(site, plan, graph, item, today, past_due, out)
+        if past_due or item in plan.receipts or item in plan.exceptions:
+            self._publish_exceptions(site, plan, item, node, today, past_due, out)
+        if item in book.users:
+            book.replanned(item, node, today)
+        _watch(plan, book, node)
 
     def _load(self, site: SiteState, plan: SitePlan, costs: CostBook, book: CapacityBook, item: str, node: Any,
               what: int) -> list[Any]:
@@ -297,7 +299,6 @@ class Planner:
         Only items an event touched (or master data) are read, and only what the
         event changed: a scan reads the stock, not the item's demands and orders.
         """
-        plan.stale.discard(item)
         reached: list[Any] = []
         cap = self.kernel.QTY_CAP
         if what & (COST | MASTER):
@@ -334,6 +335,7 @@ class Planner:
                 firm = []  # only a made item explodes its firm planned orders; a phantom passes requirements
             _keep(plan.firm, item, firm)
             reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
+        _watch(plan, book, node)
         return reached
 
     @staticmethod
@@ -490,6 +492,13 @@ def _message(site: SiteState, old: Exception_ | None, exception_id: str, ref: st
                          action=action, current_date=current_date, suggested_date=suggested_date)
     out.append(message)
     return message
+
+
+def _watch(plan: SitePlan, book: CapacityBook, node: Any) -> None:
+    """Whether the cascade hands the item to ``Planner._after`` after each re-net (it always does when an
+    order is past due): open shortages or messages to keep, open supply to check, work centers to load."""
+    item = node.name
+    node.watch = item in plan.receipts or item in plan.shortages or item in plan.exceptions or item in book.users
 
 
 def _keep(store: dict[str, Any], key: str, value: Any) -> None:
