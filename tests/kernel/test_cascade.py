@@ -1,0 +1,86 @@
+"""``cascade``: the kernel's re-plan loop, compiled and twin.
+
+A parent P over a component C over a raw material R (one each per unit):
+the cascade must re-net parents before components, read a node's pending
+inputs first, hand the planner only the nodes it watches or with a past-due
+order, skip a day-only node whose dates did not move, and leave nothing
+queued when the planner's code fails inside it.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+U = 1_000_000
+T = 739_000
+
+
+def chain(kernel: ModuleType) -> dict[str, Any]:
+    nodes = {name: kernel.ItemNode(name) for name in ("P", "C", "R")}
+    for level, (parent, component) in enumerate((("P", "C"), ("C", "R"))):
+        nodes[parent].set_bom([nodes[component]], [1], [1], False)
+        nodes[parent].level = level
+    nodes["R"].level = 2
+    return nodes
+
+
+def test_parents_go_before_components_and_pending_inputs_are_read_first(kernel: ModuleType) -> None:
+    nodes = chain(kernel)
+    order: list[str] = []
+
+    def load(node: Any, what: int) -> list[Any]:
+        order.append(f"load {node.name} {what}")
+        node.set_own([T + 10], [5 * U])
+        return []
+
+    nodes["P"].pending = 3
+    out: list[Any] = []
+    # R is queued first, and by name before P; it must still come after C, which P's new order reaches
+    count = kernel.cascade(T, None, [nodes["R"], nodes["P"]], load, lambda node: order.append(node.name), out)
+    assert count == 3
+    assert order == ["load P 3"], "nothing watched and nothing past due: the planner is not called"
+    assert nodes["P"].pending == 0
+    assert [(change[0], change[3]) for change in out] == [(T + 10, 5 * U)] * 3   # one order each, due T + 10
+    assert nodes["R"].dependent() == [(T + 10, 5 * U)]
+    assert not any(node.queued for node in nodes.values())
+
+
+def test_the_planner_sees_watched_and_past_due_nodes(kernel: ModuleType) -> None:
+    nodes = chain(kernel)
+    nodes["P"].set_own([T + 1], [2 * U])
+    nodes["P"].lead_time = 3            # released T - 2: past due
+    nodes["R"].watch = True
+    seen: list[str] = []
+    kernel.cascade(T, None, [nodes["P"]], lambda node, what: [], lambda node: seen.append(node.name), [])
+    assert seen == ["P", "R"]
+
+
+def test_a_day_only_node_whose_dates_did_not_move_is_skipped(kernel: ModuleType) -> None:
+    nodes = chain(kernel)
+    nodes["C"].set_own([T + 30], [U])
+    kernel.cascade(T, None, [nodes["C"]], lambda node, what: [], lambda node: None, [])
+    nodes["C"].day_only = True
+    assert kernel.cascade(T + 1, None, [nodes["C"]], lambda node, what: [], lambda node: None, []) == 0
+    assert not nodes["C"].day_only
+    nodes["C"].day_only = True
+    nodes["C"].pending = 1   # inputs to read: re-netted whatever the day
+    assert kernel.cascade(T + 1, None, [nodes["C"]], lambda node, what: [], lambda node: None, []) == 1
+
+
+def test_an_error_in_the_planner_leaves_nothing_queued(kernel: ModuleType) -> None:
+    nodes = chain(kernel)
+    nodes["P"].set_own([T + 5], [U])
+    nodes["R"].day_only = True
+
+    def fail(node: Any) -> None:
+        raise RuntimeError("planner bug")
+
+    nodes["P"].watch = True
+    with pytest.raises(RuntimeError, match="planner bug"):
+        kernel.cascade(T, None, [nodes["P"], nodes["R"]], lambda node, what: [], fail, [])
+    assert not any(node.queued or node.day_only for node in nodes.values())
+    nodes["P"].watch = False
+    assert kernel.cascade(T, None, [nodes["C"]], lambda node, what: [], lambda node: None, []) == 2   # C, then R
