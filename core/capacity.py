@@ -125,6 +125,8 @@ class CapacityBook:
 
     def set_ops(self, item: str, node: Any, ops: tuple[Op, ...]) -> None:
         """Give the item's node its operations; its load follows at its next ``load_update``."""
+        if not ops and item not in self.users:
+            return   # it had none (its node neither): most items of a site without work centers
         node.set_ops([op[0] for op in ops], [op[1] for op in ops], [op[2] for op in ops])
         for center, *_ in self.users.get(item, ()):
             self.by_center.get(center, {}).pop(item, None)

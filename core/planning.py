@@ -313,8 +313,9 @@ class Planner:
             node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
         if what & SUPPLY:
             receipts = site.scheduled_receipts(item)
-            _keep(plan.receipts, item, receipts)
-            node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
+            if receipts or item in plan.receipts:   # an item with no open supply before or now: nothing to set
+                _keep(plan.receipts, item, receipts)
+                node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
         bom = site.master.bom(site.site, item)
         if what & MASTER and bom is not plan.boms.get(item):
             lines = bom.lines if bom is not None else ()
@@ -347,12 +348,15 @@ class Planner:
         Read again for every new or changed demand of a finished good (a year of them): plain
         attribute arithmetic, not the records' ``open_qty`` properties, on this path.
         """
+        refs = site.item_refs.get(item)
+        if not refs and item not in site.alloc_refs:
+            return [], []   # most components: no demand, order or reservation of their own
         own: list[tuple[int, int, str, str]] = []
         firm: list[tuple[int, int, str, str]] = []
         forecasts: list[Demand] = []
         orders: list[Demand] = []
         demands, production = site.demands, site.production
-        for kind, ref in site.item_refs.get(item, ()):
+        for kind, ref in refs or ():
             if kind == "demand":
                 demand = demands[ref]
                 if demand.kind == "forecast":
