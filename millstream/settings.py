@@ -65,6 +65,9 @@ class Settings:
     #: site events of one partition waiting for the event-time merge at which the worker pauses the inputs
     #: running ahead, until fewer than half wait (bounds memory while a backlog is read)
     merge_hold_limit: int = 10_000
+    #: seconds between the worker's full garbage collections, run between batches (streams/collector.py);
+    #: 0: CPython's own policy, which walks the whole in-memory state whenever it has grown by a quarter
+    gc_full_interval: float = 600.0
     #: bearer token `POST /events` asks for; empty: no token asked (kept out of repr, so out of logs)
     ingest_token: str = dataclasses.field(default="", repr=False)
     #: how Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)

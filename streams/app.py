@@ -37,6 +37,7 @@ from monitoring.metrics import Metrics
 from monitoring.worker import EndOffsets, instrument_worker
 
 from .changelog import TABLE, app_id, ensure_changelog
+from .collector import FullCollections
 from .durable import DurableSites
 from .processor import InRecord
 from .topics import ensure_topics
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> faust.App:
                                    retention=dt.timedelta(days=settings.retention_days)
                                    if settings.retention_days > 0 else None))
     metrics = Metrics()
+    collector = FullCollections(settings.gc_full_interval)   # installed by run_worker (streams/collector.py)
     register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
     site_topics = [settings.topic(name) for name in SITE_TOPICS]
     inputs = app.topic(*site_topics, value_type=bytes, key_type=bytes)
@@ -125,6 +127,7 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.noack_take(settings.batch_size, within=BATCH_WITHIN):
             await durable.apply([InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
                                  for e in batch])
+            collector.after_batch()
 
     async def follow_master() -> None:
         """Every worker holds all master data: read the master topic whole, from the beginning.
@@ -200,5 +203,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     except (KafkaAccessError, KafkaSecurityError) as exc:
         raise SystemExit(f"millstream worker: {exc}") from None
     app = create_app(settings)
+    FullCollections.install(settings.gc_full_interval)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
