@@ -548,8 +548,8 @@ def cascade(today: int, stamp: PlanStamp | None, start: list[ItemNode],
     once, after every parent that changes its requirements in this cascade.
     A node queued only because the day moved (``day_only``) is skipped when
     ``day_stable``; one with ``pending`` inputs is read again first by
-    ``load(node, pending)``, which returns components whose requirements that
-    changed.  The planned-order changes go to ``out``; ``after(node)`` lets the
+    ``load(node, pending)``, which returns the components whose requirements
+    the new inputs changed.  The planned-order changes go to ``out``; ``after(node)`` lets the
     planner publish shortages and messages, called only for a node it
     ``watch``es or one with a past-due order: the loop itself needs no Python
     of the planner's for most nodes.

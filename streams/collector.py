@@ -6,8 +6,8 @@ of them in every full collection, and starts one whenever the objects that
 survived into its oldest generation have grown by a quarter, which a worker's
 state does all the time.  Measured on a 400,000-event drain of the service
 benchmark: 9.8 of 49 s of the worker's CPU in 33 full collections that found
-690 objects between them (the state holds no cycles; a few come from the
-libraries).  So the worker keeps CPython's young collections, which find
+690 objects between them (the state is long-lived, not garbage; the few
+cycles come from the libraries).  So the worker keeps CPython's young collections, which find
 nearly all the cycles there are, turns the automatic full ones off, and runs
 one between batches every ``gc_full_interval`` seconds.  Only when garbage is
 collected depends on the wall clock; what a worker computes never does.
