@@ -35,9 +35,7 @@ def utc_date(ts: dt.datetime) -> dt.date:
 
 def day_of(ts: dt.datetime) -> int:
     """Day ordinal of an event time's UTC date."""
-    if ts.tzinfo is dt.UTC:
-        return ts.toordinal()
-    return ts.astimezone(dt.UTC).date().toordinal()
+    return utc_date(ts).toordinal()
 
 
 def week_of(day: int) -> int:

@@ -43,10 +43,6 @@ __all__ = ["COST", "DEMAND", "EVERYTHING", "MASTER", "STOCK", "SUPPLY", "SiteSet
 _MISSING = object()
 
 
-def _date_of(event: Any) -> dt.date:
-    """An event's UTC date: when it says something happened (the site's days are UTC days too)."""
-    return event.ts.astimezone(dt.UTC).date()
-
 #: What an event changed about an item, so the planner reads again only those of its inputs:
 #: unrestricted stock; own requirements (demands, reservations, firm planned orders); open supply;
 #: its moving average; master data (set by the planner: lot rule, lead time, BOM).
@@ -358,7 +354,7 @@ class SiteState:
         if po is not None:
             po.received += qty
             if po.received >= po.qty and po.ended is None:
-                po.ended = _date_of(e)
+                po.ended = utc_date(e.ts)
             self._record_changed("po", po.po_id)
             self._history(e.item).receipt(day_of(e.ts), (po.promised or po.due).toordinal())
         self._touch(e.item, STOCK | (SUPPLY if po is not None else 0) | (COST if unit_cost is not None else 0))
@@ -386,7 +382,7 @@ class SiteState:
         if demand is not None:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
-                demand.completed = _date_of(e)   # its own time, also when it waited
+                demand.completed = utc_date(e.ts)   # its own time, also when it waited
             self._record_changed("demand", demand.demand_id)
         self._touch(e.item, STOCK | (DEMAND if demand is not None else 0))
         return []
@@ -514,7 +510,7 @@ class SiteState:
         transfer.received += qty
         transfer.done = transfer.received >= transfer.qty
         if transfer.done:
-            transfer.ended = _date_of(e)
+            transfer.ended = utc_date(e.ts)
             self._unindex(e.item, "transfer", transfer.key)
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK | SUPPLY | (COST if transfer.unit_cost is not None else 0))
@@ -528,7 +524,7 @@ class SiteState:
         in time order accepts.  Its shipment, when announced, brings quantity, source and cost.
         """
         key = e.transfer_id if e.transfer_id not in self.inbound else f"{e.transfer_id}@{self.site}:{e.event_id}"
-        transfer = InboundTransfer(e.transfer_id, "", e.item, 0, e.lot, _date_of(e), key=key, announced=False)
+        transfer = InboundTransfer(e.transfer_id, "", e.item, 0, e.lot, utc_date(e.ts), key=key, announced=False)
         self.inbound[key] = transfer
         self.unannounced += 1
         self._add_unannounced(transfer, e, qty)
@@ -542,7 +538,7 @@ class SiteState:
                                          (previous * transfer.received + average * qty) / (transfer.received + qty))
         self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
         transfer.received += qty
-        transfer.arrival = _date_of(e)
+        transfer.arrival = utc_date(e.ts)
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK)
 
@@ -626,7 +622,7 @@ class SiteState:
         if order.status == "closed":
             self.closed_orders.append(order.order_id)
         if order.status in ("closed", "cancelled"):
-            order.ended = _date_of(e)
+            order.ended = utc_date(e.ts)
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._record_changed("prod", order.order_id)
@@ -715,7 +711,7 @@ class SiteState:
             if po.status != "open":
                 self._unindex(po.item, "purchase_order", po.po_id)
             if po.status != "open" or po.received >= po.qty:
-                po.ended = po.ended or _date_of(e)
+                po.ended = po.ended or utc_date(e.ts)
             else:
                 po.ended = None   # more ordered than received: open again
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
@@ -739,7 +735,7 @@ class SiteState:
                 raise Reject(f"demand {e.demand_id!r} is for item {demand.item!r}, not {e.item!r}")
             demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
             if demand.status != "open":
-                demand.ended = _date_of(e)
+                demand.ended = utc_date(e.ts)
                 self._unindex(demand.item, "demand", demand.demand_id)
         self._record_changed("demand", e.demand_id)
         self._touch(e.item, DEMAND)
