@@ -426,12 +426,13 @@ class StateRows:
             if entries:
                 heapq.heappush(track.ids_rows, (max(expiry for _, expiry in entries), number))
             track.ids_next = max(track.ids_next, number + 1)
-        if state.clock is not None:
-            seen = {i: expiry for i, expiry in seen.items() if expiry >= state.clock}
         ids = _SeenIds(track=True)
         ids.seen = seen
         ids.expiry = [(expiry, i) for i, expiry in seen.items()]
         heapq.heapify(ids.expiry)
+        if state.clock is not None:   # few have expired: popped from the heap, not filtered one by one
+            while ids.expiry and ids.expiry[0][0] < state.clock:
+                del seen[heapq.heappop(ids.expiry)[1]]
         self.engine._ids[state.site] = ids
 
     def _restore_held(self, site: str, track: _Track, rows: dict[str, HeldRow]) -> None:

@@ -66,7 +66,7 @@ from schemas import events as ev
 from schemas import outputs as out
 
 from .batches import BATCH_BYTES, BatchedSends
-from .changelog import TABLE, LocalRows, app_id, changelog_topic, committed_positions
+from .changelog import TABLE, LocalRows, StateTable, app_id, changelog_topic, committed_positions
 from .processor import InRecord, OutRecord, Processor
 from .routing import site_partition
 
@@ -144,11 +144,12 @@ class DurableSites:
         self._next: dict[tuple[str, int], int] = {}   # input partition owned -> next offset to apply (committed)
         # the store comes from the app's ``store="rocksdb://"`` (a table-level "rocksdb://" URL is falsy in
         # yarl, and Faust would silently fall back to the memory store)
-        self.table = app.Table(TABLE, key_type=bytes, value_type=bytes, partitions=settings.partitions,
-                               options={"driver": "rocksdict"},
-                               help="site state rows (core/persist.py), written in transactions")
+        self.table = app.tables.add(StateTable(
+            app, name=TABLE, beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
+            partitions=settings.partitions, options={"driver": "rocksdict"},
+            help="site state rows (core/persist.py), written in transactions"))
         self.table.on_recover(self._on_recovered)
-        self.local = LocalRows(self.table, settings)
+        self.local = self.table.local = LocalRows(self.table, settings)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
         self.owned: set[int] = set()       # partitions whose sites the engine holds
@@ -453,9 +454,13 @@ class DurableSites:
             token = self.metrics.restore_started(TABLE) if self.metrics is not None else None
             await self.local.catch_up(self.pending)
             sites: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+            gained: dict[str, bool] = {}   # site -> whether its partition is one of those restored
             for key, value in self.local.items():
                 site = site_of(key)
-                if site_partition(site, self.partitions) in self.pending:
+                wanted = gained.get(site)
+                if wanted is None:
+                    wanted = gained[site] = site_partition(site, self.partitions) in self.pending
+                if wanted:
                     sites[site].append((key, value))
             for site, rows in sites.items():
                 self.rows.restore(site, rows)   # its outputs are on the topics already
