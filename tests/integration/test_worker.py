@@ -26,6 +26,7 @@ from core.whatif import compare
 from millstream.settings import Settings
 from schemas.codecs import encode_json
 from streams.changelog import app_id
+from streams.durable import STORE_OPTIONS
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -130,3 +131,15 @@ def test_no_leader_topic_appears(worker_run: tuple[Settings, list]) -> None:
     topics = AdminClient({"bootstrap.servers": settings.bootstrap}).list_topics(timeout=30).topics
     assert settings.topic("inventory") in topics
     assert not [name for name in topics if name.startswith(app_id(settings)) and "leader" in name]
+
+
+def test_the_state_store_keeps_small_write_buffers(worker_run: tuple[Settings, list]) -> None:
+    """RocksDB of the state table opened with ``STORE_OPTIONS``, not Faust's three 64 MiB buffers per partition
+    (the options RocksDB itself wrote next to each partition's database say so)."""
+    settings, _ = worker_run
+    written = sorted(Path(settings.data_dir).glob("**/state-*.db/OPTIONS-*"))
+    assert written, list(Path(settings.data_dir).glob("**/*"))
+    for path in written:
+        text = path.read_text()
+        assert f"write_buffer_size={STORE_OPTIONS['write_buffer_size']}\n" in text, path
+        assert f"max_write_buffer_number={STORE_OPTIONS['max_write_buffer_number']}\n" in text, path
