@@ -11,5 +11,6 @@ pure-Python kernel), measures latency under open-loop load, memory and restore, 
 * ``raw``: arms A and B (confluent-kafka loops); ``faust_noop``: arm C (its own process);
 * ``worker``: arms D, E, F (``millstream worker`` processes observed through ``/metrics``), memory, restore;
 * ``latency``: the open-loop generator and the output reader;
-* ``report`` and ``plots``: the markdown tables, the capacity model and the PNGs.
+* ``report`` and ``plots``: the markdown tables, the capacity model and the PNGs;
+* ``memory``: a kept run's state restored under ``tracemalloc``: where a worker's memory goes.
 """

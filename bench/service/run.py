@@ -69,6 +69,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     arms.add_argument("--batch-size", type=int, default=Settings().batch_size, help="the worker's batch_size")
     arms.add_argument("--fetch-backoff-ms", type=int, default=10, help="A and B: fetch.queue.backoff.ms")
     arms.add_argument("--no-restore", action="store_true", help="skip the memory and restore measurement")
+    arms.add_argument("--keep", action="store_true",
+                      help="keep the topics and state of the worker arms (for python -m bench.service.memory)")
     arms.add_argument("--poll", type=float, default=1.0,
                       help="seconds between scrapes of a draining worker's /metrics (the end's resolution; a "
                            "scrape walks every waiting event, so scraping often slows the worker)")
@@ -142,7 +144,8 @@ def drain_arms(spec: BenchSpec, args: argparse.Namespace, base: Settings,
                            if args.profile and arm == "E" and run == 1 else None)
                 with _recorded(failures, f"{arm} {variant} run {run}"):
                     result = run_worker_arm(preload, arm, run, base, args.workdir, batch_size=args.batch_size,
-                                            restore=restore, profile=profile, poll=args.poll, log=log)
+                                            restore=restore, profile=profile, poll=args.poll, log=log,
+                                            keep=args.keep)
                     results.append(result.as_json())
     return results
 

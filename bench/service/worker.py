@@ -212,6 +212,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
         if not keep:
             delete_prefix(settings, log=log)
             shutil.rmtree(settings.data_dir, ignore_errors=True)
+        else:
+            log(f"  kept: topics {prefix}.*, state {settings.data_dir}")
 
 
 def _profile(worker: WorkerRun, path: Path) -> subprocess.Popen[bytes]:
