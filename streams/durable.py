@@ -459,13 +459,9 @@ class DurableSites:
             token = self.metrics.restore_started(TABLE) if self.metrics is not None else None
             await self.local.catch_up(self.pending)
             sites: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-            gained: dict[str, bool] = {}   # site -> whether its partition is one of those restored
             for key, value in self.local.items():
                 site = site_of(key)
-                wanted = gained.get(site)
-                if wanted is None:
-                    wanted = gained[site] = site_partition(site, self.partitions) in self.pending
-                if wanted:
+                if self._home(site) in self.pending:
                     sites[site].append((key, value))
             for site, rows in sites.items():
                 self.rows.restore(site, rows)   # its outputs are on the topics already
