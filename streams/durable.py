@@ -67,6 +67,7 @@ from schemas import outputs as out
 
 from .batches import BATCH_BYTES, BatchedSends
 from .changelog import TABLE, LocalRows, StateTable, app_id, changelog_topic, committed_positions
+from .inflight import GapGuard, StallWatch
 from .processor import InRecord, OutRecord, Processor
 from .routing import site_partition
 
@@ -77,6 +78,8 @@ log = logging.getLogger(__name__)
 ABORT_TIMEOUT = 5.0
 #: seconds between log lines saying which inputs hold events back, while they do
 HOLD_REPORT = 30.0
+#: seconds between looks for inputs read past what was applied (``streams.inflight``)
+STALL_CHECK = 5.0
 #: seconds a crashed worker is given to stop before the process exits with ``EXIT_CRASHED`` anyway
 CRASH_EXIT_TIMEOUT = 60.0
 EXIT_CRASHED = 70   # EX_SOFTWARE
@@ -172,6 +175,10 @@ class DurableSites:
         self._held_since: float | None = None   # when events began to wait for the merge (for the log)
         self._generation: int | None = None     # the consumer group generation of the last assignment
         self._paused: set[tuple[str, int]] = set()   # merged inputs paused because they run ahead
+        self._gaps = GapGuard()
+        self._stalls = StallWatch()
+        self._stall_checked = 0.0   # when inputs were last looked at for records lost in flight
+        self._site_records = 0.0    # when the agent last handed over site records
 
     # --- batches ------------------------------------------------------------------------
 
@@ -182,6 +189,8 @@ class DurableSites:
         new owner (a batch may straddle a revocation).  Master records have no
         offsets to commit: every worker reads the master topic whole.
         """
+        if not master:
+            self._site_records = time.monotonic()   # processing time: when to look for stalls only
         await self._settled.wait()
         if not master and any(r.partition in self.pending for r in records):
             # Faust may hand over records while the table recovers: their sites are not restored yet, and
@@ -191,12 +200,26 @@ class DurableSites:
             if not master:   # a record before a committed position was applied already: re-read after a rewind
                 records = [r for r in records
                            if r.partition in self.owned and r.offset >= self._next.get((r.topic, r.partition), 0)]
+                records = await self._without_gaps(records)
                 if not records:
                     return
             await self._run(records, master)
 
+    async def _without_gaps(self, records: list[InRecord]) -> list[InRecord]:
+        """The batch's records up to the first offset of an upstream input missing since its commit; that
+        input is read again from there (``streams.inflight``: records dropped in flight by a rebalance)."""
+        kept, rereads = self._gaps.cut(records, self._next, self.merged_topics)
+        for (topic, partition), offset in rereads.items():
+            log.warning("%s[%d]: the batch's records start after offset %d, the next to apply: records were "
+                        "dropped in flight; reading them again", topic, partition, offset)
+            if self.metrics is not None:
+                self.metrics.reread(topic)
+            await self.app.consumer.seek(TP(topic, partition), offset)
+        return kept
+
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
+        await self._read_stalled_again()
         if not self.engine.held() and not self._paused:
             self._held_since = None
             return
@@ -267,6 +290,29 @@ class DurableSites:
         log.info("inputs paused while their partition's waiting events catch up: %s",
                  sorted(f"{topic}[{partition}]" for topic, partition in wanted) or "none")
         self._paused = wanted
+
+    async def _read_stalled_again(self) -> None:
+        """Seek the upstream inputs read past their last commit back to it, when the worker has had no site
+        records for ``StallWatch.limit`` seconds and they stayed so (``streams.inflight``: records dropped in
+        flight by a rebalance).  Looked at every ``STALL_CHECK`` seconds; while records come, records of an
+        input may wait behind others in Faust's buffer, so only an idle worker is a sign of loss."""
+        now = time.monotonic()   # when to look only: nothing the engine decides depends on it
+        if now - self._stall_checked < STALL_CHECK:
+            return
+        self._stall_checked = now
+        if (self.pending or not self._settled.is_set() or self._broken is not None
+                or getattr(self.app, "in_recovery", False) or now - self._site_records < self._stalls.limit):
+            return
+        async with self._lock:
+            keys = [(topic, partition) for topic in self.merged_topics for partition in sorted(self.owned)]
+            positions = await _positions(self.app.consumer, keys)
+            for (topic, partition), offset in self._stalls.rewinds(self._next, positions, time.monotonic()).items():
+                log.warning("%s[%d] was read up to offset %s but applied only up to %d, and nothing came for "
+                            "%.0f s: records were dropped in flight; reading them again", topic, partition,
+                            positions[(topic, partition)], offset, self._stalls.limit)
+                if self.metrics is not None:
+                    self.metrics.reread(topic)
+                await self.app.consumer.seek(TP(topic, partition), offset)
 
     def _home(self, site: str) -> int:
         """The site's partition (murmur2, computed once per site: every record, row and output asks)."""
@@ -550,6 +596,29 @@ async def _fetching(consumer: Any, tps: set[tuple[str, int]], *, paused: bool) -
             client.resume(*parts)
 
     await thread.call_thread(apply)
+
+
+async def _positions(consumer: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+    """The next offset the consumer fetches of each input still assigned (None: not known), in Faust's
+    consumer thread."""
+    if not keys:
+        return {}
+    thread = consumer._thread   # Faust's aiokafka driver: the consumer lives in this thread's event loop
+
+    async def read() -> dict[tuple[str, int], int | None]:
+        client = thread._ensure_consumer()
+        assigned = client.assignment()
+        found: dict[tuple[str, int], int | None] = {}
+        for topic, partition in keys:
+            tp = TopicPartition(topic, partition)
+            if tp in assigned:
+                try:
+                    found[(topic, partition)] = await asyncio.wait_for(client.position(tp), 1.0)
+                except Exception:   # an offset reset under way, or no longer assigned: next time
+                    found[(topic, partition)] = None
+        return found
+
+    return await thread.call_thread(read)
 
 
 async def _close(producer: AIOKafkaProducer, partition: int) -> None:

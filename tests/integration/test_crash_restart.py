@@ -58,6 +58,8 @@ LOGLEVEL = os.environ.get("CRASH_TEST_LOGLEVEL", "info")   # "debug" to see ever
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
 #: the kills after which the worker restarts with its local store wiped (it rebuilds it from the changelog)
 WIPED = (2, 4)
+#: what a worker logs once it has read the changelog into its store (streams/changelog.py, ``StateTable``)
+CHANGELOG_READ = re.compile(r"read (\d+) changelog records of partitions \[[\d, ]+\] into the local store")
 
 
 def kill_points(rng: random.Random, total: int, count: int) -> list[int]:
@@ -110,6 +112,13 @@ def _kill_at(worker: Worker, point: int, catch: float, feed: Callable[[], None],
     return waiting(settings), in_transaction, done
 
 
+def _wait_for_log(worker: Worker, pattern: re.Pattern[str], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pattern.search(worker.log_path().read_text(errors="replace") if worker.log_path().exists() else ""):
+        assert worker.alive() and time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.1)
+
+
 def _wipe_store(worker: Worker) -> None:
     """Everything in the worker's state directory but its logs: the RocksDB store of the state table."""
     for path in Path(worker.settings.data_dir).iterdir():
@@ -147,9 +156,12 @@ def crashed_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory, port_r
             send(point + AHEAD)
             kills.append(_kill_at(worker, point, catch=5.0 if rng.random() < 0.75 else 0.0,
                                   feed=lambda: send(sent + FEED)))
-            if len(kills) in WIPED:
+            wiped = len(kills) in WIPED
+            if wiped:
                 _wipe_store(worker)
             worker.start()
+            if wiped:   # the next kill point may be reached already: the read must happen before that kill
+                _wait_for_log(worker, CHANGELOG_READ)
         publish(producer, settings, [], pairs[sent:])
         wait_until_idle(worker.settings, [worker])
     finally:
@@ -187,7 +199,7 @@ def test_a_wiped_store_is_read_back_from_the_changelog(crashed_run: Run) -> None
     settings = crashed_run[0]
     for kill in WIPED:
         log = (Path(settings.data_dir) / f"worker-{kill + 1}.log").read_text(errors="replace")
-        found = re.search(r"read (\d+) changelog records of partitions \[[\d, ]+\] into the local store", log)
+        found = CHANGELOG_READ.search(log)
         assert found and int(found[1]) > 0, log[-4000:]
 
 

@@ -37,6 +37,7 @@ def exported() -> dict[str, set[str]]:
     run_sample(metrics)
     metrics.skipped("millstream.inventory")   # as the processor does after a restart (tests/unit/test_processor.py)
     metrics.set_lag({("millstream.inventory", 0): 3})
+    metrics.reread("millstream.inventory")   # as streams/durable.py does for an input stalled past its commit
     metrics.set_state_size("sites", 10, 2048)
     with metrics.restoring("sites"):
         pass
