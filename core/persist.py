@@ -43,6 +43,7 @@ from schemas.codecs import encode_json
 
 from .engine import Engine, _Parked, _SeenIds
 from .history import ItemHistory
+from .master import BomSpec
 from .orders import Demand, InboundTransfer, OutboundTransfer, ProductionOrder, PurchaseOrder
 from .quality import STATUSES
 from .site import EVERYTHING, SiteState
@@ -124,6 +125,7 @@ _RECORDS: dict[str, tuple[str, type, str]] = {   # row kind -> (SiteState attrib
     "hist": ("history", ItemHistory, "item"),
 }
 _encoder = msgspec.msgpack.Encoder()
+_BOM = msgspec.msgpack.Decoder(BomSpec)
 _DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "site": msgspec.msgpack.Decoder(SiteRow),
     "item": msgspec.msgpack.Decoder(ItemRow),
@@ -395,8 +397,9 @@ class StateRows:
         for item, row in read.get("item", {}).items():
             _restore_item(state, item, row)
             track.items.add(item)
+        boms: dict[bytes, BomSpec] = {}
         for order_id, row in read.get("prod", {}).items():
-            _restore_order(state, order_id, row)
+            _restore_order(state, order_id, row, boms)
         for kind, (attribute, _, field) in _RECORDS.items():
             records = getattr(state, attribute)
             for key, record in read.get(kind, {}).items():
@@ -583,10 +586,22 @@ def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
         state.issued_value[item] = row.issued_value
 
 
-def _restore_order(state: SiteState, order_id: str, row: ProdRow) -> None:
+def _restore_order(state: SiteState, order_id: str, row: ProdRow, boms: dict[bytes, BomSpec]) -> None:
     if row.order.order_id != order_id:
         raise RestoreError(f"site {state.site!r}: row prod|{order_id} holds order {row.order.order_id!r}")
-    state.production[order_id] = row.order
+    order = state.production[order_id] = row.order
+    if order.bom is not None:
+        # the BOM at release is the master's object while the order lives (core/site.py); decoded, each order
+        # would hold a copy of its own (~1.4 KiB): share the item's current BOM, or one copy per older version.
+        # Compared encoded (the dataclasses' own == costs more than the restore saves); the current BOM is
+        # encoded as read back, so its numbers have the types decoding gives (a scrap of 0 is 0.0 there)
+        key = _encoder.encode(order.bom)
+        shared = boms.get(key)
+        if shared is None:
+            current = state.master.bom(state.site, order.item)
+            same = current is not None and _encoder.encode(_BOM.decode(_encoder.encode(current))) == key
+            shared = boms[key] = current if same else order.bom
+        order.bom = shared
     for lines, by_order, by_lot in ((row.inputs, state.order_inputs, state.consumed_by),
                                     (row.outputs, state.order_outputs, state.produced_by)):
         if lines:

@@ -14,7 +14,7 @@ from core.engine import Engine, EngineSettings
 from core.persist import IDS_PER_ROW, RestoreError, SiteRow, StateRows, fold_rows, site_of
 from core.reports import REPORTS, report
 from core.site import SiteSettings, SiteState
-from helpers import SITE, advance, apply_ok, master_data, mk, q, rejected, to_json
+from helpers import SITE, advance, apply_ok, bom, master_data, mk, q, rejected, to_json
 from millstream.settings import Settings
 from schemas import events as ev
 from schemas.codecs import decode_message, decode_output, encode_json
@@ -294,6 +294,24 @@ def test_restored_site_writes_the_same_rows_it_was_restored_from() -> None:
     assert state.item_refs.keys() == before.item_refs.keys()
     assert {k: set(v) for k, v in state.item_refs.items()} == {k: set(v) for k, v in before.item_refs.items()}
     assert rows.changed() == {}   # a restore is not a change
+
+
+def test_restored_orders_share_their_bom_at_release_instead_of_a_copy_each() -> None:
+    """Decoded, every order would hold a BOM of its own; restored, those of one BOM version are one object,
+    the master's own when it is still the item's BOM."""
+    changed = bom("SUB", [("RAW-A", 4, 10)], yield_pct=90)
+    engine, _, table = setup(mk("receipt", item="RAW-A", qty=500, lot="A1"),
+                             mk("production_order", order_id="MO-1", item="SUB", qty=5),
+                             mk("production_order", order_id="MO-2", item="SUB", qty=6),
+                             changed, mk("production_order", order_id="MO-3", item="SUB", qty=7),
+                             mk("production_order", order_id="MO-4", item="FG", qty=1))
+    again, _ = restored(table, master=[*master_data(), changed])
+    orders, before = again.sites[SITE].production, engine.sites[SITE].production
+    assert orders["MO-3"].bom is again.master.bom(SITE, "SUB")
+    assert orders["MO-4"].bom is again.master.bom(SITE, "FG")   # its lines' scrap left at the default 0
+    assert orders["MO-1"].bom is orders["MO-2"].bom
+    assert orders["MO-1"].bom == before["MO-1"].bom != orders["MO-3"].bom
+    assert [orders[o].bom.lines[0].qty_per for o in ("MO-1", "MO-3")] == [q(3), q(4)]
 
 
 def test_a_receipt_booked_before_its_shipment_is_restored_and_completed_by_it() -> None:
