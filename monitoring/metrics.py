@@ -74,8 +74,8 @@ class Metrics:
                                          ["table"], buckets=RESTORE_BUCKETS, registry=r)
         self.produce_errors = Counter(f"{NS}_produce_errors", "Failed sends (a failed transaction: once per topic)",
                                       ["topic", "kind"], registry=r)
-        self.rereads = Counter(f"{NS}_inputs_reread", "Inputs read again from their last commit: records read "
-                               "past it were dropped in flight (streams/inflight.py)", ["topic"], registry=r)
+        self.rereads = Counter(f"{NS}_inputs_reread", "Inputs read again from an offset never applied: records "
+                               "dropped in flight (streams/inflight.py)", ["topic"], registry=r)
         self.build = Info(f"{NS}_build", "Version and netting kernel", registry=r)
         self.build.info({"version": __version__, "kernel": "none", "compiled": "false"})
         # plain counts, exported by the collector
@@ -136,7 +136,7 @@ class Metrics:
         self.skipped_counts[topic] += 1
 
     def reread(self, topic: str) -> None:
-        """An input read again from its last commit (streams/inflight.py): worth an alert if it recurs."""
+        """An input read again from an offset never applied (streams/inflight.py): worth an alert if it recurs."""
         self.rereads.labels(topic).inc()
 
     def batch(self, events: int, outputs: Sequence[Any], records: Sequence[Any], seconds: float,

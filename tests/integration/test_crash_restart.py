@@ -113,6 +113,7 @@ def _kill_at(worker: Worker, point: int, catch: float, feed: Callable[[], None],
 
 
 def _wait_for_log(worker: Worker, pattern: re.Pattern[str], timeout: float = 90.0) -> None:
+    """Until the worker's current log has a line matching ``pattern`` (it must stay alive meanwhile)."""
     deadline = time.monotonic() + timeout
     while not pattern.search(worker.log_path().read_text(errors="replace") if worker.log_path().exists() else ""):
         assert worker.alive() and time.monotonic() < deadline, worker.log_tail()
