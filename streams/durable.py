@@ -207,8 +207,14 @@ class DurableSites:
 
     async def _without_gaps(self, records: list[InRecord]) -> list[InRecord]:
         """The batch's records up to the first offset of an upstream input missing since its commit; that
-        input is read again from there (``streams.inflight``: records dropped in flight by a rebalance)."""
+        input is read again from there (``streams.inflight``: records dropped in flight by a rebalance).
+
+        Records gone from the log (retention moved its start past them while the worker was away) can
+        never come: the input's next offset moves to the log start, and what follows goes in.
+        """
         kept, rereads = self._gaps.cut(records, self._next, self.merged_topics)
+        if rereads and await self._pass_gone(rereads):
+            kept, rereads = self._gaps.cut(records, self._next, self.merged_topics)
         for (topic, partition), offset in rereads.items():
             log.warning("%s[%d]: the batch's records start after offset %d, the next to apply: records were "
                         "dropped in flight; reading them again", topic, partition, offset)
@@ -216,6 +222,20 @@ class DurableSites:
                 self.metrics.reread(topic)
             await self.app.consumer.seek(TP(topic, partition), offset)
         return kept
+
+    async def _pass_gone(self, missing: dict[tuple[str, int], int]) -> bool:
+        """Move each input's next offset past records the log no longer holds (retention moved its start past
+        ``missing[input]``, the first one not applied): they can never come.  True if any was moved."""
+        starts = await self.app.consumer.earliest_offsets(*(TP(topic, partition) for topic, partition in missing))
+        moved = False
+        for tp, start in starts.items():
+            key = (tp.topic, tp.partition)
+            if start is not None and key in missing and start > missing[key]:
+                log.warning("%s[%d]: records %d to %d are gone from the log (it starts at %d now): passed",
+                            tp.topic, tp.partition, missing[key], start - 1, start)
+                self._next[key] = start
+                moved = True
+        return moved
 
     async def tick(self) -> None:
         """Let site events waiting for the event-time merge go in once their inputs are read (no new records)."""
@@ -306,7 +326,10 @@ class DurableSites:
         async with self._lock:
             keys = [(topic, partition) for topic in self.merged_topics for partition in sorted(self.owned)]
             positions = await _positions(self.app.consumer, keys)
-            for (topic, partition), offset in self._stalls.rewinds(self._next, positions, time.monotonic()).items():
+            due = self._stalls.rewinds(self._next, positions, time.monotonic())
+            if due and await self._pass_gone(due):
+                due = {key: offset for key, offset in due.items() if self._next[key] <= offset}
+            for (topic, partition), offset in due.items():
                 log.warning("%s[%d] was read up to offset %s but applied only up to %d, and nothing came for "
                             "%.0f s: records were dropped in flight; reading them again", topic, partition,
                             positions[(topic, partition)], offset, self._stalls.limit)

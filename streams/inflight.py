@@ -16,10 +16,11 @@ time) carry every offset: nothing in between may be skipped.  So
 
 * ``GapGuard``: a batch whose records of an input do not start at its
   committed offset, or leave an offset out, applies that input's records up
-  to the gap and reads it again from there.  A gap read again
+  to the gap and reads it again from there (unless the log no longer starts
+  before it: ``streams/durable.py`` asks).  A gap read again
   ``GAP_CONFIRMATIONS`` times that still comes back the same way (the same
-  first offset after it) is in the log itself (retention moved the log start,
-  an aborted transaction): it is accepted.
+  first offset after it) is in the log itself (an aborted transaction of an
+  upstream producer): it is accepted.
 * ``StallWatch``: an input whose read position stays past its committed offset
   while nothing comes has lost its last records; with no later record to show
   the gap, it is read again after ``STALL_REWIND`` seconds.
@@ -30,7 +31,7 @@ transfers topic) commit markers take offsets that are never delivered.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -105,10 +106,10 @@ class StallWatch:
 
     limit: float = STALL_REWIND
     #: input -> (committed offset, read position, since when both are so)
-    _seen: dict[Hashable, tuple[int, int, float]] = field(default_factory=dict)
+    _seen: dict[Input, tuple[int, int, float]] = field(default_factory=dict)
 
-    def rewinds(self, committed: Mapping[Hashable, int], positions: Mapping[Hashable, int | None],
-                now: float) -> dict[Hashable, int]:
+    def rewinds(self, committed: Mapping[Input, int], positions: Mapping[Input, int | None],
+                now: float) -> dict[Input, int]:
         """The inputs stalled past their committed offset, and the offset to read each from again.
 
         ``committed``: the next offset to apply per input (what the worker's
@@ -116,8 +117,8 @@ class StallWatch:
         the consumer's next offset to fetch per input (None: not known).
         ``now``: processing time in seconds (when to act, never what).
         """
-        due: dict[Hashable, int] = {}
-        seen: dict[Hashable, tuple[int, int, float]] = {}
+        due: dict[Input, int] = {}
+        seen: dict[Input, tuple[int, int, float]] = {}
         for key, position in positions.items():
             offset = committed.get(key)
             if offset is None or position is None or position <= offset:

@@ -83,7 +83,7 @@ def test_an_offset_left_out_inside_a_batch_cuts_the_input_there() -> None:
 
 
 def test_a_gap_that_keeps_coming_back_the_same_way_is_in_the_log_and_accepted() -> None:
-    """Read again, the same offsets come after the same hole (retention, an aborted transaction)."""
+    """Read again, the same offsets come after the same hole (an aborted transaction of an upstream producer)."""
     guard = GapGuard()
     batch = _records(("inventory", range(30, 33)))
     for _ in range(GAP_CONFIRMATIONS):
