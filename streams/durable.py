@@ -218,15 +218,27 @@ class DurableSites:
         for (topic, partition), offset in rereads.items():
             log.warning("%s[%d]: the batch's records start after offset %d, the next to apply: records were "
                         "dropped in flight; reading them again", topic, partition, offset)
-            if self.metrics is not None:
-                self.metrics.reread(topic)
-            await self.app.consumer.seek(TP(topic, partition), offset)
+            await self._read_again(topic, partition, offset)
         return kept
+
+    async def _read_again(self, topic: str, partition: int, offset: int) -> None:
+        """Seek an input back to ``offset`` (counted).  A partition revoked meanwhile is left alone: the
+        rebalance puts it back to the committed offset itself (``_rewind``)."""
+        if self.metrics is not None:
+            self.metrics.reread(topic)
+        try:
+            await self.app.consumer.seek(TP(topic, partition), offset)
+        except Exception as exc:
+            log.warning("%s[%d] could not be read again from %d: %r", topic, partition, offset, exc)
 
     async def _pass_gone(self, missing: dict[tuple[str, int], int]) -> bool:
         """Move each input's next offset past records the log no longer holds (retention moved its start past
         ``missing[input]``, the first one not applied): they can never come.  True if any was moved."""
-        starts = await self.app.consumer.earliest_offsets(*(TP(topic, partition) for topic, partition in missing))
+        try:
+            starts = await self.app.consumer.earliest_offsets(*(TP(topic, partition) for topic, partition in missing))
+        except Exception as exc:   # not known now: read again, the next gap asks again
+            log.warning("log starts of %s not known: %r", sorted(missing), exc)
+            return False
         moved = False
         for tp, start in starts.items():
             key = (tp.topic, tp.partition)
@@ -333,9 +345,7 @@ class DurableSites:
                 log.warning("%s[%d] was read up to offset %s but applied only up to %d, and nothing came for "
                             "%.0f s: records were dropped in flight; reading them again", topic, partition,
                             positions[(topic, partition)], offset, self._stalls.limit)
-                if self.metrics is not None:
-                    self.metrics.reread(topic)
-                await self.app.consumer.seek(TP(topic, partition), offset)
+                await self._read_again(topic, partition, offset)
 
     def _home(self, site: str) -> int:
         """The site's partition (murmur2, computed once per site: every record, row and output asks)."""
