@@ -6,10 +6,11 @@ past them, and Faust relies on seeking back to the committed offsets
 afterwards (``streams/durable.py``, ``_rewind``, covers the partitions it
 misses).  Faust also drops a record whose offset is below the last one it
 delivered of its partition, and a seek does not stop a fetch already being
-delivered.  CI runs still lost records around a rebalance: once three records
-were read and never applied, and nothing more came (the group stuck three
-records short); once thirteen, and the records after them went in, so the
-commit moved past them.
+delivered.  Test runs still lost records around a rebalance (which of these
+dropped them is not pinned down): in CI three records were read and never
+applied, and nothing more came (the group stuck three records short); in a
+local suite run thirteen, and the records after them went in, so the commit
+moved past them.
 
 The durable position is the truth, and the upstream inputs (merged in event
 time) carry every offset: nothing in between may be skipped.  So
