@@ -632,26 +632,14 @@ async def _fetching(consumer: Any, tps: set[tuple[str, int]], *, paused: bool) -
 
 
 async def _positions(consumer: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
-    """The next offset the consumer fetches of each input still assigned (None: not known), in Faust's
-    consumer thread."""
-    if not keys:
-        return {}
-    thread = consumer._thread   # Faust's aiokafka driver: the consumer lives in this thread's event loop
-
-    async def read() -> dict[tuple[str, int], int | None]:
-        client = thread._ensure_consumer()
-        assigned = client.assignment()
-        found: dict[tuple[str, int], int | None] = {}
-        for topic, partition in keys:
-            tp = TopicPartition(topic, partition)
-            if tp in assigned:
-                try:
-                    found[(topic, partition)] = await asyncio.wait_for(client.position(tp), 1.0)
-                except Exception:   # an offset reset under way, or no longer assigned: next time
-                    found[(topic, partition)] = None
-        return found
-
-    return await thread.call_thread(read)
+    """The next offset the consumer fetches of each input (None: not known, or no longer assigned)."""
+    found: dict[tuple[str, int], int | None] = {}
+    for topic, partition in keys:
+        try:
+            found[(topic, partition)] = await asyncio.wait_for(consumer.position(TP(topic, partition)), 1.0)
+        except Exception:   # an offset reset under way, or revoked meanwhile: next time
+            found[(topic, partition)] = None
+    return found
 
 
 async def _close(producer: AIOKafkaProducer, partition: int) -> None:
