@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from schemas.outputs import Cost, OrderCost
@@ -28,6 +27,7 @@ from .quantity import SCALE, to_number
 __all__ = ["CostBook", "money", "moving_average", "revalued_average", "roll_standard"]
 
 EPSILON = 1e-6
+_NOTHING_PUBLISHED: tuple[None, None] = (None, None)
 
 
 def moving_average(old_avg: float | None, on_hand: int, qty: int, unit_cost: float) -> float:
@@ -92,33 +92,49 @@ class CostBook:
         return roll_standard(site, item, lambda component: self.component_cost(site, component))
 
     def update(self, site: Any, graph: BomGraph, dirty: dict[str, None]) -> list[Any]:
-        """Re-roll dirty items and their users bottom-up; close orders; emit changes."""
+        """Re-roll dirty items and their users bottom-up; close orders; emit changes.
+
+        Items go by low-level code, deepest first, each level in name order: a
+        parent's code is below each of its components', so a parent queued by a
+        change lands in a level still to come.  (A heap did the same in
+        O(log n) per item; a regenerative run rolls every item.)
+        """
         out: list[Any] = []
-        self.changed = []
-        heap = [(-graph.level(item), item) for item in dirty]
-        heapq.heapify(heap)
+        self.changed = changed = []
+        standard, published, avg_cost, parents = self.standard, self.published, site.avg_cost, graph.parents
+        levels = graph.levels
+
+        def component_cost(component: str) -> float | None:
+            std = standard.get(component)
+            return std if std is not None else avg_cost.get(component)
+
+        by_level: dict[int, list[str]] = {}
+        for item in dirty:
+            by_level.setdefault(levels.get(item, 0), []).append(item)
         queued = set(dirty)
-        while heap:
-            _, item = heapq.heappop(heap)
-            std = self.roll(site, item)
-            old_std = self.standard.get(item)
-            if std is None:
-                self.standard.pop(item, None)
-            else:
-                self.standard[item] = std
-            if old_std != std:  # exact: sub-1e-6 steps must still reach parents, or they drift
-                self.changed.append(item)
-                for parent in graph.parents.get(item, ()):
-                    if parent not in queued:
-                        queued.add(parent)
-                        heapq.heappush(heap, (-graph.level(parent), parent))
-            avg = site.avg_cost.get(item)
-            last = self.published.get(item, (None, None))
-            if _changed(last[0], avg) or _changed(last[1], std):
-                self.published[item] = (avg, std)
-                out.append(Cost(site=site.site, ts=site.clock, item=item,
-                                unit_cost=money(avg if avg is not None else std or 0.0),
-                                standard_cost=money(std) if std is not None else None))
+        while by_level:
+            items = by_level.pop(max(by_level))
+            items.sort()
+            for item in items:
+                std = roll_standard(site, item, component_cost)
+                old_std = standard.get(item)
+                if std is None:
+                    standard.pop(item, None)
+                else:
+                    standard[item] = std
+                if old_std != std:  # exact: sub-1e-6 steps must still reach parents, or they drift
+                    changed.append(item)
+                    for parent in parents.get(item, ()):
+                        if parent not in queued:
+                            queued.add(parent)
+                            by_level.setdefault(levels.get(parent, 0), []).append(parent)
+                avg = avg_cost.get(item)
+                last = published.get(item, _NOTHING_PUBLISHED)
+                if (last[0] != avg or last[1] != std) and (_changed(last[0], avg) or _changed(last[1], std)):
+                    published[item] = (avg, std)
+                    out.append(Cost(site=site.site, ts=site.clock, item=item,
+                                    unit_cost=money(avg if avg is not None else std or 0.0),
+                                    standard_cost=money(std) if std is not None else None))
         for order_id in site.closed_orders:
             out.append(self.order_cost(site, site.production[order_id]))
         site.closed_orders.clear()

@@ -311,9 +311,10 @@ class Planner:
             # the site's stock is exact whatever its size; the kernel nets in 64 bits, so the planner sees at
             # most ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each requirement
             node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
-        if what & SUPPLY:
+        refs = site.item_refs.get(item)   # most components have no order, demand or transfer of their own
+        if what & SUPPLY and (refs or item in plan.receipts):   # no open supply before or now: nothing to set
             receipts = site.scheduled_receipts(item)
-            if receipts or item in plan.receipts:   # an item with no open supply before or now: nothing to set
+            if receipts or item in plan.receipts:
                 _keep(plan.receipts, item, receipts)
                 node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
         bom = site.master.bom(site.site, item)
@@ -328,7 +329,8 @@ class Planner:
                 plan.boms[item] = bom
         if what & MASTER:
             book.set_ops(item, node, book.ops(site, bom))
-        if what & (DEMAND | MASTER):
+        if what & (DEMAND | MASTER) and (refs or item in site.alloc_refs or item in plan.own or item in plan.firm):
+            # (else it had no requirement or firm order of its own before, and has none now: nothing to set)
             own, firm = self._own_and_firm(site, item)
             _keep(plan.own, item, own)
             node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
