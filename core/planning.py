@@ -314,8 +314,7 @@ class Planner:
         refs = site.item_refs.get(item)   # most components have no order, demand or transfer of their own
         if what & SUPPLY and (refs or item in plan.receipts):   # no open supply before or now: nothing to set
             receipts = site.scheduled_receipts(item)
-            if receipts or item in plan.receipts:
-                _keep(plan.receipts, item, receipts)
+            if _replace(plan.receipts, item, receipts):
                 node.set_receipts([r[0] for r in receipts], [r[1] for r in receipts])
         bom = site.master.bom(site.site, item)
         if what & MASTER and bom is not plan.boms.get(item):
@@ -332,12 +331,12 @@ class Planner:
         if what & (DEMAND | MASTER) and (refs or item in site.alloc_refs or item in plan.own or item in plan.firm):
             # (else it had no requirement or firm order of its own before, and has none now: nothing to set)
             own, firm = self._own_and_firm(site, item)
-            _keep(plan.own, item, own)
-            node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
+            if _replace(plan.own, item, own):
+                node.set_own([r[0] for r in own], [min(r[1], cap) for r in own])
             if bom is None or bom.phantom:
                 firm = []  # only a made item explodes its firm planned orders; a phantom passes requirements
-            _keep(plan.firm, item, firm)
-            reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
+            if _replace(plan.firm, item, firm):
+                reached.extend(node.set_firm([r[0] for r in firm], [min(r[1], cap) for r in firm]))
         _watch(plan, book, node)
         return reached
 
@@ -513,6 +512,21 @@ def _keep(store: dict[str, Any], key: str, value: Any) -> None:
         store[key] = value
     else:
         store.pop(key, None)
+
+
+def _replace(store: dict[str, Any], key: str, value: list[Any]) -> bool:
+    """Keep an item's input read again (sparse, as ``_keep``); False when it equals what is kept, which its
+    node already holds: nothing to set, and the kept list stays the one its messages were derived from."""
+    old = store.get(key)
+    if old is None:
+        if not value:
+            return False
+        store[key] = value
+        return True
+    if old == value:
+        return False
+    _keep(store, key, value)
+    return True
 
 
 _DATES: dict[int, dt.date] = {}
