@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,9 @@ class Engine:
         self._parked_changed: dict[tuple[str, str, str], None] | None = {} if self.settings.track_changes else None
         self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}   # site -> heap
         self._held_seq = 0
+        # events waiting for the watermark per (origin, class), kept as they come and go: a backlog holds
+        # hundreds of thousands, and metrics read this at every scrape instead of walking them (``held_by``)
+        self._held_by: Counter[tuple[str, type]] = Counter()
         self._held_changed: dict[str, None] | None = {} if self.settings.track_changes else None
         # with change tracking: what was held and what went in since core/persist.py looked, per site, so
         # it writes a row per event newly waiting and deletes the rows of those released
@@ -160,6 +164,7 @@ class Engine:
         self._held_seq += 1
         held = _Held(event, source, order)
         heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
+        self._held_by[(_origin(source), type(event))] += 1
         self._note_held(event.site)
         if self._held_added is not None:
             self._held_added.setdefault(event.site, []).append(held)
@@ -170,6 +175,11 @@ class Engine:
         if site is not None:
             return len(self._held.get(site, ()))
         return sum(len(heap) for heap in self._held.values())
+
+    def held_by(self) -> dict[tuple[str, type], int]:
+        """Events waiting for the watermark per (origin, event class); the origin is the source up to its
+        last ``[`` (a topic, for the service's ``topic[partition]@offset``), ``""`` without one."""
+        return dict(self._held_by)
 
     def finish(self) -> list[Any]:
         """End of input (a replay's end): events waiting for the watermark go in; any still parked is rejected."""
@@ -197,8 +207,15 @@ class Engine:
             if until is not None and heap[0][0] <= until:
                 self._note_held(site)
                 released = self._held_released.setdefault(site, []) if self._held_released is not None else None
+                counts = self._held_by
                 while heap and heap[0][0] <= until:
                     held = heapq.heappop(heap)[3]
+                    key = (_origin(held.source), type(held.event))
+                    left = counts[key] - 1
+                    if left:
+                        counts[key] = left
+                    else:
+                        del counts[key]
                     if released is not None:
                         released.append(held)
                     self._apply_one(held.event, held.source, out)
@@ -401,6 +418,12 @@ class Engine:
     def _rejected(event: Any, reason: str, source: str | None) -> Rejected:
         return Rejected(reason=reason, event=event, source=source,
                         site=getattr(event, "site", None), ts=getattr(event, "ts", None))
+
+
+def _origin(source: str | None) -> str:
+    """Where a source says an event came from, without its position: ``topic`` of ``topic[3]@42`` (as
+    ``monitoring.labels.topic_of``), ``""`` for a source without one."""
+    return source.rpartition("[")[0] if source else ""
 
 
 def _created_refs(event: Any, state: SiteState) -> list[tuple[str, str]]:

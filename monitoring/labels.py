@@ -8,6 +8,7 @@ happens once per scrape, not per batch, so the hot path pays nothing for it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from schemas.events import InputEvent
 from schemas.outputs import Rejected
 
 __all__ = ["EVENT_TYPES", "INVALID", "event_class_type", "event_type", "output_type", "site_plans", "topic_of",
-           "waiting_events"]
+           "waiting_events", "waiting_labels", "waiting_totals"]
 
 #: the type label of a message that did not decode into an event (malformed, unknown type, bad field)
 INVALID = "invalid"
@@ -69,6 +70,32 @@ def waiting_events(engine: Any) -> Iterator[tuple[str, Any, str | None]]:
     for parked in getattr(engine, "_parked", {}).values():
         for waiting in parked:
             yield "reference", waiting.event, waiting.source
+
+
+def waiting_labels(engine: Any) -> Counter[tuple[str, str]]:
+    """What ``waiting_events`` holds, counted per (topic, type label).
+
+    A backlog can hold hundreds of thousands of events waiting for the
+    watermark: the engine keeps their count per origin and class
+    (``Engine.held_by``), so a scrape labels a few dozen pairs instead of
+    walking them (a third of a second per 300,000, on the event loop).  The
+    events parked for a reference are few and are walked.
+    """
+    labels: Counter[tuple[str, str]] = Counter()
+    held_by = getattr(engine, "held_by", None)
+    if held_by is not None:
+        for (origin, cls), count in held_by().items():
+            labels[(origin, event_class_type(cls))] += count
+    for queue in getattr(engine, "_parked", {}).values():
+        for parked in queue:
+            labels[(topic_of(parked.source), event_type(parked.event))] += 1
+    return labels
+
+
+def waiting_totals(engine: Any) -> dict[str, int]:
+    """How many events wait, per reason (``waiting_events``'): ``watermark`` and ``reference``."""
+    return {"watermark": sum(len(heap) for heap in getattr(engine, "_held", {}).values()),
+            "reference": sum(len(queue) for queue in getattr(engine, "_parked", {}).values())}
 
 
 def site_plans(engine: Any) -> dict[str, tuple[int, int, int]]:

@@ -31,7 +31,7 @@ from core.netting import PLANNED_RECORDS
 from millstream import __version__
 from schemas.outputs import Cost, Exception_, OrderCost, PlannedOrder, Rejected, Shortage
 
-from .labels import event_class_type, event_type, output_type, site_plans, topic_of, waiting_events
+from .labels import event_class_type, event_type, output_type, site_plans, topic_of, waiting_labels, waiting_totals
 
 __all__ = ["Metrics", "metrics_response"]
 
@@ -238,10 +238,7 @@ class Metrics:
 
     def applied_counts(self) -> dict[tuple[str, str], int]:
         """Consumed - rejected - still waiting, per (topic, type); never lower than exported before."""
-        waiting: Tally[tuple[str, str]] = Tally()
-        if self.engine is not None:
-            for _reason, event, source in waiting_events(self.engine):
-                waiting[(topic_of(source), event_type(event))] += 1
+        waiting = waiting_labels(self.engine) if self.engine is not None else Tally()
         consumed = self.consumed_counts()
         for label in set(consumed) | set(self._applied):
             value = consumed[label] - self.rejected_counts[label] - waiting[label]
@@ -254,8 +251,7 @@ class Metrics:
         return sorted(counts, key=lambda pair: (-pair[1], pair[0]))[:top]
 
     def waiting(self) -> dict[str, int]:
-        counts = Tally(reason for reason, _e, _s in waiting_events(self.engine)) if self.engine is not None else {}
-        return {reason: counts.get(reason, 0) for reason in ("watermark", "reference")}
+        return waiting_totals(self.engine) if self.engine is not None else {"watermark": 0, "reference": 0}
 
     def lags(self) -> dict[TopicPartition, int]:
         merged: dict[TopicPartition, int] = {}

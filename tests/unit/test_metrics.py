@@ -17,8 +17,8 @@ from connectors.replay import read_events, replay
 from core.engine import Engine, EngineSettings
 from core.persist import StateRows
 from core.reports import report
-from helpers import SITE, master_data, mk
-from monitoring.labels import EVENT_TYPES, event_type
+from helpers import SITE, master_data, mk, new_engine
+from monitoring.labels import EVENT_TYPES, event_type, topic_of, waiting_events, waiting_labels
 from monitoring.metrics import Metrics, metrics_response
 from monitoring.worker import LAG_INTERVAL, MetricsSensor, instrument_worker, sample_lag
 from schemas.codecs import encode_json
@@ -124,6 +124,28 @@ def test_events_waiting_for_a_reference_or_the_watermark_are_not_applied_yet() -
     applied_after = by_labels(metrics, "millstream_events_applied_total", "topic", "type")
     assert applied_after[(production, "material_issue")] == applied[(production, "material_issue")]
     assert by_labels(metrics, "millstream_events_rejected_total", "topic", "type")[(production, "material_issue")] == 1
+
+
+def walked(engine: Engine) -> Counter[tuple[str, str]]:
+    """The waiting events counted one by one (what a scrape did before the engine kept the counts)."""
+    return Counter((topic_of(source), event_type(event)) for _reason, event, source in waiting_events(engine))
+
+
+def test_waiting_counts_a_scrape_reads_follow_the_events_held_and_released() -> None:
+    engine = new_engine(kernel="off")
+    events = [mk("receipt", item="RAW-A", qty=1, lot=f"L{i}") for i in range(4)]
+    events += [mk("issue", item="RAW-A", qty=1, lot=f"L{i}") for i in range(2)]
+    sources = [f"mill.inventory[0]@{i}" if i % 3 else f"mill.production[1]@{i}#2" for i in range(6)] + [None]
+    events.append(mk("receipt", item="RAW-B", qty=1, lot="LB"))
+    assert engine.apply(events[:6], sources[:6], watermark=lambda _site: events[2].ts) == []
+    assert engine.held() == 3
+    assert waiting_labels(engine) == walked(engine) == {("mill.production", "receipt"): 1,
+                                                        ("mill.inventory", "issue"): 2}
+    engine.apply(events[6:], sources[6:], watermark=lambda _site: events[4].ts)   # one more in, two out
+    assert engine.held() == 2
+    assert waiting_labels(engine) == walked(engine) == {("mill.inventory", "issue"): 1, ("", "receipt"): 1}
+    engine.finish()
+    assert engine.held() == 0 and engine.held_by() == {} and waiting_labels(engine) == walked(engine) == {}
 
 
 def test_latency_batches_and_planner_are_observed(sample_run: Any) -> None:
