@@ -72,8 +72,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     arms.add_argument("--keep", action="store_true",
                       help="keep the topics and state of the worker arms (for python -m bench.service.memory)")
     arms.add_argument("--poll", type=float, default=1.0,
-                      help="seconds between scrapes of a draining worker's /metrics (the end's resolution; a "
-                           "scrape walks every waiting event, so scraping often slows the worker)")
+                      help="seconds between scrapes of a draining worker's /metrics (the end's resolution)")
     lat = parser.add_argument_group("latency")
     lat.add_argument("--rates", default="1000,5000,20000", help="offered loads, events/s ('' skips latency)")
     lat.add_argument("--duration", type=float, default=30.0, help="seconds per rate")
