@@ -176,6 +176,11 @@ class Engine:
             return len(self._held.get(site, ()))
         return sum(len(heap) for heap in self._held.values())
 
+    def drop_held(self, site: str) -> None:
+        """Forget a site's waiting events without applying them (its partition went to another worker)."""
+        for *_, held in self._held.pop(site, ()):
+            self._uncount_held(held)
+
     def held_by(self) -> dict[tuple[str, type], int]:
         """Events waiting for the watermark per (origin, event class); the origin is the source up to its
         last ``[`` (a topic, for the service's ``topic[partition]@offset``), ``""`` without one."""
@@ -207,20 +212,22 @@ class Engine:
             if until is not None and heap[0][0] <= until:
                 self._note_held(site)
                 released = self._held_released.setdefault(site, []) if self._held_released is not None else None
-                counts = self._held_by
                 while heap and heap[0][0] <= until:
                     held = heapq.heappop(heap)[3]
-                    key = (_origin(held.source), type(held.event))
-                    left = counts[key] - 1
-                    if left:
-                        counts[key] = left
-                    else:
-                        del counts[key]
+                    self._uncount_held(held)
                     if released is not None:
                         released.append(held)
                     self._apply_one(held.event, held.source, out)
             if not heap:
                 del self._held[site]
+
+    def _uncount_held(self, held: _Held) -> None:
+        key = (_origin(held.source), type(held.event))
+        left = self._held_by[key] - 1
+        if left:
+            self._held_by[key] = left
+        else:
+            del self._held_by[key]
 
     def _note_held(self, site: str) -> None:
         if self._held_changed is not None:

@@ -350,7 +350,7 @@ class StateRows:
             for key in [k for k in engine._parked_changed if k[0] == site]:
                 del engine._parked_changed[key]
         engine._park_deadlines.pop(site, None)
-        engine._held.pop(site, None)
+        engine.drop_held(site)
         for tracked in (engine._held_changed, engine._held_added, engine._held_released):
             if tracked:
                 tracked.pop(site, None)

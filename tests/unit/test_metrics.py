@@ -144,6 +144,11 @@ def test_waiting_counts_a_scrape_reads_follow_the_events_held_and_released() -> 
     engine.apply(events[6:], sources[6:], watermark=lambda _site: events[4].ts)   # one more in, two out
     assert engine.held() == 2
     assert waiting_labels(engine) == walked(engine) == {("mill.inventory", "issue"): 1, ("", "receipt"): 1}
+    other = mk("receipt", site="S2", item="RAW-A", qty=1, lot="L9")
+    engine.apply([other], ["mill.inventory[1]@9"], watermark=lambda _site: events[4].ts)
+    assert waiting_labels(engine)[("mill.inventory", "receipt")] == 1
+    engine.drop_held("S2")   # its partition went to another worker (core/persist.py, StateRows.drop)
+    assert waiting_labels(engine) == walked(engine) == {("mill.inventory", "issue"): 1, ("", "receipt"): 1}
     engine.finish()
     assert engine.held() == 0 and engine.held_by() == {} and waiting_labels(engine) == walked(engine) == {}
 
