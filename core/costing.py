@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from schemas.outputs import Cost, OrderCost
@@ -103,11 +104,7 @@ class CostBook:
         self.changed = changed = []
         standard, published, avg_cost, parents = self.standard, self.published, site.avg_cost, graph.parents
         levels = graph.levels
-
-        def component_cost(component: str) -> float | None:
-            std = standard.get(component)
-            return std if std is not None else avg_cost.get(component)
-
+        component_cost = partial(self.component_cost, site)
         by_level: dict[int, list[str]] = {}
         for item in dirty:
             by_level.setdefault(levels.get(item, 0), []).append(item)
@@ -130,7 +127,7 @@ class CostBook:
                             by_level.setdefault(levels.get(parent, 0), []).append(parent)
                 avg = avg_cost.get(item)
                 last = published.get(item, _NOTHING_PUBLISHED)
-                if (last[0] != avg or last[1] != std) and (_changed(last[0], avg) or _changed(last[1], std)):
+                if last != (avg, std) and (_changed(last[0], avg) or _changed(last[1], std)):
                     published[item] = (avg, std)
                     out.append(Cost(site=site.site, ts=site.clock, item=item,
                                     unit_cost=money(avg if avg is not None else std or 0.0),

@@ -517,13 +517,7 @@ def _keep(store: dict[str, Any], key: str, value: Any) -> None:
 def _replace(store: dict[str, Any], key: str, value: list[Any]) -> bool:
     """Keep an item's input read again (sparse, as ``_keep``); False when it equals what is kept, which its
     node already holds: nothing to set, and the kept list stays the one its messages were derived from."""
-    old = store.get(key)
-    if old is None:
-        if not value:
-            return False
-        store[key] = value
-        return True
-    if old == value:
+    if store.get(key, []) == value:   # a kept value is never empty: absent and empty are alike
         return False
     _keep(store, key, value)
     return True

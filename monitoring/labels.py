@@ -94,7 +94,7 @@ def waiting_labels(engine: Any) -> Counter[tuple[str, str]]:
 
 def waiting_totals(engine: Any) -> dict[str, int]:
     """How many events wait, per reason (``waiting_events``'): ``watermark`` and ``reference``."""
-    return {"watermark": sum(len(heap) for heap in getattr(engine, "_held", {}).values()),
+    return {"watermark": engine.held(),
             "reference": sum(len(queue) for queue in getattr(engine, "_parked", {}).values())}
 
 
