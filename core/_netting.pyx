@@ -39,6 +39,10 @@ cdef unsigned long long _stamp = 0  # marks components already listed as touched
 # requirements and a new plan live here until the plan is copied into its node.
 cdef EntryVec _gross
 cdef OrderVec _scratch
+# the gross requirements of the node last built (``_build_gross``): ``_gross`` or, for a node without
+# requirements of its own (most components), its dependent day totals as they stand, not copied
+cdef const Entry* _gp = NULL
+cdef Py_ssize_t _gn = 0
 _gross.data = NULL; _gross.n = 0; _gross.cap = 0
 _scratch.data = NULL; _scratch.n = 0; _scratch.cap = 0
 # What one call explodes onto each BOM line, as (day, delta) entries, merged into the components'
@@ -120,6 +124,22 @@ cdef int ev_from_views(EntryVec* v, const long long[::1] days, const long long[:
 
 
 # --- netting --------------------------------------------------------------------------
+
+cdef inline bint same_order(const Order* a, const Order* b) noexcept nogil:
+    """The same planned order as published: due, release and quantity (the shortfall is not published)."""
+    return a.due == b.due and a.release == b.release and a.qty == b.qty
+
+
+cdef inline long long rank_at(const Order* orders, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """How many orders before ``orders[i]`` share its due date (its rank, part of its identity)."""
+    cdef Py_ssize_t t = i
+    if i >= n:
+        return 0
+    while t > 0 and orders[t - 1].due == orders[i].due:
+        t -= 1
+    return i - t
+
+
 
 cdef inline long long clamp(long long day, long long today) noexcept nogil:
     return day if day > today else today
@@ -615,8 +635,16 @@ cdef class ItemNode:
     # --- planning ----------------------------------------------------------------------
 
     cdef int _build_gross(self) except -1:
-        """Own and dependent requirements merged into day totals (both sorted by day) in ``_gross``."""
+        """Own and dependent requirements merged into day totals (both sorted by day), at ``_gp``/``_gn``.
+
+        Dependent totals are kept merged by day and never zero: without own requirements they are the
+        gross requirements as they stand, read in place.
+        """
         cdef Py_ssize_t i = 0, j = 0, n = 0
+        global _gp, _gn
+        if self.own.n == 0:
+            _gp, _gn = self.dep.data, self.dep.n
+            return 0
         cdef long long day
         cdef qty_t qty
         cdef Entry* own = self.own.data
@@ -639,11 +667,12 @@ cdef class ItemNode:
                 out[n].qty = qty
                 n += 1
         _gross.n = n
+        _gp, _gn = _gross.data, n
         return 0
 
     def gross(self):
         self._build_gross()
-        return [(_gross.data[k].day, _gross.data[k].qty) for k in range(_gross.n)]
+        return [(_gp[k].day, _gp[k].qty) for k in range(_gn)]
 
     def replan(self, long long today, PlanStamp stamp=None):
         """Net again; the changed planned orders (encoded as records with a ``stamp``), and touched components."""
@@ -655,16 +684,16 @@ cdef class ItemNode:
         if not self.phantom:
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
-                     self.holding, _gross.data, _gross.n, self.rcp.data, self.rcp.n, &_scratch)
+                     self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch)
         changes = self._changes(today, stamp)
         _next_stamp()
         if self.nlines:
             self._diff_orders(touched)
         if self.phantom:
-            self._diff_entries(self.passed.data, self.passed.n, _gross.data, _gross.n, touched)
-            ev_reserve(&self.passed, _gross.n)
-            memmove(self.passed.data, _gross.data, _gross.n * sizeof(Entry))
-            self.passed.n = _gross.n
+            self._diff_entries(self.passed.data, self.passed.n, _gp, _gn, touched)
+            ev_reserve(&self.passed, _gn)
+            memmove(self.passed.data, _gp, _gn * sizeof(Entry))
+            self.passed.n = _gn
         self._flush()
         if self.nops and not self.load_full_:
             self._note_load_changes()
@@ -686,6 +715,22 @@ cdef class ItemNode:
         cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
         cdef long long ri = 0, rj = 0, old_today = self.today_
         cdef int side
+        if old_today == today:
+            # on the same day an order whose date and quantity stand publishes nothing: skip the unchanged
+            # head and tail (a scan mostly moves one order of a long plan), then rank the first left
+            while i < no and i < nn and same_order(&old[i], &new[i]):
+                i += 1
+            while no > i and nn > i and same_order(&old[no - 1], &new[nn - 1]):
+                no -= 1
+                nn -= 1
+            # a tail keeps its (due, rank) identity only if its first due differs from what precedes it
+            while no < self.planned_.n and ((no and old[no - 1].due == old[no].due)
+                                             or (nn and new[nn - 1].due == new[nn].due)):
+                no += 1
+                nn += 1
+            ri = rank_at(old, i, no)
+            j = i
+            rj = rank_at(new, j, nn)
         while i < no or j < nn:
             if j >= nn:
                 side = -1
@@ -979,7 +1024,7 @@ cdef class ItemNode:
         out = <long long*>malloc(self.rcp.n * sizeof(long long))
         if out == NULL:
             raise MemoryError()
-        need_core(today, self.on_hand, self.safety_stock, _gross.data, _gross.n,
+        need_core(today, self.on_hand, self.safety_stock, _gp, _gn,
                   self.rcp.data, self.rcp.n, out)
         try:
             return [out[k] for k in range(self.rcp.n)]
