@@ -64,7 +64,12 @@ cdef class ItemNode:
     cdef public double ordering_cost, holding
     cdef public bint phantom
     cdef public int level                  # low-level code: a cascade re-nets parents before components
-    cdef public bint watch                 # the planner looks at this item after each re-net (see cascade)
+    cdef public bint watch                 # the planner looks at this item after a re-net (see cascade)
+    cdef public bint always                # ... after every one, not only when its messages' inputs moved
+    cdef long long msg_today               # the day the planner last looked at it
+    cdef bint msg_moved                    # what its messages derive from moved since then
+    cdef long long* needs_                 # the day each receipt is needed, as of the last re-net
+    cdef Py_ssize_t nneeds
     cdef public bint day_only              # queued only because the day moved: skipped when day_stable
     cdef public bint queued                # waiting in a cascade
     cdef public long long pending          # what the planner reads again before the next re-net (0: nothing)
@@ -90,6 +95,7 @@ cdef class ItemNode:
     cdef int _set_lines(self, list components, list numerators, list denominators) except -1
     cdef int _build_gross(self) except -1
     cdef list _changes(self, long long today, PlanStamp stamp)
+    cdef int _note_messages(self, long long today) except -1
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1
     cdef int _touch(self, ItemNode component, list touched) except -1

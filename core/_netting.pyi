@@ -42,6 +42,7 @@ class ItemNode:
     phantom: bool
     level: int
     watch: bool
+    always: bool
     day_only: bool
     queued: bool
     pending: int

@@ -15,7 +15,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.math cimport ceil, sqrt
 from libc.stdlib cimport free, malloc, qsort, realloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 CYTHON_MODULE = 1
 
@@ -53,6 +53,8 @@ cdef bint* _unsorted = NULL
 cdef Py_ssize_t _pending_cap = 0
 cdef EntryVec _merged
 _merged.data = NULL; _merged.n = 0; _merged.cap = 0
+cdef long long* _needs = NULL   # a re-net's need day per receipt, before it is compared with the node's
+cdef Py_ssize_t _needs_cap = 0
 cdef LoadVec _loadv   # a node's new capacity load, before it is compared with the last one
 _loadv.data = NULL; _loadv.n = 0; _loadv.cap = 0
 cdef LoadVec _merged_load
@@ -476,6 +478,7 @@ cdef class ItemNode:
         self.name = name
         self.comps = []
         self.load_full_ = True
+        self.msg_moved = True
         self.label = json_text(name)
         self.key_utf8 = name.encode()
 
@@ -486,6 +489,7 @@ cdef class ItemNode:
         free(self.firm.data)
         free(self.passed.data)
         free(self.planned_.data)
+        free(self.needs_)
         free(self.nums)
         free(self.dens)
         free(self.load_.data)
@@ -510,11 +514,11 @@ cdef class ItemNode:
         return (params, self.on_hand, self.phantom, self.today_, _entries(&self.own), _entries(&self.dep),
                 _entries(&self.rcp), _entries(&self.firm), _entries(&self.passed), self.planned(), self.comps, lines,
                 self.make, ops, [(self.load_.data[k].key, self.load_.data[k].minutes, self.load_.data[k].sig)
-                                 for k in range(self.load_.n)], (self.level, self.watch, self.pending))
+                                 for k in range(self.load_.n)], (self.level, self.watch, self.always, self.pending))
 
     def __setstate__(self, state):
         (params, self.on_hand, phantom, self.today_, own, dep, rcp, firm, passed, planned, comps, lines, make, ops,
-         load, (self.level, self.watch, self.pending)) = state
+         load, (self.level, self.watch, self.always, self.pending)) = state
         self.make = make
         self.set_ops(*ops)
         lv_reserve(&self.load_, len(load))
@@ -548,6 +552,7 @@ cdef class ItemNode:
 
     def set_receipts(self, list days, list qtys):
         ev_fill(&self.rcp, days, qtys)
+        self.msg_moved = True
 
     cpdef add_dep(self, long long day, long long qty):
         self._add_dep(day, qty)
@@ -686,6 +691,7 @@ cdef class ItemNode:
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
                      self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch)
         changes = self._changes(today, stamp)
+        self._note_messages(today)
         _next_stamp()
         if self.nlines:
             self._diff_orders(touched)
@@ -758,6 +764,37 @@ cdef class ItemNode:
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
         return out
+
+    cdef int _note_messages(self, long long today) except -1:
+        """Note in ``msg_moved`` whether this re-net moved what the item's exception messages derive from:
+        the day each receipt is needed and the past-due orders (a new day moves them all)."""
+        cdef const Order* old = self.planned_.data
+        cdef const Order* new = _scratch.data
+        cdef Py_ssize_t no = 0, nn = 0
+        cdef long long* needs
+        if today != self.today_:
+            self.msg_moved = True
+        else:
+            while no < self.planned_.n and old[no].release < today:
+                no += 1
+            while nn < _scratch.n and new[nn].release < today:
+                nn += 1
+            if no != nn or memcmp(old, new, no * sizeof(Order)) != 0:
+                self.msg_moved = True
+        if self.rcp.n != self.nneeds:
+            needs = <long long*>realloc(self.needs_, (self.rcp.n if self.rcp.n else 1) * sizeof(long long))
+            if needs == NULL:
+                raise MemoryError()
+            self.needs_, self.nneeds = needs, self.rcp.n
+            self.msg_moved = True
+        if self.rcp.n:
+            if _needs_cap < self.rcp.n:
+                _reserve_needs(self.rcp.n)
+            need_core(today, self.on_hand, self.safety_stock, _gp, _gn, self.rcp.data, self.rcp.n, _needs)
+            if memcmp(_needs, self.needs_, self.rcp.n * sizeof(long long)) != 0:
+                memcpy(self.needs_, _needs, self.rcp.n * sizeof(long long))
+                self.msg_moved = True
+        return 0
 
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1:
@@ -1073,7 +1110,7 @@ cdef class ItemNode:
         cdef Py_ssize_t entries = self.own.cap + self.dep.cap + self.rcp.cap + self.firm.cap + self.passed.cap
         return (sizeof(ItemNode) + entries * sizeof(Entry) + self.planned_.cap * sizeof(Order)
                 + self.load_.cap * sizeof(LoadEntry) + 2 * self.nlines * sizeof(int128)
-                + 3 * self.nops * sizeof(long long))
+                + 3 * self.nops * sizeof(long long) + self.nneeds * sizeof(long long))
 
     # --- explosion -----------------------------------------------------------------------
 
@@ -1232,7 +1269,12 @@ def cascade(long long today, PlanStamp stamp, list start, object load, object af
             if changes:
                 out.extend(<list>changes)
             if node.watch or (node.planned_.n and node.planned_.data[0].release < today):
-                after(node)
+                # unless the planner wants every re-net, only one that moved the messages' inputs (the twin
+                # calls it after each: what it publishes then is the same, which tests compare)
+                if node.always or node.msg_moved or node.msg_today != today:
+                    node.msg_moved = False
+                    node.msg_today = today
+                    after(node)
             if reached:
                 _queue(heap, <list>reached, True)
             if touched:
@@ -1484,6 +1526,15 @@ cdef int _by_key(const void* a, const void* b) noexcept nogil:
 cdef int _by_day(const void* a, const void* b) noexcept nogil:
     cdef long long x = (<const Entry*>a).day, y = (<const Entry*>b).day
     return (x > y) - (x < y)
+
+
+cdef int _reserve_needs(Py_ssize_t n) except -1:
+    global _needs, _needs_cap
+    cdef long long* needs = <long long*>realloc(_needs, n * sizeof(long long))
+    if needs == NULL:
+        raise MemoryError()
+    _needs, _needs_cap = needs, n
+    return 0
 
 
 cdef int _reserve_pending(Py_ssize_t lines) except -1:

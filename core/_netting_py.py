@@ -305,10 +305,12 @@ class ItemNode:
         self._lines: list[tuple[ItemNode, int, int]] = []
         self._ops: list[tuple[int, int, int]] = []   # work center id, setup and run micro-minutes per unit
         self._load: dict[tuple[int, int], tuple[int, int]] = {}  # (center, day) -> (micro-minutes, signature)
-        # for ``cascade``: low-level code; the planner looks at the item after each re-net; queued only because
-        # the day moved; waiting in a cascade; what the planner reads again before the next re-net (0: nothing)
+        # for ``cascade``: low-level code; the planner looks at the item after a re-net (``always``: after every
+        # one, which only the compiled cascade tells apart); queued only because the day moved; waiting in a
+        # cascade; what the planner reads again before the next re-net (0: nothing)
         self.level = 0
         self.watch = False
+        self.always = False
         self.day_only = False
         self.queued = False
         self.pending = 0
@@ -553,6 +555,13 @@ def cascade(today: int, stamp: PlanStamp | None, start: list[ItemNode],
     planner publish shortages and messages, called only for a node it
     ``watch``es or one with a past-due order: the loop itself needs no Python
     of the planner's for most nodes.
+
+    The compiled cascade also skips ``after`` when the re-net moved nothing the
+    item's messages derive from (the need day of each receipt, the past-due
+    orders, the day, the receipts) unless the node is watched ``always`` (open
+    shortages, work-center load); the planner would have found its messages
+    unchanged.  The twin calls it after every re-net, so tests comparing the
+    two kernels' streams check that the skip loses nothing.
     """
     heap: list[tuple[int, str, ItemNode]] = []
     _queue(heap, start, push=False)

@@ -500,10 +500,13 @@ def _message(site: SiteState, old: Exception_ | None, exception_id: str, ref: st
 
 
 def _watch(plan: SitePlan, book: CapacityBook, node: Any) -> None:
-    """Whether the cascade hands the item to ``Planner._after`` after each re-net (it always does when an
-    order is past due): open shortages or messages to keep, open supply to check, work centers to load."""
+    """Whether the cascade hands the item to ``Planner._after`` after a re-net (it does when an order is past
+    due): open shortages or messages to keep, open supply to check, work centers to load.  Messages and
+    past-due orders derive from what the kernel sees, which tells when they may have moved; an open
+    shortage names the parents' orders it hits and a work-center load changes with the plan: ``always``."""
     item = node.name
-    node.watch = item in plan.receipts or item in plan.shortages or item in plan.exceptions or item in book.users
+    node.always = item in plan.shortages or item in book.users
+    node.watch = node.always or item in plan.receipts or item in plan.exceptions
 
 
 def _keep(store: dict[str, Any], key: str, value: Any) -> None:

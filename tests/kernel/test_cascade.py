@@ -3,7 +3,8 @@
 A parent P over a component C over a raw material R (one each per unit):
 the cascade must re-net parents before components, read a node's pending
 inputs first, hand the planner only the nodes it watches or with a past-due
-order, skip a day-only node whose dates did not move, and leave nothing
+order (the compiled one only when their messages may have moved), skip a
+day-only node whose dates did not move, and leave nothing
 queued when the planner's code fails inside it.
 """
 
@@ -13,6 +14,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from .conftest import load_kernel
 
 U = 1_000_000
 T = 739_000
@@ -84,3 +87,47 @@ def test_an_error_in_the_planner_leaves_nothing_queued(kernel: ModuleType) -> No
     assert not any(node.queued or node.day_only for node in nodes.values())
     nodes["P"].watch = False
     assert kernel.cascade(T, None, [nodes["C"]], lambda node, what: [], lambda node: None, []) == 2   # C, then R
+
+
+def test_the_compiled_cascade_skips_the_planner_when_messages_cannot_have_moved() -> None:
+    """A watched item with open supply, re-netted the same day: the planner is called again only when the
+    need day of a receipt, the past-due orders, the receipts or the day moved, or when it watches
+    ``always``.  (The twin calls it after every re-net: the kernels' streams are compared elsewhere.)"""
+    kernel = load_kernel("cython")
+    node = kernel.ItemNode("X")
+    node.set_own([T + 5, T + 20], [10 * U, 10 * U])
+    node.set_receipts([T + 10], [10 * U])
+    node.watch = True
+    seen: list[int] = []
+
+    def renet(day: int = T) -> None:
+        kernel.cascade(day, None, [node], lambda n, what: [], lambda n: seen.append(day), [])
+
+    renet()
+    assert seen == [T], "a new node: its messages are derived once"
+    node.on_hand = 2 * U      # the receipt is still needed on T + 5
+    renet()
+    assert seen == [T], "nothing the messages derive from moved"
+    node.on_hand = 12 * U     # now it is needed on T + 20: the message may change
+    renet()
+    assert seen == [T, T]
+    node.set_receipts([T + 12], [10 * U])
+    renet()
+    assert len(seen) == 3, "new receipts"
+    renet(T + 1)
+    assert seen[-1] == T + 1, "a new day"
+    node.always = True
+    renet(T + 1)
+    assert len(seen) == 5, "watched always"
+    node.always = False
+    node.lead_time = 5        # released on T: past due on T + 1
+    node.on_hand = 0
+    node.set_receipts([], [])
+    renet(T + 1)
+    assert node.past_due(T + 1) == [(T + 5, T, 10 * U, 10 * U)]
+    assert len(seen) == 6
+    node.on_hand = U          # the past-due order shrinks
+    renet(T + 1)
+    assert len(seen) == 7, "the past-due orders moved"
+    renet(T + 1)
+    assert len(seen) == 7
