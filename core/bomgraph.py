@@ -29,26 +29,23 @@ class BomGraph:
                 users = parents.setdefault(line.item, [])
                 if parent not in users:
                     users.append(parent)
-        levels: dict[str, int] = {}
-
-        def level(item: str) -> int:
-            # iterative longest path from any root: BOM cycles are refused on input
-            stack = [item]
-            while stack:
-                current = stack[-1]
-                if current in levels:
-                    stack.pop()
-                    continue
-                pending = [p for p in parents.get(current, ()) if p not in levels]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                levels[current] = 1 + max((levels[p] for p in parents.get(current, ())), default=-1)
-                stack.pop()
-            return levels[item]
-
-        for item in sorted(set(boms) | set(parents)):
-            level(item)
+        # an item's code is the longest path to it from a top-level item: taken in topological order
+        # (Kahn), each item once all its parents have theirs; BOM cycles are refused on input
+        waiting = {item: len(users) for item, users in parents.items()}
+        levels = dict.fromkeys((item for item in boms if item not in waiting), 0)
+        ready = list(levels)
+        while ready:
+            item = ready.pop()
+            bom = boms.get(item)
+            if bom is None:
+                continue
+            below = levels[item] + 1
+            for component in dict.fromkeys(line.item for line in bom.lines):
+                if levels.get(component, -1) < below:
+                    levels[component] = below
+                waiting[component] -= 1
+                if not waiting[component]:
+                    ready.append(component)
         return cls(master.version, levels, parents)
 
     def level(self, item: str) -> int:
