@@ -200,6 +200,8 @@ class CapacityBook:
 
     def publish(self, site: Any, plan: Any, today: int) -> list[CapacityOverload]:
         """Overloads opened, changed or resolved on the days whose load changed since the last call."""
+        if not self.changed:
+            return []
         out: list[CapacityOverload] = []
         (changed, self.changed), (movers, self.movers) = (self.changed, {}), (self.movers, {})
         for key in sorted(changed, key=lambda k: (self.names[k[0]], k[1])):

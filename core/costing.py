@@ -100,8 +100,11 @@ class CostBook:
         change lands in a level still to come.  (A heap did the same in
         O(log n) per item; a regenerative run rolls every item.)
         """
-        out: list[Any] = []
         self.changed = changed = []
+        if not dirty and not site.closed_orders:
+            site.cost_dirty = False
+            return []   # most batches: a scan moves no cost
+        out: list[Any] = []
         standard, published, avg_cost, parents = self.standard, self.published, site.avg_cost, graph.parents
         levels = graph.levels
         component_cost = partial(self.component_cost, site)

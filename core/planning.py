@@ -109,8 +109,7 @@ class Planner:
         master_dirty, centers = self._master_dirty, self._master_centers
         self._master_dirty, self._master_centers = {}, {}
         for site in engine.sites.values():
-            dirty = dict(site.touched)
-            site.touched.clear()
+            dirty, site.touched = site.touched, {}
             day_items: list[str] = []
             if site.day_changed:
                 # overdue dates count as today and releases turn past due: a new day re-nets every item,
@@ -390,10 +389,11 @@ class Planner:
         of a new demand all move), so the kernel encodes them; the shared tail is
         encoded here, once per re-plan of the site, by the output codec itself.
         """
-        tail = b',"site":' + json_encoder.encode(site.site)
-        if site.clock is not None:
-            tail += b',"ts":' + json_encoder.encode(site.clock)
-        return self.kernel.PlanStamp(site.site, site.clock, tail + b"}")
+        head = _SITE_FIELDS.get(site.site)
+        if head is None:
+            head = _SITE_FIELDS[site.site] = b',"site":' + json_encoder.encode(site.site)
+        tail = head + b',"ts":' + json_encoder.encode(site.clock) + b"}" if site.clock is not None else head + b"}"
+        return self.kernel.PlanStamp(site.site, site.clock, tail)
 
     def _publish_shortages(self, site: SiteState, plan: SitePlan, graph: BomGraph, item: str, today: int,
                            past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
@@ -527,6 +527,7 @@ def _replace(store: dict[str, Any], key: str, value: list[Any]) -> bool:
 
 
 _DATES: dict[int, dt.date] = {}
+_SITE_FIELDS: dict[str, bytes] = {}   # a site's encoded ``"site"`` field, the same at every re-plan
 
 
 def _date(ordinal: int) -> dt.date:
