@@ -20,7 +20,6 @@ from schemas import events as ev
 from schemas.outputs import Rejected
 
 from .errors import Missing, Reject
-from .history import utc_date
 from .master import MasterData
 from .netting import load as load_kernel
 from .planning import Planner
@@ -273,6 +272,7 @@ class Engine:
         day that waited for it).
         """
         previous = state.clock
+        previous_day = state.today   # the date of the clock as it stands, kept by the site: no conversion
         # a shipment's announcement carries the shipping site's time, which the service may read days
         # after this site's later events: it dates a new site but never moves a running clock (nor
         # samples a day), so a site's days are the same in whatever order the two sites are read
@@ -285,7 +285,7 @@ class Engine:
                 state.clock = previous  # a rejected or waiting event leaves no trace, not even in time
             return
         if advance:
-            if previous is None or state.today != utc_date(previous):
+            if previous is None or state.today != previous_day:
                 state.new_day(state.today)
             self._prune_ids(state.site, event.ts)
             self._expire_parked(state.site, event.ts, out)

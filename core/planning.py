@@ -298,6 +298,9 @@ class Planner:
         Only items an event touched (or master data) are read, and only what the
         event changed: a scan reads the stock, not the item's demands and orders.
         """
+        if what == STOCK:   # a scan: nothing else of the item moved, nor what the cascade watches it for
+            node.on_hand = _on_hand(site, item)
+            return []
         reached: list[Any] = []
         cap = self.kernel.QTY_CAP
         if what & (COST | MASTER):
@@ -307,9 +310,7 @@ class Planner:
                             spec.min_qty, spec.max_qty, spec.multiple, spec.period_days, spec.ordering_cost, holding)
             node.make = spec.source == "make"
         if what & STOCK:
-            # the site's stock is exact whatever its size; the kernel nets in 64 bits, so the planner sees at
-            # most ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each requirement
-            node.on_hand = max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
+            node.on_hand = _on_hand(site, item)
         refs = site.item_refs.get(item)   # most components have no order, demand or transfer of their own
         if what & SUPPLY and (refs or item in plan.receipts):   # no open supply before or now: nothing to set
             receipts = site.scheduled_receipts(item)
@@ -497,6 +498,13 @@ def _message(site: SiteState, old: Exception_ | None, exception_id: str, ref: st
                          action=action, current_date=current_date, suggested_date=suggested_date)
     out.append(message)
     return message
+
+
+def _on_hand(site: SiteState, item: str) -> int:
+    """The stock the planner nets with.  The site's is exact whatever its size; the kernel nets in 64 bits, so
+    the planner sees at most ON_HAND_CAP (a thousand times the contract's largest quantity), as it caps each
+    requirement."""
+    return max(-ON_HAND_CAP, min(site.stock.unrestricted(item), ON_HAND_CAP))
 
 
 def _watch(plan: SitePlan, book: CapacityBook, node: Any) -> None:
