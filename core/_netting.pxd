@@ -94,7 +94,8 @@ cdef class ItemNode:
     cdef int _add_dep(self, long long day, qty_t qty) except -1
     cdef int _set_lines(self, list components, list numerators, list denominators) except -1
     cdef int _build_gross(self) except -1
-    cdef list _changes(self, long long today, PlanStamp stamp)
+    cdef int _replan(self, long long today, PlanStamp stamp, list changes, list touched) except -1
+    cdef int _changes(self, long long today, PlanStamp stamp, list out) except -1
     cdef int _note_messages(self, long long today) except -1
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1

@@ -681,8 +681,13 @@ cdef class ItemNode:
 
     def replan(self, long long today, PlanStamp stamp=None):
         """Net again; the changed planned orders (encoded as records with a ``stamp``), and touched components."""
-        cdef list touched = []
-        cdef list changes
+        cdef list changes = [], touched = []
+        self._replan(today, stamp, changes, touched)
+        return changes, touched
+
+    cdef int _replan(self, long long today, PlanStamp stamp, list changes, list touched) except -1:
+        """``replan``, appending to the caller's lists (the cascade's own, without a tuple and two lists per
+        node)."""
         cdef Order* data
         self._build_gross()
         _scratch.n = 0
@@ -690,7 +695,7 @@ cdef class ItemNode:
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
                      self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch)
-        changes = self._changes(today, stamp)
+        self._changes(today, stamp, changes)
         self._note_messages(today)
         _next_stamp()
         if self.nlines:
@@ -711,11 +716,10 @@ cdef class ItemNode:
         memcpy(self.planned_.data, _scratch.data, _scratch.n * sizeof(Order))
         self.planned_.n = _scratch.n
         self.today_ = today
-        return changes, touched
+        return 0
 
-    cdef list _changes(self, long long today, PlanStamp stamp):
-        """Planned orders to publish, matched by identity (due, rank within the due date)."""
-        cdef list out = []
+    cdef int _changes(self, long long today, PlanStamp stamp, list out) except -1:
+        """Planned orders to publish, matched by identity (due, rank within the due date), onto ``out``."""
         cdef Order* old = self.planned_.data
         cdef Order* new = _scratch.data
         cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
@@ -763,7 +767,7 @@ cdef class ItemNode:
                 ri = ri + 1 if i < no and old[i].due == old[i - 1].due else 0
                 j += 1
                 rj = rj + 1 if j < nn and new[j].due == new[j - 1].due else 0
-        return out
+        return 0
 
     cdef int _note_messages(self, long long today) except -1:
         """Note in ``msg_moved`` whether this re-net moved what the item's exception messages derive from:
@@ -1246,10 +1250,11 @@ cdef class ItemNode:
 def cascade(long long today, PlanStamp stamp, list start, object load, object after, list out):
     """Re-net ``start`` and every component whose requirements change, parents first; how many were re-netted."""
     cdef list heap = []
+    cdef list touched = []
     cdef ItemNode node
     cdef Py_ssize_t count = 0
     cdef long long what
-    cdef object reached, changes, touched
+    cdef object reached, changes, node_touched
     _queue(heap, start, False)
     heapify(heap)
     try:
@@ -1265,9 +1270,12 @@ def cascade(long long today, PlanStamp stamp, list start, object load, object af
             if node.pending:
                 what, node.pending = node.pending, 0
                 reached = load(node, what)
-            changes, touched = node.replan(today, stamp)
-            if changes:
+            if type(node) is ItemNode:
+                node._replan(today, stamp, out, touched)
+            else:   # a subclass (the benchmark's timed node): its own replan
+                changes, node_touched = node.replan(today, stamp)
                 out.extend(<list>changes)
+                touched.extend(<list>node_touched)
             if node.watch or (node.planned_.n and node.planned_.data[0].release < today):
                 # unless the planner wants every re-net, only one that moved the messages' inputs (the twin
                 # calls it after each: what it publishes then is the same, which tests compare)
@@ -1278,7 +1286,8 @@ def cascade(long long today, PlanStamp stamp, list start, object load, object af
             if reached:
                 _queue(heap, <list>reached, True)
             if touched:
-                _queue(heap, <list>touched, True)
+                _queue(heap, touched, True)
+                del touched[:]
     finally:
         for entry in heap:   # an error left them waiting: a later cascade must queue them again
             node = <ItemNode>(<tuple>entry)[2]

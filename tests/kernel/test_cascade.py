@@ -131,3 +131,30 @@ def test_the_compiled_cascade_skips_the_planner_when_messages_cannot_have_moved(
     assert len(seen) == 7, "the past-due orders moved"
     renet(T + 1)
     assert len(seen) == 7
+
+
+def test_a_subclassed_node_is_re_netted_through_its_own_replan(kernel: ModuleType) -> None:
+    """The compiled cascade calls a plain node's re-net directly; a subclass (the benchmark's timed
+    nodes) keeps its override, and the cascade's outputs are the same."""
+    calls: list[str] = []
+
+    class Counted(kernel.ItemNode):  # type: ignore[name-defined,misc]
+        __slots__ = ()
+
+        def replan(self, today: int, stamp: Any = None) -> Any:
+            calls.append(self.name)
+            return super().replan(today, stamp)
+
+    plain, counted = chain(kernel), {name: Counted(name) for name in ("P", "C", "R")}
+    for level, (parent, component) in enumerate((("P", "C"), ("C", "R"))):
+        counted[parent].set_bom([counted[component]], [1], [1], False)
+        counted[parent].level = level
+    counted["R"].level = 2
+    outs: list[list[Any]] = []
+    for nodes in (plain, counted):
+        nodes["P"].set_own([T + 10], [5 * U])
+        out: list[Any] = []
+        assert kernel.cascade(T, None, [nodes["P"]], lambda node, what: [], lambda node: None, out) == 3
+        outs.append(out)
+    assert outs[0] == outs[1]
+    assert calls == ["P", "C", "R"]
