@@ -21,7 +21,7 @@ from schemas import events as ev
 from .bomgraph import BomGraph
 from .costing import moving_average, revalued_average, roll_standard
 from .errors import Missing, Reject
-from .history import ItemHistory, day_of, utc_date
+from .history import ItemHistory, utc_date
 from .master import BomSpec, MasterData, explode
 from .orders import (
     DEMAND_MOVES,
@@ -131,6 +131,14 @@ class SiteState:
         if self._today[0] is not clock:   # asked several times per event: the conversion is kept per clock
             self._today = (clock, utc_date(clock))
         return self._today[1]
+
+    def _date_of(self, ts: dt.datetime) -> dt.date:
+        """An event's UTC date; most events are the site's clock, whose date is kept (``today``)."""
+        today = self.today if ts is self.clock else None
+        return today if today is not None else utc_date(ts)
+
+    def _day_of(self, ts: dt.datetime) -> int:
+        return self._date_of(ts).toordinal()
 
     def refs(self, item: str) -> list[tuple[str, str]]:
         """Orders, demands and inbound transfers of an item (kind, id)."""
@@ -354,9 +362,9 @@ class SiteState:
         if po is not None:
             po.received += qty
             if po.received >= po.qty and po.ended is None:
-                po.ended = utc_date(e.ts)
+                po.ended = self._date_of(e.ts)
             self._record_changed("po", po.po_id)
-            self._history(e.item).receipt(day_of(e.ts), (po.promised or po.due).toordinal())
+            self._history(e.item).receipt(self._day_of(e.ts), (po.promised or po.due).toordinal())
         self._touch(e.item, STOCK | (SUPPLY if po is not None else 0) | (COST if unit_cost is not None else 0))
         return []
 
@@ -378,11 +386,11 @@ class SiteState:
         for lot, take in picks:
             self.stock.book(e.item, lot, "available", -take, "issue")
         self._issued(e.item, qty)
-        self._history(e.item).issue(day_of(e.ts), qty)
+        self._history(e.item).issue(self._day_of(e.ts), qty)
         if demand is not None:
             demand.delivered += qty
             if demand.delivered >= demand.qty and demand.completed is None:
-                demand.completed = utc_date(e.ts)   # its own time, also when it waited
+                demand.completed = self._date_of(e.ts)   # its own time, also when it waited
             self._record_changed("demand", demand.demand_id)
         self._touch(e.item, STOCK | (DEMAND if demand is not None else 0))
         return []
@@ -510,7 +518,7 @@ class SiteState:
         transfer.received += qty
         transfer.done = transfer.received >= transfer.qty
         if transfer.done:
-            transfer.ended = utc_date(e.ts)
+            transfer.ended = self._date_of(e.ts)
             self._unindex(e.item, "transfer", transfer.key)
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK | SUPPLY | (COST if transfer.unit_cost is not None else 0))
@@ -524,7 +532,7 @@ class SiteState:
         in time order accepts.  Its shipment, when announced, brings quantity, source and cost.
         """
         key = e.transfer_id if e.transfer_id not in self.inbound else f"{e.transfer_id}@{self.site}:{e.event_id}"
-        transfer = InboundTransfer(e.transfer_id, "", e.item, 0, e.lot, utc_date(e.ts), key=key, announced=False)
+        transfer = InboundTransfer(e.transfer_id, "", e.item, 0, e.lot, self._date_of(e.ts), key=key, announced=False)
         self.inbound[key] = transfer
         self.unannounced += 1
         self._add_unannounced(transfer, e, qty)
@@ -538,7 +546,7 @@ class SiteState:
                                          (previous * transfer.received + average * qty) / (transfer.received + qty))
         self.stock.book(e.item, e.lot, "available", qty, "transfer_in")
         transfer.received += qty
-        transfer.arrival = utc_date(e.ts)
+        transfer.arrival = self._date_of(e.ts)
         self._record_changed("transfer-in", transfer.key)
         self._touch(e.item, STOCK)
 
@@ -550,7 +558,7 @@ class SiteState:
         if difference:
             self.stock.book(e.item, e.lot, e.status, difference, "adjustment")
             self._touch(e.item, STOCK)
-        self._history(e.item).count(day_of(e.ts), book, counted)
+        self._history(e.item).count(self._day_of(e.ts), book, counted)
         stats = self.counts
         stats.lines += 1
         stats.exact += difference == 0
@@ -622,7 +630,7 @@ class SiteState:
         if order.status == "closed":
             self.closed_orders.append(order.order_id)
         if order.status in ("closed", "cancelled"):
-            order.ended = utc_date(e.ts)
+            order.ended = self._date_of(e.ts)
             self._unindex(order.item, "production_order", order.order_id)
             self.cost_dirty = True
         self._record_changed("prod", order.order_id)
@@ -655,7 +663,7 @@ class SiteState:
                 order.reserved[e.item] = own - covered
         order.issued[e.item] = order.issued.get(e.item, 0) + qty
         self._issued(e.item, qty)
-        self._history(e.item).material_issue(day_of(e.ts), qty)
+        self._history(e.item).material_issue(self._day_of(e.ts), qty)
         avg = self.avg_cost.get(e.item)
         if avg is None:
             order.unvalued[e.item] = order.unvalued.get(e.item, 0) + qty
@@ -711,7 +719,7 @@ class SiteState:
             if po.status != "open":
                 self._unindex(po.item, "purchase_order", po.po_id)
             if po.status != "open" or po.received >= po.qty:
-                po.ended = po.ended or utc_date(e.ts)
+                po.ended = po.ended or self._date_of(e.ts)
             else:
                 po.ended = None   # more ordered than received: open again
             po.unit_price = e.unit_price if e.unit_price is not None else po.unit_price
@@ -735,7 +743,7 @@ class SiteState:
                 raise Reject(f"demand {e.demand_id!r} is for item {demand.item!r}, not {e.item!r}")
             demand.qty, demand.due, demand.status, demand.kind = qty, e.due, e.status, e.kind
             if demand.status != "open":
-                demand.ended = utc_date(e.ts)
+                demand.ended = self._date_of(e.ts)
                 self._unindex(demand.item, "demand", demand.demand_id)
         self._record_changed("demand", e.demand_id)
         self._touch(e.item, DEMAND)
