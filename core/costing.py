@@ -25,7 +25,7 @@ from .master import BomSpec
 from .orders import ProductionOrder
 from .quantity import SCALE, to_number
 
-__all__ = ["CostBook", "money", "moving_average", "revalued_average", "roll_standard"]
+__all__ = ["CostBook", "money", "moving_average", "revalued_average", "roll_standard", "standard_is_average"]
 
 EPSILON = 1e-6
 _NOTHING_PUBLISHED: tuple[None, None] = (None, None)
@@ -179,7 +179,7 @@ def roll_standard(site: Any, item: str, component_cost: Any) -> float | None:
     if bom is None or (spec is not None and spec.source == "buy"):
         if spec is not None and spec.standard_cost is not None:
             return spec.standard_cost
-        return site.avg_cost.get(item)
+        return site.avg_cost.get(item)   # its average: standard_is_average
     total = 0.0
     for line in bom.lines:
         cost = component_cost(line.item)
@@ -187,6 +187,15 @@ def roll_standard(site: Any, item: str, component_cost: Any) -> float | None:
             total += cost * line.qty_per * (1 + line.scrap_pct / 100) / bom.batch_qty
     total += operations_cost(bom, 1.0, per_unit_setup=True)
     return total / (bom.yield_pct / 100)
+
+
+def standard_is_average(site: Any, item: str) -> bool:
+    """Whether ``roll_standard`` takes the item's moving average (bought or without a BOM, no standard cost
+    given): only then does a new average move a standard, the item's and its users'."""
+    spec = site.master.item(site.site, item)
+    if spec is not None and spec.standard_cost is not None:
+        return False
+    return (spec is not None and spec.source == "buy") or site.master.bom(site.site, item) is None
 
 
 def _changed(old: float | None, new: float | None) -> bool:

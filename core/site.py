@@ -19,7 +19,7 @@ from typing import Any
 from schemas import events as ev
 
 from .bomgraph import BomGraph
-from .costing import moving_average, revalued_average, roll_standard
+from .costing import moving_average, revalued_average, roll_standard, standard_is_average
 from .errors import Missing, Reject
 from .history import ItemHistory, utc_date
 from .master import BomSpec, MasterData, explode
@@ -199,8 +199,12 @@ class SiteState:
         return std if std is not None else self.avg_cost.get(component)
 
     def _cost_changed(self, item: str) -> None:
-        """A moving average changed: standards rolled over it (the item and its users) are stale."""
-        if not self._std_now or self._std_master != self.master.version:
+        """A moving average changed: standards rolled over it (the item and its users) are stale.
+
+        Only an item whose standard is its average (``costing.standard_is_average``) passes a new average
+        on; a purchased part with a standard cost, the usual receipt, leaves every standard as it is.
+        """
+        if not self._std_now or self._std_master != self.master.version or not standard_is_average(self, item):
             return
         if self._std_graph is None:
             self._std_graph = BomGraph.build(self.master, self.site)

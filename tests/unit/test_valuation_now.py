@@ -35,3 +35,21 @@ def test_a_new_bom_rolls_the_standard_again() -> None:
     assert site.unit_cost("P") == pytest.approx(6.0)
     engine.apply([bom("P", [("Y", 1)])])
     assert site.unit_cost("P") == pytest.approx(5.0)
+
+
+def test_only_an_average_that_is_a_standard_moves_the_standards_rolled_over_it() -> None:
+    # P = 1 x X + 1 x Q; X is bought without a standard cost (its standard is its average), Q with one
+    engine = new_engine([item("X"), item("Q", standard_cost=2.0), item("P", "make"),
+                         bom("P", [("X", 1), ("Q", 1)])], kernel="off")
+    receive(engine, "X", 10, "LX", unit_cost=1.0)
+    receive(engine, "Q", 10, "LQ", unit_cost=5.0)
+    receive(engine, "P", 10, "LP")
+    site = engine.sites[SITE]
+    assert site.unit_cost("P") == pytest.approx(3.0)   # X at its average 1, Q at its standard 2
+    receive(engine, "Q", 10, "LQ2", unit_cost=9.0)      # Q's average moves to 7: no standard moves
+    assert site.avg_cost["Q"] == pytest.approx(7.0)
+    assert "P" in site._std_now, "a part's average under its standard cost must not drop P's rolled standard"
+    assert site.unit_cost("P") == pytest.approx(3.0)
+    receive(engine, "X", 10, "LX2", unit_cost=3.0)      # X's average moves to 2: P's standard with it
+    assert "P" not in site._std_now
+    assert site.unit_cost("P") == pytest.approx(4.0)
