@@ -143,6 +143,7 @@ class MasterData:
         self.work_centers: dict[str, WorkCenterSpec] = {}
         self.site_work_centers: dict[str, dict[str, WorkCenterSpec]] = {}
         self.version = 0  # bumped on every BOM change: planners cache low-level codes by it
+        self.item_version = 0  # bumped on every item change: standards rolled for valuation depend on items too
 
     def item(self, site: str, item: str) -> ItemSpec | None:
         overrides = self.site_items.get(site)
@@ -179,6 +180,7 @@ class MasterData:
             self.items[event.item] = spec
         else:
             self.site_items.setdefault(event.site, {})[event.item] = spec
+        self.item_version += 1
 
     def put_bom(self, event: Bom) -> None:
         """Store a BOM unless it closes a cycle in any site's effective BOMs."""

@@ -104,7 +104,7 @@ class SiteState:
         self.touched: dict[str, int] = {}   # item -> what changed (STOCK | DEMAND | ...)
         self.capacity_orders: dict[str, None] = {}   # production orders whose work-center load may have changed
         self._std_now: dict[str, float | None] = {}   # standards as of now (valuation), see standard_now
-        self._std_master = -1                         # the master data version they were rolled with
+        self._std_master = (-1, -1)                   # the master data (BOM, item) versions they were rolled with
         self._std_graph: BomGraph | None = None
         #: ("item", item) or (record kind, id) changed since core/persist.py last looked; None: not tracked
         self.changed: dict[tuple[str, str], None] | None = {} if settings.track_changes else None
@@ -185,10 +185,12 @@ class SiteState:
         return std if std is not None else 0.0
 
     def standard_now(self, item: str) -> float | None:
-        """Standard cost rolled through the BOM from current costs, kept until a cost under it changes."""
-        if self._std_master != self.master.version:
+        """Standard cost rolled through the BOM from current costs, kept until a cost under it or the master
+        data changes (a BOM, or an item: its standard cost, its source)."""
+        versions = (self.master.version, self.master.item_version)
+        if self._std_master != versions:
             self._std_now.clear()
-            self._std_master = self.master.version
+            self._std_master = versions
             self._std_graph = None
         if item not in self._std_now:
             self._std_now[item] = roll_standard(self, item, self._component_cost_now)
@@ -204,7 +206,8 @@ class SiteState:
         Only an item whose standard is its average (``costing.standard_is_average``) passes a new average
         on; a purchased part with a standard cost, the usual receipt, leaves every standard as it is.
         """
-        if not self._std_now or self._std_master != self.master.version or not standard_is_average(self, item):
+        if (not self._std_now or self._std_master != (self.master.version, self.master.item_version)
+                or not standard_is_average(self, item)):
             return
         if self._std_graph is None:
             self._std_graph = BomGraph.build(self.master, self.site)

@@ -53,3 +53,15 @@ def test_only_an_average_that_is_a_standard_moves_the_standards_rolled_over_it()
     receive(engine, "X", 10, "LX2", unit_cost=3.0)      # X's average moves to 2: P's standard with it
     assert "P" not in site._std_now
     assert site.unit_cost("P") == pytest.approx(4.0)
+
+
+def test_a_new_standard_cost_of_a_component_rolls_the_standard_again() -> None:
+    # an item's master data (not a BOM) changed: the standards rolled over it were kept as they were
+    engine = new_engine([item("X", standard_cost=2.0), item("P", "make"), bom("P", [("X", 3)])], kernel="off")
+    receive(engine, "P", 10, "LP")
+    site = engine.sites[SITE]
+    assert site.unit_cost("P") == pytest.approx(6.0)
+    engine.apply([item("X", standard_cost=4.0)])
+    assert site.unit_cost("P") == pytest.approx(12.0)
+    engine.apply([mk("issue", item="P", qty=1)])
+    assert site.issued_value["P"] == pytest.approx(12.0)
