@@ -176,10 +176,10 @@ def roll_standard(site: Any, item: str, component_cost: Any) -> float | None:
     """Components x (1 + scrap) at ``component_cost``, plus operations, over yield; buy items their own cost."""
     spec = site.master.item(site.site, item)
     bom = site.master.bom(site.site, item)
-    if bom is None or (spec is not None and spec.source == "buy"):
+    if _own_cost(spec, bom):
         if spec is not None and spec.standard_cost is not None:
             return spec.standard_cost
-        return site.avg_cost.get(item)   # its average: standard_is_average
+        return site.avg_cost.get(item)
     total = 0.0
     for line in bom.lines:
         cost = component_cost(line.item)
@@ -190,12 +190,15 @@ def roll_standard(site: Any, item: str, component_cost: Any) -> float | None:
 
 
 def standard_is_average(site: Any, item: str) -> bool:
-    """Whether ``roll_standard`` takes the item's moving average (bought or without a BOM, no standard cost
-    given): only then does a new average move a standard, the item's and its users'."""
+    """Whether ``roll_standard`` takes the item's moving average (its own cost, no standard cost given): only
+    then does a new average move a standard, the item's and its users'."""
     spec = site.master.item(site.site, item)
-    if spec is not None and spec.standard_cost is not None:
-        return False
-    return (spec is not None and spec.source == "buy") or site.master.bom(site.site, item) is None
+    return (spec is None or spec.standard_cost is None) and _own_cost(spec, site.master.bom(site.site, item))
+
+
+def _own_cost(spec: Any, bom: BomSpec | None) -> bool:
+    """An item costed on its own (bought, or without a BOM), not rolled from its components."""
+    return bom is None or (spec is not None and spec.source == "buy")
 
 
 def _changed(old: float | None, new: float | None) -> bool:

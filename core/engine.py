@@ -25,7 +25,7 @@ from .netting import load as load_kernel
 from .planning import Planner
 from .site import SiteSettings, SiteState
 
-__all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings"]
+__all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings", "source_topic"]
 
 
 #: Event times the engine takes (UTC): its windows, lead times and lot-sizing periods (up to ten years) and
@@ -163,7 +163,7 @@ class Engine:
         self._held_seq += 1
         held = _Held(event, source, order)
         heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
-        self._held_by[(_origin(source), type(event))] += 1
+        self._held_by[(source_topic(source), type(event))] += 1
         self._note_held(event.site)
         if self._held_added is not None:
             self._held_added.setdefault(event.site, []).append(held)
@@ -221,7 +221,7 @@ class Engine:
                 del self._held[site]
 
     def _uncount_held(self, held: _Held) -> None:
-        key = (_origin(held.source), type(held.event))
+        key = (source_topic(held.source), type(held.event))
         left = self._held_by[key] - 1
         if left:
             self._held_by[key] = left
@@ -427,9 +427,10 @@ class Engine:
                         site=getattr(event, "site", None), ts=getattr(event, "ts", None))
 
 
-def _origin(source: str | None) -> str:
-    """Where a source says an event came from, without its position: ``topic`` of ``topic[3]@42`` (as
-    ``monitoring.labels.topic_of``), ``""`` for a source without one."""
+def source_topic(source: str | None) -> str:
+    """The topic of a record source ``topic[partition]@offset`` (``#index`` inside an envelope), ``""`` for a
+    source without one (a file line): what waiting events are counted by (``Engine.held_by``), and the topic
+    label of the worker's metrics (``monitoring.labels.topic_of``)."""
     return source.rpartition("[")[0] if source else ""
 
 

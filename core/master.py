@@ -145,6 +145,11 @@ class MasterData:
         self.version = 0  # bumped on every BOM change: planners cache low-level codes by it
         self.item_version = 0  # bumped on every item change: standards rolled for valuation depend on items too
 
+    @property
+    def versions(self) -> tuple[int, int]:
+        """(BOM, item) versions: what standards rolled from the master data are kept by."""
+        return self.version, self.item_version
+
     def item(self, site: str, item: str) -> ItemSpec | None:
         overrides = self.site_items.get(site)
         if overrides is not None and item in overrides:

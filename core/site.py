@@ -187,10 +187,9 @@ class SiteState:
     def standard_now(self, item: str) -> float | None:
         """Standard cost rolled through the BOM from current costs, kept until a cost under it or the master
         data changes (a BOM, or an item: its standard cost, its source)."""
-        versions = (self.master.version, self.master.item_version)
-        if self._std_master != versions:
+        if self._std_master != self.master.versions:
             self._std_now.clear()
-            self._std_master = versions
+            self._std_master = self.master.versions
             self._std_graph = None
         if item not in self._std_now:
             self._std_now[item] = roll_standard(self, item, self._component_cost_now)
@@ -206,8 +205,7 @@ class SiteState:
         Only an item whose standard is its average (``costing.standard_is_average``) passes a new average
         on; a purchased part with a standard cost, the usual receipt, leaves every standard as it is.
         """
-        if (not self._std_now or self._std_master != (self.master.version, self.master.item_version)
-                or not standard_is_average(self, item)):
+        if not self._std_now or self._std_master != self.master.versions or not standard_is_average(self, item):
             return
         if self._std_graph is None:
             self._std_graph = BomGraph.build(self.master, self.site)

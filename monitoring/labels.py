@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from core.engine import source_topic
 from schemas.events import InputEvent
 from schemas.outputs import Rejected
 
@@ -53,11 +54,8 @@ def output_type(cls: type) -> str:
     return _tag(cls) or cls.__name__.lower()
 
 
-def topic_of(source: str | None) -> str:
-    """The topic of a record source ``topic[partition]@offset`` (``#index`` inside an envelope)."""
-    if not source or "[" not in source:
-        return ""
-    return source.rpartition("[")[0]
+#: the topic of a record source ``topic[partition]@offset``; the engine counts waiting events by the same
+topic_of = source_topic
 
 
 def waiting_events(engine: Any) -> Iterator[tuple[str, Any, str | None]]:
