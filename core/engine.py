@@ -32,6 +32,8 @@ __all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings", "source_topic
 #: UTC days stay inside the calendar; a time outside is a typo or garbage, rejected before it moves a clock.
 EARLIEST_TS = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST_TS = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_HOUR = dt.timedelta(hours=1)
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,17 +76,75 @@ class _Parked:
 class _SeenIds:
     """Remembers event ids per site for a window of event time.
 
+    Each id keeps its exact expiry, and ids are forgotten an hour of expiries at
+    a time: a list of ids per hour instead of a heap entry per id (a tuple of 56
+    bytes for each of the millions of events a site sees in the window).  An id
+    whose expiry passed within the hour not yet forgotten is still held but not
+    known (``knows``), so what counts as seen is exact to the microsecond.
+
     With change tracking on, ``fresh`` and ``dropped`` say what changed since
     ``core/persist.py`` last looked, so durable state is written per batch.
     """
 
-    __slots__ = ("dropped", "expiry", "fresh", "seen")
+    __slots__ = ("dropped", "expiring", "fresh", "hours", "now", "pruning", "seen", "waiting")
 
     def __init__(self, track: bool) -> None:
         self.seen: dict[str, dt.datetime] = {}   # id -> when it may be forgotten
-        self.expiry: list[tuple[dt.datetime, str]] = []
+        self.waiting: dict[int, list[str]] = {}   # hour of the expiry (since the epoch) -> ids
+        self.hours: list[int] = []   # the keys of ``waiting``, a heap
+        self.now: dt.datetime | None = None   # ids expired before this time are forgotten
+        # the hour (start, end, number) last remembered into, and the one pruned up to (``_hour``)
+        self.expiring: tuple[dt.datetime, dt.datetime, int] | None = None
+        self.pruning: tuple[dt.datetime, dt.datetime, int] | None = None
         self.fresh: dict[str, None] | None = {} if track else None   # remembered since persist looked
         self.dropped: dict[str, dt.datetime] = {}   # forgotten since then, having been remembered before
+
+    def knows(self, event_id: str) -> bool:
+        expiry = self.seen.get(event_id)
+        return expiry is not None and (self.now is None or not expiry < self.now)
+
+    def remember(self, event_id: str, expiry: dt.datetime) -> None:
+        self.seen[event_id] = expiry
+        span = self.expiring
+        if span is None or not span[0] <= expiry < span[1]:
+            span = self.expiring = _hour(expiry)
+        hour = span[2]
+        ids = self.waiting.get(hour)
+        if ids is None:
+            ids = self.waiting[hour] = []
+            heapq.heappush(self.hours, hour)
+        ids.append(event_id)
+
+    def prune(self, now: dt.datetime) -> None:
+        """Forget the ids expired before ``now``: every hour of them that has passed, the rest of the
+        current hour when it has (``knows`` already counts them out)."""
+        self.now = now
+        span = self.pruning
+        if span is None or not span[0] <= now < span[1]:
+            span = self.pruning = _hour(now)
+        current = span[2]
+        while self.hours and self.hours[0] < current:
+            hour = heapq.heappop(self.hours)
+            end = _EPOCH + (hour + 1) * _HOUR
+            seen = self.seen
+            for event_id in self.waiting.pop(hour):
+                expiry = seen.get(event_id)
+                if expiry is not None and expiry < end:   # not one forgotten and reused since, expiring later
+                    del seen[event_id]
+
+    def forget(self, event_id: str) -> dt.datetime | None:
+        """Forget an id now; its expiry if it was known."""
+        known = self.knows(event_id)
+        expiry = self.seen.pop(event_id, None)
+        return expiry if known else None
+
+
+def _hour(ts: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
+    """The hour (since the epoch, UTC) ``ts`` falls in, with its start and end in ``ts``'s own time zone:
+    the events of a site share one, and comparing within a zone is several times cheaper than across."""
+    hour = (ts - _EPOCH) // _HOUR
+    start = (_EPOCH + hour * _HOUR).astimezone(ts.tzinfo)
+    return start, start + _HOUR, hour
 
 
 class Engine:
@@ -338,28 +398,25 @@ class Engine:
         ids = self._ids.get(site)
         if ids is None:
             ids = self._ids[site] = _SeenIds(self.settings.track_changes)
-        if event.event_id in ids.seen:
+        if ids.knows(event.event_id):
             return False
-        expiry = ids.seen[event.event_id] = event.ts + self.settings.dedup_window
+        ids.remember(event.event_id, event.ts + self.settings.dedup_window)
         if ids.fresh is not None:
             ids.fresh[event.event_id] = None
-        heapq.heappush(ids.expiry, (expiry, event.event_id))
         return True
 
     def _prune_ids(self, site: str | None, now: dt.datetime) -> None:
         """Forget ids older than the window, by the clock of applied events only."""
         ids = self._ids.get(site)
-        while ids is not None and ids.expiry and ids.expiry[0][0] < now:
-            expiry, old = heapq.heappop(ids.expiry)
-            if ids.seen.get(old) == expiry:  # not an id forgotten and reused since: that one expires later
-                del ids.seen[old]
+        if ids is not None:
+            ids.prune(now)
 
     def _forget(self, site: str | None, event_id: str) -> None:
         """A rejected event's id is free again, so a corrected event can reuse it."""
         ids = self._ids.get(site)
         if ids is None:
             return
-        expiry = ids.seen.pop(event_id, None)
+        expiry = ids.forget(event_id)
         if ids.fresh is None:
             return
         if event_id in ids.fresh:

@@ -431,11 +431,10 @@ class StateRows:
             track.ids_next = max(track.ids_next, number + 1)
         ids = _SeenIds(track=True)
         ids.seen = seen
-        ids.expiry = [(expiry, i) for i, expiry in seen.items()]
-        heapq.heapify(ids.expiry)
-        if state.clock is not None:   # few have expired: popped from the heap, not filtered one by one
-            while ids.expiry and ids.expiry[0][0] < state.clock:
-                del seen[heapq.heappop(ids.expiry)[1]]
+        for event_id, expiry in seen.items():   # into their hours (the same dict: no copy of a million ids)
+            ids.remember(event_id, expiry)
+        if state.clock is not None:   # forgotten as the engine forgot them, up to its clock
+            ids.prune(state.clock)
         self.engine._ids[state.site] = ids
 
     def _restore_held(self, site: str, track: _Track, rows: dict[str, HeldRow]) -> None:

@@ -1,0 +1,65 @@
+"""An event id is remembered for exactly ``dedup_window`` of its site's event time.
+
+Ids are forgotten an hour of expiries at a time (``core.engine._SeenIds``); these
+tests put the expiry inside the hour being forgotten, where only the exact
+comparison tells a duplicate from an id reused after its window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from core.engine import Engine, EngineSettings
+from core.persist import StateRows, fold_rows, site_of
+from helpers import SITE, apply_ok, master_data, mk, new_engine, q, rejected
+
+T0 = dt.datetime(2026, 3, 2, 10, 30, tzinfo=dt.UTC)
+WINDOW = dt.timedelta(days=30)
+MICRO = dt.timedelta(microseconds=1)
+
+
+def _receipt(event_id: str, ts: dt.datetime, lot: str = "L1") -> object:
+    return mk("receipt", item="RAW-A", qty=1, lot=lot, event_id=event_id, ts=ts)
+
+
+def _duplicates(outputs: list[object]) -> list[str]:
+    return [r.reason for r in rejected(outputs)]
+
+
+def test_an_id_is_a_duplicate_up_to_its_expiry_and_new_a_microsecond_after() -> None:
+    engine = new_engine()
+    assert not rejected(engine.apply([_receipt("x", T0)]))
+    # the clock reaches the expiry itself: still within the window, so the id is a duplicate
+    out = engine.apply([_receipt("y", T0 + WINDOW, lot="L2"), _receipt("x", T0 + WINDOW)])
+    assert _duplicates(out) == ["duplicate event_id 'x': already applied"]
+    assert engine.sites[SITE].stock.physical("RAW-A") == q(2)
+    # a microsecond later (the same hour of expiries, not forgotten as a whole yet) the id is free again
+    assert not rejected(engine.apply([_receipt("z", T0 + WINDOW + MICRO, lot="L2"),
+                                      _receipt("x", T0 + WINDOW + MICRO)]))
+    assert engine.sites[SITE].stock.physical("RAW-A") == q(4)
+    # the reused id is remembered for its own window, after the hour of its first expiry was forgotten
+    later = T0 + WINDOW + dt.timedelta(hours=2)
+    out = engine.apply([_receipt("w", later, lot="L2"), _receipt("x", later)])
+    assert _duplicates(out) == ["duplicate event_id 'x': already applied"]
+    assert engine.sites[SITE].stock.physical("RAW-A") == q(5)
+
+
+def test_a_restored_engine_knows_the_same_ids_as_the_one_that_wrote_them() -> None:
+    engine = Engine(EngineSettings(track_changes=True))
+    rows = StateRows(engine)
+    apply_ok(engine, *master_data())
+    apply_ok(engine, *[_receipt(f"r-{k}", T0 + k * dt.timedelta(minutes=7)) for k in range(20)])
+    apply_ok(engine, _receipt("late", T0 + WINDOW + dt.timedelta(minutes=45), lot="L2"))
+    table = fold_rows({}, rows.changed())
+    again = Engine(EngineSettings(track_changes=True))
+    apply_ok(again, *master_data())
+    StateRows(again).restore(SITE, [(key, value) for key, value in table.items() if site_of(key) == SITE])
+    ids, restored = engine._ids[SITE], again._ids[SITE]
+    known = {i for i in ids.seen if ids.knows(i)}
+    assert known == {i for i in restored.seen if restored.knows(i)}
+    # the clock at 11:15, 30 days on: the ids of 10:30 to 11:12 have expired (those of 11:05 and 11:12 within
+    # the hour not forgotten as a whole), those from 11:19 on have not
+    assert known == {f"r-{k}" for k in range(7, 20)} | {"late"}
+    out = again.apply([_receipt("r-6", T0 + WINDOW + dt.timedelta(minutes=46)),
+                       _receipt("r-7", T0 + WINDOW + dt.timedelta(minutes=46))])
+    assert _duplicates(out) == ["duplicate event_id 'r-7': already applied"]
