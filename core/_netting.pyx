@@ -28,6 +28,7 @@ QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
 MAX_SPLIT = 1000
 cdef qty_t _MAX_SPLIT = 1000
+cdef long long _NO_DAY = -(1 << 62)   # ItemNode.dep_last: no change since the last re-net
 MINUTES_CAP = 10**15
 cdef qty_t _MINUTES_CAP = 1000000000000000
 EVERY_DAY = 0x7F
@@ -338,12 +339,24 @@ cdef qty_t lowest_balance(qty_t balance, long long end, long long today, Py_ssiz
 cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long lead_time, int rule,
                   qty_t fixed_qty, qty_t min_qty, qty_t max_qty, qty_t multiple, long long period_days,
                   double ordering_cost, double holding_per_unit,
-                  const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out) except -1:
-    """Planned orders into ``out``; see the twin's ``net_item`` for the rules."""
-    cdef Py_ssize_t i = 0, j = 0, k
+                  const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out,
+                  const Order* old, Py_ssize_t nold, qty_t moved, long long settle_from,
+                  Py_ssize_t* tail) except -1:
+    """Planned orders into ``out``; see the twin's ``net_item`` for the rules.
+
+    With the previous plan ``old`` (netted on the same day, with the same parameters and receipts, and
+    requirements that differ by ``-moved`` plus the stock's change, all of it on days up to
+    ``settle_from``), netting stops at the first day from ``settle_from`` on whose closing balance is the
+    old one: from the same balance and the same requirements the rest of the plan is the old one.
+    ``out`` then holds the orders up to that day and ``tail`` the index in ``old`` of the first one after
+    (-1: netted to the end). The balance differs from the old one by ``moved`` plus what the new orders
+    so far add beyond the old ones, so no old balance is kept.
+    """
+    cdef Py_ssize_t i = 0, j = 0, k, o = 0
     cdef qty_t balance = on_hand, net, short, size, cover, qty, chunk, annual = 0, eoq = 0
     cdef long long day = today, next_day
     out.n = 0
+    tail[0] = -1
     if rule == _EOQ:
         for k in range(nr):
             if req[k].day < today + YEAR_DAYS:
@@ -374,6 +387,7 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                         ov_push(out, day, day - lead_time, chunk, cover)
                         short -= cover
                         balance += chunk
+                        moved += chunk
                         qty -= chunk
                 size = qty
             elif rule == _FIXED and fixed_qty > 0:
@@ -387,6 +401,14 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
             cover = short if short < size else size
             ov_push(out, day, day - lead_time, size, cover)
             balance += size
+            moved += size
+        if old != NULL and day >= settle_from:
+            while o < nold and old[o].due <= day:
+                moved -= old[o].qty
+                o += 1
+            if moved == 0:   # the old closing balance: the old plan from here on
+                tail[0] = o
+                return 0
         if i < nr:
             next_day = clamp(req[i].day, today)
             if j < nc and clamp(rcp[j].day, today) < next_day:
@@ -429,6 +451,7 @@ def net_item(long long today, long long on_hand, long long safety_stock, long lo
              const long long[::1] req_day, const long long[::1] req_qty,
              const long long[::1] rcp_day, const long long[::1] rcp_qty):
     """Planned orders as (due, release, qty, short) tuples; see the twin for the rules."""
+    cdef Py_ssize_t tail
     cdef EntryVec req, rcp
     cdef OrderVec out
     cdef Py_ssize_t k
@@ -439,7 +462,8 @@ def net_item(long long today, long long on_hand, long long safety_stock, long lo
         ev_from_views(&req, req_day, req_qty)
         ev_from_views(&rcp, rcp_day, rcp_qty)
         net_core(today, on_hand, safety_stock, lead_time, rule, fixed_qty, min_qty, max_qty, multiple,
-                 period_days, ordering_cost, holding_per_unit, req.data, req.n, rcp.data, rcp.n, &out)
+                 period_days, ordering_cost, holding_per_unit, req.data, req.n, rcp.data, rcp.n, &out,
+                 NULL, 0, 0, 0, &tail)
         return [(out.data[k].due, out.data[k].release, out.data[k].qty, out.data[k].shortfall) for k in range(out.n)]
     finally:
         free(req.data)
@@ -478,6 +502,8 @@ cdef class ItemNode:
         self.name = name
         self.comps = []
         self.load_full_ = True
+        self.net_full = True
+        self.dep_last = _NO_DAY
         self.msg_moved = True
         self.label = json_text(name)
         self.key_utf8 = name.encode()
@@ -537,22 +563,29 @@ cdef class ItemNode:
             ov_push(&self.planned_, due, release, qty, shortfall)
         self._set_lines(comps, lines[0], lines[1])
         self.phantom = phantom
+        self.net_full = True   # what the plan was netted from is not kept: net it whole next time
 
     # --- inputs ------------------------------------------------------------------------
 
     def set_params(self, long long safety_stock, long long lead_time, int rule, long long fixed_qty,
                    long long min_qty, long long max_qty, long long multiple, long long period_days,
                    double ordering_cost, double holding):
+        if (safety_stock, lead_time, rule, fixed_qty, min_qty, max_qty, multiple, period_days, ordering_cost,
+                holding) != (self.safety_stock, self.lead_time, self.rule, self.fixed_qty, self.min_qty,
+                             self.max_qty, self.multiple, self.period_days, self.ordering_cost, self.holding):
+            self.net_full = True
         self.safety_stock, self.lead_time, self.rule = safety_stock, lead_time, rule
         self.fixed_qty, self.min_qty, self.max_qty, self.multiple = fixed_qty, min_qty, max_qty, multiple
         self.period_days, self.ordering_cost, self.holding = period_days, ordering_cost, holding
 
     def set_own(self, list days, list qtys):
         ev_fill(&self.own, days, qtys)
+        self.net_full = True
 
     def set_receipts(self, list days, list qtys):
         ev_fill(&self.rcp, days, qtys)
         self.msg_moved = True
+        self.net_full = True
 
     cpdef add_dep(self, long long day, long long qty):
         self._add_dep(day, qty)
@@ -560,6 +593,9 @@ cdef class ItemNode:
     cdef int _add_dep(self, long long day, qty_t qty) except -1:
         cdef Py_ssize_t lo = 0, hi = self.dep.n, mid
         cdef Entry* data = self.dep.data
+        self.dep_moved += qty
+        if day > self.dep_last:
+            self.dep_last = day
         while lo < hi:
             mid = (lo + hi) >> 1
             if data[mid].day < day:
@@ -606,6 +642,7 @@ cdef class ItemNode:
         self.passed.n = 0
         self._set_lines(components, numerators, denominators)
         self.phantom = phantom
+        self.net_full = True
         self._explode_orders(self.planned_.data, self.planned_.n, 1, touched)
         self._explode(self.firm.data, self.firm.n, 1, touched)
         self._flush()
@@ -689,17 +726,34 @@ cdef class ItemNode:
         """``replan``, appending to the caller's lists (the cascade's own, without a tuple and two lists per
         node)."""
         cdef Order* data
+        cdef Py_ssize_t tail = -1, same_tail = 0
+        cdef bint settle
         self._build_gross()
         _scratch.n = 0
         if not self.phantom:
+            # only the stock and dependent requirements changed since a re-net on this day: netting may stop
+            # where the balance is the old one again (EOQ sizes from the year's total: not then)
+            settle = not self.net_full and today == self.today_ and self.rule != _EOQ
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
-                     self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch)
-        self._changes(today, stamp, changes)
+                     self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch,
+                     self.planned_.data if settle else NULL, self.planned_.n,
+                     (self.on_hand - self.net_on_hand) - self.dep_moved,
+                     self.dep_last if self.dep_last > today else today, &tail)
+            if tail >= 0:   # the old orders from there on, the same in every field: compared no further
+                same_tail = self.planned_.n - tail
+                ov_reserve(&_scratch, _scratch.n + same_tail)
+                memcpy(&_scratch.data[_scratch.n], &self.planned_.data[tail], same_tail * sizeof(Order))
+                _scratch.n += same_tail
+        self.net_full = False
+        self.net_on_hand = self.on_hand
+        self.dep_moved = 0
+        self.dep_last = _NO_DAY
+        self._changes(today, stamp, changes, same_tail)
         self._note_messages(today)
         _next_stamp()
         if self.nlines:
-            self._diff_orders(touched)
+            self._diff_orders(touched, same_tail)
         if self.phantom:
             self._diff_entries(self.passed.data, self.passed.n, _gp, _gn, touched)
             ev_reserve(&self.passed, _gn)
@@ -718,11 +772,12 @@ cdef class ItemNode:
         self.today_ = today
         return 0
 
-    cdef int _changes(self, long long today, PlanStamp stamp, list out) except -1:
-        """Planned orders to publish, matched by identity (due, rank within the due date), onto ``out``."""
+    cdef int _changes(self, long long today, PlanStamp stamp, list out, Py_ssize_t same_tail) except -1:
+        """Planned orders to publish, matched by identity (due, rank within the due date), onto ``out``; the
+        last ``same_tail`` orders are known to be the old ones (a settled re-net on the same day)."""
         cdef Order* old = self.planned_.data
         cdef Order* new = _scratch.data
-        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
+        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n - same_tail, nn = _scratch.n - same_tail
         cdef long long ri = 0, rj = 0, old_today = self.today_
         cdef int side
         if old_today == today:
@@ -1167,6 +1222,10 @@ cdef class ItemNode:
             for m in range(delta.n):
                 self._add_dep(delta.data[m].day, delta.data[m].qty)
             return 0
+        for m in range(delta.n):
+            self.dep_moved += delta.data[m].qty
+        if delta.n and delta.data[delta.n - 1].day > self.dep_last:   # sorted above
+            self.dep_last = delta.data[delta.n - 1].day
         ev_reserve(&_merged, self.dep.n + delta.n)
         dep, add, out = self.dep.data, delta.data, _merged.data
         while i < self.dep.n or j < delta.n:
@@ -1224,11 +1283,12 @@ cdef class ItemNode:
                 j += 1
         return 0
 
-    cdef int _diff_orders(self, list touched) except -1:
-        """The same over the old and new planned orders, as sources (release, qty)."""
+    cdef int _diff_orders(self, list touched, Py_ssize_t same_tail) except -1:
+        """The same over the old and new planned orders, as sources (release, qty); a tail of ``same_tail``
+        orders known to be the old ones (due, so released, after every other) explodes nothing."""
         cdef const Order* old = self.planned_.data
         cdef const Order* new = _scratch.data
-        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n, nn = _scratch.n
+        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n - same_tail, nn = _scratch.n - same_tail
         while i < no or j < nn:
             if j >= nn or (i < no and old[i].release < new[j].release):
                 self._explode_one(old[i].release, old[i].qty, -1, touched)
