@@ -41,8 +41,8 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                   qty_t fixed_qty, qty_t min_qty, qty_t max_qty, qty_t multiple, long long period_days,
                   double ordering_cost, double holding_per_unit,
                   const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out,
-                  const Order* old, Py_ssize_t nold, qty_t moved, long long settle_from,
-                  Py_ssize_t* tail) except -1
+                  const Order* old, Py_ssize_t nold, qty_t moved, long long start_from, long long settle_from,
+                  Py_ssize_t* head, Py_ssize_t* tail) except -1
 
 
 cdef class PlanStamp:
@@ -78,7 +78,7 @@ cdef class ItemNode:
     cdef bint net_full                     # the next re-net nets the whole horizon (else it may settle early)
     cdef qty_t net_on_hand                 # the stock the last re-net netted
     cdef qty_t dep_moved                   # what the dependent requirements changed by since then, in total
-    cdef long long dep_last                # the latest day they changed on (_NO_DAY: none)
+    cdef long long dep_first, dep_last     # the earliest and latest day they changed on (none: _NO_DAY)
     cdef EntryVec own, dep, rcp, firm, passed
     cdef OrderVec planned_
     cdef long long today_
@@ -101,7 +101,8 @@ cdef class ItemNode:
     cdef int _set_lines(self, list components, list numerators, list denominators) except -1
     cdef int _build_gross(self) except -1
     cdef int _replan(self, long long today, PlanStamp stamp, list changes, list touched) except -1
-    cdef int _changes(self, long long today, PlanStamp stamp, list out, Py_ssize_t same_tail) except -1
+    cdef int _changes(self, long long today, PlanStamp stamp, list out, Py_ssize_t same_head,
+                      Py_ssize_t same_tail) except -1
     cdef int _note_messages(self, long long today) except -1
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1
@@ -113,6 +114,6 @@ cdef class ItemNode:
     cdef int _explode_orders(self, const Order* src, Py_ssize_t n, int sign, list touched) except -1
     cdef int _diff_entries(self, const Entry* old, Py_ssize_t no, const Entry* new, Py_ssize_t nn,
                            list touched) except -1
-    cdef int _diff_orders(self, list touched, Py_ssize_t same_tail) except -1
+    cdef int _diff_orders(self, list touched, Py_ssize_t same_head, Py_ssize_t same_tail) except -1
     cdef int _note_load_changes(self) except -1
     cdef object _apply_load_delta(self, long long today, const unsigned char* mask)

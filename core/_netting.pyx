@@ -28,7 +28,7 @@ QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
 MAX_SPLIT = 1000
 cdef qty_t _MAX_SPLIT = 1000
-cdef long long _NO_DAY = -(1 << 62)   # ItemNode.dep_last: no change since the last re-net
+cdef long long _NO_DAY = -(1 << 62)   # ItemNode.dep_first/dep_last: no change since the last re-net
 MINUTES_CAP = 10**15
 cdef qty_t _MINUTES_CAP = 1000000000000000
 EVERY_DAY = 0x7F
@@ -340,23 +340,41 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                   qty_t fixed_qty, qty_t min_qty, qty_t max_qty, qty_t multiple, long long period_days,
                   double ordering_cost, double holding_per_unit,
                   const Entry* req, Py_ssize_t nr, const Entry* rcp, Py_ssize_t nc, OrderVec* out,
-                  const Order* old, Py_ssize_t nold, qty_t moved, long long settle_from,
-                  Py_ssize_t* tail) except -1:
+                  const Order* old, Py_ssize_t nold, qty_t moved, long long start_from, long long settle_from,
+                  Py_ssize_t* head, Py_ssize_t* tail) except -1:
     """Planned orders into ``out``; see the twin's ``net_item`` for the rules.
 
     With the previous plan ``old`` (netted on the same day, with the same parameters and receipts, and
-    requirements that differ by ``-moved`` plus the stock's change, all of it on days up to
-    ``settle_from``), netting stops at the first day from ``settle_from`` on whose closing balance is the
-    old one: from the same balance and the same requirements the rest of the plan is the old one.
-    ``out`` then holds the orders up to that day and ``tail`` the index in ``old`` of the first one after
-    (-1: netted to the end). The balance differs from the old one by ``moved`` plus what the new orders
-    so far add beyond the old ones, so no old balance is kept.
+    requirements that differ by ``-moved`` plus the stock's change, all of it on days from ``start_from``
+    up to ``settle_from``), the orders due before ``start_from`` are the old ones (``head`` of them,
+    copied: nothing before that day changed, and no order before it looks ahead to it) and netting starts
+    there, from the balance the inputs and those orders give; it stops at the first day from
+    ``settle_from`` on whose closing balance is the old one: from the same balance and the same
+    requirements the rest of the plan is the old one. ``out`` then holds the orders up to that day and
+    ``tail`` the index in ``old`` of the first one after (-1: netted to the end). The balance differs from
+    the old one by ``moved`` plus what the new orders so far add beyond the old ones, so no old balance is
+    kept.
     """
     cdef Py_ssize_t i = 0, j = 0, k, o = 0
     cdef qty_t balance = on_hand, net, short, size, cover, qty, chunk, annual = 0, eoq = 0
     cdef long long day = today, next_day
     out.n = 0
+    head[0] = 0
     tail[0] = -1
+    if old != NULL and start_from > today:
+        while j < nc and clamp(rcp[j].day, today) < start_from:
+            balance += rcp[j].qty
+            j += 1
+        while i < nr and clamp(req[i].day, today) < start_from:
+            balance -= req[i].qty
+            i += 1
+        while o < nold and old[o].due < start_from:
+            balance += old[o].qty
+            o += 1
+        ov_reserve(out, o)
+        memcpy(out.data, old, o * sizeof(Order))
+        out.n = head[0] = o
+        day = start_from   # not a day with inputs, or its balance before them is at safety stock: as it was
     if rule == _EOQ:
         for k in range(nr):
             if req[k].day < today + YEAR_DAYS:
@@ -451,7 +469,7 @@ def net_item(long long today, long long on_hand, long long safety_stock, long lo
              const long long[::1] req_day, const long long[::1] req_qty,
              const long long[::1] rcp_day, const long long[::1] rcp_qty):
     """Planned orders as (due, release, qty, short) tuples; see the twin for the rules."""
-    cdef Py_ssize_t tail
+    cdef Py_ssize_t head, tail
     cdef EntryVec req, rcp
     cdef OrderVec out
     cdef Py_ssize_t k
@@ -463,7 +481,7 @@ def net_item(long long today, long long on_hand, long long safety_stock, long lo
         ev_from_views(&rcp, rcp_day, rcp_qty)
         net_core(today, on_hand, safety_stock, lead_time, rule, fixed_qty, min_qty, max_qty, multiple,
                  period_days, ordering_cost, holding_per_unit, req.data, req.n, rcp.data, rcp.n, &out,
-                 NULL, 0, 0, 0, &tail)
+                 NULL, 0, 0, 0, 0, &head, &tail)
         return [(out.data[k].due, out.data[k].release, out.data[k].qty, out.data[k].shortfall) for k in range(out.n)]
     finally:
         free(req.data)
@@ -503,7 +521,7 @@ cdef class ItemNode:
         self.comps = []
         self.load_full_ = True
         self.net_full = True
-        self.dep_last = _NO_DAY
+        self.dep_first = self.dep_last = _NO_DAY
         self.msg_moved = True
         self.label = json_text(name)
         self.key_utf8 = name.encode()
@@ -596,6 +614,8 @@ cdef class ItemNode:
         self.dep_moved += qty
         if day > self.dep_last:
             self.dep_last = day
+        if day < self.dep_first or self.dep_first == _NO_DAY:
+            self.dep_first = day
         while lo < hi:
             mid = (lo + hi) >> 1
             if data[mid].day < day:
@@ -726,7 +746,8 @@ cdef class ItemNode:
         """``replan``, appending to the caller's lists (the cascade's own, without a tuple and two lists per
         node)."""
         cdef Order* data
-        cdef Py_ssize_t tail = -1, same_tail = 0
+        cdef Py_ssize_t head = 0, tail = -1, same_tail = 0
+        cdef long long start = today
         cdef bint settle
         self._build_gross()
         _scratch.n = 0
@@ -734,12 +755,16 @@ cdef class ItemNode:
             # only the stock and dependent requirements changed since a re-net on this day: netting may stop
             # where the balance is the old one again (EOQ sizes from the year's total: not then)
             settle = not self.net_full and today == self.today_ and self.rule != _EOQ
+            if settle and self.on_hand == self.net_on_hand and self.dep_first != _NO_DAY:
+                # only requirements from dep_first on changed: the plan before it stands (a period's order
+                # looks ahead a period)
+                start = self.dep_first - (self.period_days if self.rule == _PERIOD else 0)
             net_core(today, self.on_hand, self.safety_stock, self.lead_time, self.rule, self.fixed_qty,
                      self.min_qty, self.max_qty, self.multiple, self.period_days, self.ordering_cost,
                      self.holding, _gp, _gn, self.rcp.data, self.rcp.n, &_scratch,
                      self.planned_.data if settle else NULL, self.planned_.n,
-                     (self.on_hand - self.net_on_hand) - self.dep_moved,
-                     self.dep_last if self.dep_last > today else today, &tail)
+                     (self.on_hand - self.net_on_hand) - self.dep_moved, start,
+                     self.dep_last if self.dep_last > today else today, &head, &tail)
             if tail >= 0:   # the old orders from there on, the same in every field: compared no further
                 same_tail = self.planned_.n - tail
                 ov_reserve(&_scratch, _scratch.n + same_tail)
@@ -748,12 +773,12 @@ cdef class ItemNode:
         self.net_full = False
         self.net_on_hand = self.on_hand
         self.dep_moved = 0
-        self.dep_last = _NO_DAY
-        self._changes(today, stamp, changes, same_tail)
+        self.dep_first = self.dep_last = _NO_DAY
+        self._changes(today, stamp, changes, head, same_tail)
         self._note_messages(today)
         _next_stamp()
         if self.nlines:
-            self._diff_orders(touched, same_tail)
+            self._diff_orders(touched, head, same_tail)
         if self.phantom:
             self._diff_entries(self.passed.data, self.passed.n, _gp, _gn, touched)
             ev_reserve(&self.passed, _gn)
@@ -772,12 +797,14 @@ cdef class ItemNode:
         self.today_ = today
         return 0
 
-    cdef int _changes(self, long long today, PlanStamp stamp, list out, Py_ssize_t same_tail) except -1:
+    cdef int _changes(self, long long today, PlanStamp stamp, list out, Py_ssize_t same_head,
+                      Py_ssize_t same_tail) except -1:
         """Planned orders to publish, matched by identity (due, rank within the due date), onto ``out``; the
-        last ``same_tail`` orders are known to be the old ones (a settled re-net on the same day)."""
+        first ``same_head`` and last ``same_tail`` orders are known to be the old ones (a re-net on the same
+        day that started late or settled early)."""
         cdef Order* old = self.planned_.data
         cdef Order* new = _scratch.data
-        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n - same_tail, nn = _scratch.n - same_tail
+        cdef Py_ssize_t i = same_head, j = 0, no = self.planned_.n - same_tail, nn = _scratch.n - same_tail
         cdef long long ri = 0, rj = 0, old_today = self.today_
         cdef int side
         if old_today == today:
@@ -1226,6 +1253,8 @@ cdef class ItemNode:
             self.dep_moved += delta.data[m].qty
         if delta.n and delta.data[delta.n - 1].day > self.dep_last:   # sorted above
             self.dep_last = delta.data[delta.n - 1].day
+        if delta.n and (delta.data[0].day < self.dep_first or self.dep_first == _NO_DAY):
+            self.dep_first = delta.data[0].day
         ev_reserve(&_merged, self.dep.n + delta.n)
         dep, add, out = self.dep.data, delta.data, _merged.data
         while i < self.dep.n or j < delta.n:
@@ -1283,12 +1312,13 @@ cdef class ItemNode:
                 j += 1
         return 0
 
-    cdef int _diff_orders(self, list touched, Py_ssize_t same_tail) except -1:
-        """The same over the old and new planned orders, as sources (release, qty); a tail of ``same_tail``
-        orders known to be the old ones (due, so released, after every other) explodes nothing."""
+    cdef int _diff_orders(self, list touched, Py_ssize_t same_head, Py_ssize_t same_tail) except -1:
+        """The same over the old and new planned orders, as sources (release, qty); a head and a tail known
+        to be the old orders (due, so released, before and after every other) explode nothing."""
         cdef const Order* old = self.planned_.data
         cdef const Order* new = _scratch.data
-        cdef Py_ssize_t i = 0, j = 0, no = self.planned_.n - same_tail, nn = _scratch.n - same_tail
+        cdef Py_ssize_t i = same_head, j = same_head, no = self.planned_.n - same_tail
+        cdef Py_ssize_t nn = _scratch.n - same_tail
         while i < no or j < nn:
             if j >= nn or (i < no and old[i].release < new[j].release):
                 self._explode_one(old[i].release, old[i].qty, -1, touched)
