@@ -1177,6 +1177,49 @@ cdef class ItemNode:
                 out.append((p[k].due, rank, p[k].release, p[k].qty))
         return out
 
+    def component_needs(self, ItemNode component, long long qty, str kind, str ref):
+        """What ``qty`` of this item (for ``kind`` ``ref``) needs of ``component``: a (kind, ref, qty) per BOM
+        line naming it."""
+        cdef list out = []
+        cdef Py_ssize_t l
+        for l in range(self.nlines):
+            if self.comps[l] is component:
+                out.append((kind, ref, comp_qty(qty, self.nums[l], self.dens[l])))
+        return out
+
+    def released_needs(self, ItemNode component, long long day, long long today):
+        """What this node's planned orders released on ``day`` (overdue: today) need of ``component``: a
+        ("planned_order", planned id, qty) per order and BOM line naming it, for a shortage's hits."""
+        cdef list out = []
+        cdef const Order* p = self.planned_.data
+        cdef long long rank = 0
+        cdef Py_ssize_t k, l, uses = 0
+        cdef char suffix[40]
+        cdef char* s
+        cdef str pid
+        for l in range(self.nlines):
+            if self.comps[l] is component:
+                uses += 1
+        if not uses or day < today:
+            return out
+        for k in range(self.planned_.n):
+            rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
+            if p[k].release > day:
+                break   # due-sorted, released a lead time before: none after is released on the day
+            if clamp(p[k].release, today) != day:
+                continue
+            s = suffix
+            s[0] = 64  # "@"
+            s = put_date(s + 1, p[k].due)
+            if rank:
+                s[0] = 35  # "#"
+                s = put_uint(s + 1, <unsigned long long>(rank + 1))
+            pid = self.name + suffix[:s - suffix].decode("ascii")
+            for l in range(self.nlines):
+                if self.comps[l] is component:
+                    out.append(("planned_order", pid, comp_qty(p[k].qty, self.nums[l], self.dens[l])))
+        return out
+
     def __sizeof__(self):
         return self.allocated_bytes()
 

@@ -23,6 +23,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .planids import planned_id
+
 CYTHON_MODULE = 0
 
 LOT_FOR_LOT, FIXED, MIN_MULTIPLE, PERIOD, EOQ = 0, 1, 2, 3, 4
@@ -480,6 +482,21 @@ class ItemNode:
     def past_due(self, today: int) -> list[tuple[int, int, int, int]]:
         """Planned orders released before ``today`` (they come first: sorted by due, one lead time)."""
         return [p for p in self._planned if p[1] < today]
+
+    def component_needs(self, component: ItemNode, qty: int, kind: str, ref: str) -> list[tuple[str, str, int]]:
+        """What ``qty`` of this item (for ``kind`` ``ref``) needs of ``component``: a (kind, ref, qty) per BOM
+        line naming it."""
+        return [(kind, ref, component_qty(qty, numerator, denominator))
+                for node, numerator, denominator in self._lines if node is component]
+
+    def released_needs(self, component: ItemNode, day: int, today: int) -> list[tuple[str, str, int]]:
+        """What this node's planned orders released on ``day`` (overdue: today) need of ``component``: a
+        ("planned_order", planned id, qty) per order and BOM line naming it, for a shortage's hits."""
+        out: list[tuple[str, str, int]] = []
+        for (due, release, qty, _), rank in zip(self._planned, _ranks(self._planned), strict=True):
+            if max(release, today) == day:
+                out += self.component_needs(component, qty, "planned_order", planned_id(self.name, due, rank))
+        return out
 
     def released_on(self, day: int, today: int) -> list[tuple[int, int, int, int]]:
         """Planned orders (due, rank, release, qty) whose release (overdue: today) is ``day``."""

@@ -30,7 +30,7 @@ from .netting import kernel as default_kernel
 from .orders import Demand
 from .planids import iso as _iso
 from .planids import planned_id, planned_ids
-from .quantity import to_fixed, to_number
+from .quantity import to_number
 from .site import COST, DEMAND, EVERYTHING, MASTER, STOCK, SUPPLY, SiteState
 
 __all__ = ["Planner", "PlannerSettings", "SitePlan", "planned_id", "planned_ids"]
@@ -405,7 +405,7 @@ class Planner:
                 short_by_day[due] = short_by_day.get(due, 0) + short
         current: dict[str, Shortage] = {}
         for day, qty in short_by_day.items():
-            hits = sorted(self._hits(plan, graph, item, day, today), key=lambda h: (h.kind, h.ref, h.qty))
+            hits = self._hits(plan, graph, item, day, today)
             shortage_id = f"{site.site}|{item}|{_iso(day)}"
             current[shortage_id] = Shortage(site=site.site, ts=site.clock, shortage_id=shortage_id, item=item,
                                             date=_date(day), qty=to_number(qty), state="open", hits=hits)
@@ -421,31 +421,39 @@ class Planner:
         _keep(plan.shortages, item, current)
 
     def _hits(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int) -> list[ShortageHit]:
-        """The requirements of ``item`` due on ``day`` (overdue ones count as today), with what they are for.
+        """The requirements of ``item`` due on ``day`` (overdue ones count as today), with what they are for,
+        in (kind, ref, qty) order."""
+        due = _date(day)
+        return [ShortageHit(ref=ref, kind=kind, qty=to_number(qty), due=due)
+                for kind, ref, qty in sorted(self._needs_on(plan, graph, item, day, today))]
+
+    def _needs_on(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int
+                  ) -> list[tuple[str, str, int]]:
+        """``_hits`` as (kind, ref, micro-units).
 
         Dependent requirements are traced back to the parents' orders here, when
-        a shortage needs explaining, instead of being kept by reference.
+        a shortage needs explaining, instead of being kept by reference.  A short
+        item is traced again at every re-net: the kernel traces each parent's
+        planned orders (``released_needs``); firm orders and phantoms are few.
         """
-        hits = [ShortageHit(ref=ref, kind=kind, qty=to_number(qty), due=_date(day))
-                for rday, qty, kind, ref in plan.own.get(item, ()) if max(rday, today) == day]
+        needs = [(kind, ref, qty) for rday, qty, kind, ref in plan.own.get(item, ()) if max(rday, today) == day]
+        nodes = plan.nodes
+        component = nodes.get(item)
+        if component is None:
+            return needs
         for parent in graph.parents.get(item, ()):
-            bom = plan.boms.get(parent)
-            node = plan.nodes.get(parent)
-            if bom is None or node is None:
+            node = nodes.get(parent)
+            if node is None:
                 continue
-            lines = [line for line in bom.lines if line.item == item]
-            if bom.phantom:
-                sources = [(h.kind, h.ref, to_fixed(h.qty)) for h in self._hits(plan, graph, parent, day, today)]
-            else:
-                sources = [("planned_order", planned_id(parent, due, rank), qty)
-                           for due, rank, _release, qty in node.released_on(day, today)]
-                sources += [(kind, ref, qty) for start, qty, kind, ref in plan.firm.get(parent, ())
-                            if max(start, today) == day]
-            for kind, ref, qty in sources:
-                for line in lines:
-                    need = self.kernel.component_qty(qty, line.numerator, line.denominator)
-                    hits.append(ShortageHit(ref=ref, kind=kind, qty=to_number(need), due=_date(day)))
-        return hits
+            if node.phantom:
+                for kind, ref, qty in self._needs_on(plan, graph, parent, day, today):
+                    needs += node.component_needs(component, qty, kind, ref)
+                continue
+            needs += node.released_needs(component, day, today)
+            for start, qty, kind, ref in plan.firm.get(parent, ()):
+                if max(start, today) == day:
+                    needs += node.component_needs(component, qty, kind, ref)
+        return needs
 
     def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, node: Any, today: int,
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:

@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.planids import planned_id
+
 from .conftest import load_kernel
 
 U = 1_000_000
@@ -99,7 +101,11 @@ class Model:
                        node.past_due(self.today), node.memory_bytes(), node.released_on(self.today, self.today),
                        [node.day_stable(self.today + k) for k in (1, 3, 9)], node.load_entries(),
                        [(node.load_on(c, self.today + k), node.load_parts(c, self.today + k, self.today, self.masks))
-                        for c in (0, 1) for k in (0, 1, 4)])
+                        for c in (0, 1) for k in (0, 1, 4)],
+                       # what a shortage of a component traces back to this node's orders
+                       [node.released_needs(self.nodes[c], self.today + k, self.today)
+                        for c in NAMES for k in (-1, 0, 1, 2, 5)],
+                       [node.component_needs(self.nodes[c], 7 * U + 3, "production_order", "F1") for c in NAMES])
                 for name, node in self.nodes.items()}
 
 
@@ -112,6 +118,39 @@ def test_compiled_node_equals_twin_step_by_step(ops: list[tuple[str, str, Any]])
         twin.apply(op)
         assert compiled.log == twin.log, op
         assert compiled.view() == twin.view(), op
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(own=st.lists(st.tuples(st.integers(T - 5, T + 20), qty), min_size=1, max_size=12).map(sorted),
+       lead=st.integers(0, 6), max_qty=st.sampled_from((0, 7 * U, 40 * U)), moved=st.integers(0, 4),
+       firsts=st.tuples(factor, factor, factor))
+def test_released_needs_are_the_orders_released_that_day_times_their_lines(
+        own: list[tuple[int, int]], lead: int, max_qty: int, moved: int,
+        firsts: tuple[tuple[int, int], ...]) -> None:
+    """A shortage's hits name a parent's planned orders released on its day (overdue ones count as today), once
+    per BOM line naming the component: both kernels, and the definition over ``released_on``."""
+    results = []
+    for name in ("cython", "python"):
+        kernel = load_kernel(name)
+        parent, c1, c2 = kernel.ItemNode("P"), kernel.ItemNode("C1"), kernel.ItemNode("C2")
+        (n1, d1), (n2, d2), (n3, d3) = firsts
+        parent.set_bom([c1, c2, c1], [n1, n2, n3], [d1, d2, d3], False)   # C1 on two lines
+        parent.set_params(0, lead, 2, 0, 0, max_qty, 0, 1, 0.0, 0.0)   # split above max_qty: ranks on a date
+        parent.set_own([d for d, _ in own], [q for _, q in own])
+        parent.replan(T)
+        today = T + moved   # releases before it are overdue
+        seen = []
+        for day in range(today - 1, today + 25):
+            for component, lines in ((c1, ((n1, d1), (n3, d3))), (c2, ((n2, d2),))):
+                expected = [("planned_order", planned_id("P", due, rank), kernel.component_qty(q, n, d))
+                            for due, rank, _release, q in parent.released_on(day, today) for n, d in lines]
+                assert parent.released_needs(component, day, today) == expected
+                seen.append(expected)
+            assert parent.component_needs(c1, 3 * U + 1, "production_order", "F") == [
+                ("production_order", "F", kernel.component_qty(3 * U + 1, n, d)) for n, d in ((n1, d1), (n3, d3))]
+        assert parent.released_needs(kernel.ItemNode("C1"), today, today) == []   # another node of the same name
+        results.append(seen)
+    assert results[0] == results[1]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
