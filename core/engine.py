@@ -101,7 +101,12 @@ class _SeenIds:
 
     def knows(self, event_id: str) -> bool:
         expiry = self.seen.get(event_id)
-        return expiry is not None and (self.now is None or not expiry < self.now)
+        if expiry is None or self.now is None:
+            return expiry is not None
+        if isinstance(expiry.tzinfo, dt.timezone):
+            return not expiry < self.now
+        # a zone with daylight saving compares its own times by the clock: compare the instants
+        return not expiry.astimezone(dt.UTC) < self.now.astimezone(dt.UTC)
 
     def remember(self, event_id: str, expiry: dt.datetime) -> None:
         self.seen[event_id] = expiry
@@ -141,8 +146,12 @@ class _SeenIds:
 
 def _hour(ts: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
     """The hour (since the epoch, UTC) ``ts`` falls in, with its start and end in ``ts``'s own time zone:
-    the events of a site share one, and comparing within a zone is several times cheaper than across."""
+    the events of a site share one, and comparing within a zone is several times cheaper than across.
+    Only a fixed offset (what the codecs decode) gives a span: within a zone with daylight saving, times
+    compare by the clock, so the span is empty and every time is placed on its own."""
     hour = (ts - _EPOCH) // _HOUR
+    if not isinstance(ts.tzinfo, dt.timezone):
+        return ts, ts, hour
     start = (_EPOCH + hour * _HOUR).astimezone(ts.tzinfo)
     return start, start + _HOUR, hour
 

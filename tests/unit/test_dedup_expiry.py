@@ -63,3 +63,25 @@ def test_a_restored_engine_knows_the_same_ids_as_the_one_that_wrote_them() -> No
     out = again.apply([_receipt("r-6", T0 + WINDOW + dt.timedelta(minutes=46)),
                        _receipt("r-7", T0 + WINDOW + dt.timedelta(minutes=46))])
     assert _duplicates(out) == ["duplicate event_id 'r-7': already applied"]
+
+
+def test_ids_stamped_in_a_zone_with_daylight_saving_are_forgotten_exactly_across_the_change() -> None:
+    # an engine fed from Python may get times in a zone with daylight saving (the codecs decode fixed offsets)
+    from zoneinfo import ZoneInfo
+
+    from core.engine import _SeenIds
+
+    berlin = ZoneInfo("Europe/Berlin")
+    ids = _SeenIds(track=False)
+    start = dt.datetime(2026, 10, 24, 22, 0, tzinfo=dt.UTC)   # the clocks go back at 01:00 UTC on the 25th
+    expiries = {f"e{k}": (start + k * dt.timedelta(minutes=13)).astimezone(berlin) for k in range(40)}
+    for event_id, expiry in expiries.items():
+        ids.remember(event_id, expiry)
+    for k in range(0, 40 * 13, 7):
+        now = (start + dt.timedelta(minutes=k)).astimezone(berlin)
+        ids.prune(now)
+        instant = now.astimezone(dt.UTC)   # within the zone, times compare by the clock: by the instant here
+        assert {i for i in expiries if ids.knows(i)} == {i for i, e in expiries.items()
+                                                         if not e.astimezone(dt.UTC) < instant}
+        # the hours passed are gone, not only counted out
+        assert all(not expiries[i].astimezone(dt.UTC) < instant - dt.timedelta(hours=1) for i in ids.seen)
