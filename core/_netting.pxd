@@ -78,7 +78,7 @@ cdef class ItemNode:
     cdef bint net_full                     # the next re-net nets the whole horizon (else it may settle early)
     cdef qty_t net_on_hand                 # the stock the last re-net netted
     cdef qty_t dep_moved                   # what the dependent requirements changed by since then, in total
-    cdef long long dep_first, dep_last     # the earliest and latest day they changed on (none: _NO_DAY)
+    cdef long long dep_first, dep_last     # the earliest and latest day they changed on (none: ±_NO_DAY)
     cdef EntryVec own, dep, rcp, firm, passed
     cdef OrderVec planned_
     cdef long long today_
@@ -115,5 +115,6 @@ cdef class ItemNode:
     cdef int _diff_entries(self, const Entry* old, Py_ssize_t no, const Entry* new, Py_ssize_t nn,
                            list touched) except -1
     cdef int _diff_orders(self, list touched, Py_ssize_t same_head, Py_ssize_t same_tail) except -1
+    cdef int _line_needs(self, list out, ItemNode component, qty_t qty, str kind, str ref) except -1
     cdef int _note_load_changes(self) except -1
     cdef object _apply_load_delta(self, long long today, const unsigned char* mask)

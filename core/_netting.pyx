@@ -28,7 +28,7 @@ QTY_CAP = 10**15
 cdef qty_t _QTY_CAP = 1000000000000000
 MAX_SPLIT = 1000
 cdef qty_t _MAX_SPLIT = 1000
-cdef long long _NO_DAY = -(1 << 62)   # ItemNode.dep_first/dep_last: no change since the last re-net
+cdef long long _NO_DAY = 1 << 62   # ItemNode.dep_first (dep_last: -_NO_DAY): no change since the last re-net
 MINUTES_CAP = 10**15
 cdef qty_t _MINUTES_CAP = 1000000000000000
 EVERY_DAY = 0x7F
@@ -521,7 +521,7 @@ cdef class ItemNode:
         self.comps = []
         self.load_full_ = True
         self.net_full = True
-        self.dep_first = self.dep_last = _NO_DAY
+        self.dep_first, self.dep_last = _NO_DAY, -_NO_DAY
         self.msg_moved = True
         self.label = json_text(name)
         self.key_utf8 = name.encode()
@@ -614,7 +614,7 @@ cdef class ItemNode:
         self.dep_moved += qty
         if day > self.dep_last:
             self.dep_last = day
-        if day < self.dep_first or self.dep_first == _NO_DAY:
+        if day < self.dep_first:
             self.dep_first = day
         while lo < hi:
             mid = (lo + hi) >> 1
@@ -773,7 +773,7 @@ cdef class ItemNode:
         self.net_full = False
         self.net_on_hand = self.on_hand
         self.dep_moved = 0
-        self.dep_first = self.dep_last = _NO_DAY
+        self.dep_first, self.dep_last = _NO_DAY, -_NO_DAY
         self._changes(today, stamp, changes, head, same_tail)
         self._note_messages(today)
         _next_stamp()
@@ -1181,11 +1181,15 @@ cdef class ItemNode:
         """What ``qty`` of this item (for ``kind`` ``ref``) needs of ``component``: a (kind, ref, qty) per BOM
         line naming it."""
         cdef list out = []
+        self._line_needs(out, component, qty, kind, ref)
+        return out
+
+    cdef int _line_needs(self, list out, ItemNode component, qty_t qty, str kind, str ref) except -1:
         cdef Py_ssize_t l
         for l in range(self.nlines):
             if self.comps[l] is component:
                 out.append((kind, ref, comp_qty(qty, self.nums[l], self.dens[l])))
-        return out
+        return 0
 
     def released_needs(self, ItemNode component, long long day, long long today):
         """What this node's planned orders released on ``day`` (overdue: today) need of ``component``: a
@@ -1193,14 +1197,10 @@ cdef class ItemNode:
         cdef list out = []
         cdef const Order* p = self.planned_.data
         cdef long long rank = 0
-        cdef Py_ssize_t k, l, uses = 0
+        cdef Py_ssize_t k
         cdef char suffix[40]
         cdef char* s
-        cdef str pid
-        for l in range(self.nlines):
-            if self.comps[l] is component:
-                uses += 1
-        if not uses or day < today:
+        if day < today or component not in self.comps:   # nodes compare by identity
             return out
         for k in range(self.planned_.n):
             rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
@@ -1208,16 +1208,9 @@ cdef class ItemNode:
                 break   # due-sorted, released a lead time before: none after is released on the day
             if clamp(p[k].release, today) != day:
                 continue
-            s = suffix
-            s[0] = 64  # "@"
-            s = put_date(s + 1, p[k].due)
-            if rank:
-                s[0] = 35  # "#"
-                s = put_uint(s + 1, <unsigned long long>(rank + 1))
-            pid = self.name + suffix[:s - suffix].decode("ascii")
-            for l in range(self.nlines):
-                if self.comps[l] is component:
-                    out.append(("planned_order", pid, comp_qty(p[k].qty, self.nums[l], self.dens[l])))
+            s = put_id_suffix(suffix, p[k].due, rank)
+            self._line_needs(out, component, p[k].qty, "planned_order",
+                             self.name + suffix[:s - suffix].decode("ascii"))
         return out
 
     def __sizeof__(self):
@@ -1296,7 +1289,7 @@ cdef class ItemNode:
             self.dep_moved += delta.data[m].qty
         if delta.n and delta.data[delta.n - 1].day > self.dep_last:   # sorted above
             self.dep_last = delta.data[delta.n - 1].day
-        if delta.n and (delta.data[0].day < self.dep_first or self.dep_first == _NO_DAY):
+        if delta.n and delta.data[0].day < self.dep_first:
             self.dep_first = delta.data[0].day
         ev_reserve(&_merged, self.dep.n + delta.n)
         dep, add, out = self.dep.data, delta.data, _merged.data
@@ -1572,6 +1565,16 @@ cdef char _date_text[1024][10]
 _date_key[:] = [0] * 1024
 
 
+cdef char* put_id_suffix(char* p, long long due, long long rank) noexcept nogil:
+    """What follows the item in a planned order's id: ``@DUE``, and ``#N`` for the Nth order due that day."""
+    p[0] = 64  # "@"
+    p = put_date(p + 1, due)
+    if rank:
+        p[0] = 35  # "#"
+        p = put_uint(p + 1, <unsigned long long>(rank + 1))
+    return p
+
+
 cdef char* put_date(char* p, long long ordinal) noexcept nogil:
     """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``."""
     cdef Py_ssize_t slot = ordinal & 1023
@@ -1624,11 +1627,7 @@ cdef object _encode_change(ItemNode node, PlanStamp stamp, long long due, long l
         if data == NULL:
             raise MemoryError()
         _out, _out_cap = data, need + key_need
-    s[0] = 64  # "@"
-    s = put_date(s + 1, due)
-    if rank:
-        s[0] = 35  # "#"
-        s = put_uint(s + 1, <unsigned long long>(rank + 1))
+    s = put_id_suffix(s, due, rank)
     p = put_bytes(_out, stamp.key_prefix)
     p = put_bytes(p, node.key_utf8)
     p = put(p, suffix, s - suffix)

@@ -128,10 +128,10 @@ class _SeenIds:
         if span is None or not span[0] <= now < span[1]:
             span = self.pruning = _hour(now)
         current = span[2]
+        seen = self.seen
         while self.hours and self.hours[0] < current:
             hour = heapq.heappop(self.hours)
             end = _EPOCH + (hour + 1) * _HOUR
-            seen = self.seen
             for event_id in self.waiting.pop(hour):
                 expiry = seen.get(event_id)
                 if expiry is not None and expiry < end:   # not one forgotten and reused since, expiring later
