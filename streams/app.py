@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
@@ -39,6 +40,7 @@ from monitoring.worker import EndOffsets, instrument_worker
 from .changelog import TABLE, app_id, ensure_changelog
 from .collector import FullCollections
 from .durable import DurableSites
+from .intake import joined
 from .processor import InRecord
 from .topics import ensure_topics
 from .web import register_views
@@ -56,6 +58,8 @@ MERGED_TOPICS = ("inventory", "production", "purchase", "demand")
 TICK = 0.25
 #: how long a batch waits for more events before the engine runs (seconds)
 BATCH_WITHIN = 0.05
+#: longest a worker behind its inputs takes records for one batch (seconds; ``catchup_bytes`` bounds it too)
+CATCHUP_WINDOW = 1.0
 #: Faust's periodic offset commit (and livelock check), in effect off: offsets are committed per batch
 FAUST_COMMIT_INTERVAL = 24 * 3600.0
 FAUST_COMMIT_EVERY = 1 << 30
@@ -124,9 +128,16 @@ def create_app(settings: Settings) -> faust.App:
         has nothing to commit and cannot get ahead of the durable state.
         """
         await master_ready.wait()  # items and BOMs first: site events must not wait for them in event time
-        async for batch in stream.noack_take(settings.batch_size, within=BATCH_WITHIN):
-            await durable.apply([InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
-                                 for e in batch])
+
+        async def takes() -> AsyncIterator[list[InRecord]]:
+            async for take in stream.noack_take(settings.batch_size, within=BATCH_WITHIN):
+                yield [InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
+                       for e in take]
+
+        # behind by a take's worth of records or more: takes joined into one batch (streams/intake.py)
+        async for batch in joined(takes(), durable.backlog, behind=settings.batch_size, max_records=settings.read_ahead,
+                                  max_bytes=settings.catchup_bytes, window=CATCHUP_WINDOW):
+            await durable.apply(batch)
             collector.after_batch()
 
     async def follow_master() -> None:

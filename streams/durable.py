@@ -367,6 +367,23 @@ class DurableSites:
                      self.engine.held(), {f"{t}[{p}]": (self.processor.last_offset.get((t, p)), ends[(t, p)])
                                           for t, p in sorted(behind)})
 
+    def backlog(self, last: dict[tuple[str, int], int]) -> int:
+        """Records the merged inputs hold past ``last`` (the highest offset handed over, per input), as the
+        consumer's latest fetches tell: what the agent's next takes would bring (``streams.intake``).
+
+        Inputs paused for the merge bring nothing until resumed, and the transfers topic's end counts commit
+        markers, which are never delivered: neither counts.
+        """
+        consumer = self.app.consumer
+        waiting = 0
+        for key, offset in last.items():
+            topic, partition = key
+            if topic in self.merged_topics and key not in self._paused:
+                end = consumer.highwater(TP(topic, partition))
+                if end is not None and end > offset + 1:
+                    waiting += end - offset - 1
+        return waiting
+
     def _merge_inputs(self) -> tuple[dict[tuple[str, int], int | None], dict[tuple[str, int], int | None]]:
         """End offsets and committed positions of the merged inputs of the partitions owned."""
         consumer = self.app.consumer
