@@ -40,7 +40,7 @@ class Settings:
     #: input records per take of the worker (Faust's ``noack_take``): an engine batch when the worker keeps up
     batch_size: int = 500
     #: input bytes one engine batch may join from several takes while the worker is behind (0: never joins)
-    catchup_bytes: int = 4 << 20
+    catchup_bytes: int = 16 << 20
     #: seconds the consumer group waits for a silent worker before its partitions move to the others
     session_timeout: int = 60
     #: seconds a batch may wait for outputs the brokers refuse before it is aborted and the worker restarts
