@@ -8,8 +8,9 @@ an output topic's in-sync replicas fall below its minimum in production; every o
 writes.  The worker's batch cannot commit: its transaction waits.  Meanwhile the stream goes on, and the
 worker must stop fetching once ``read_ahead`` records wait (Faust pauses the partitions): its consumer
 position, seen through the lag gauge of ``/metrics``, stays within a bound of what it committed (Faust's
-buffer and a poll, the batch under way and the next take), whatever is published.  The broker is restarted after ``STALL`` seconds (more than the
-transaction timeout), the worker resumes, and the outputs equal the replay.
+buffer and a poll, the batch under way and the next take), whatever is published.  The broker is restarted
+after ``STALL`` seconds (more than the transaction timeout), the worker resumes, and the outputs equal the
+replay.
 """
 
 from __future__ import annotations
