@@ -6,10 +6,10 @@ Every batch costs a transaction per site partition and a re-plan of the items
 its events touched, and publishes each planned order that moved: a backlog read
 in such small batches re-plans and re-publishes the same items thousands of
 times.  So while the inputs hold a take's worth of records or more past what
-was taken, the takes are joined into one batch, up to ``max_records`` records
-(the worker's ``read_ahead``: a stalled batch holds no more than Faust's buffer
-does), ``max_bytes`` of input or ``window`` seconds of taking; a live worker
-that keeps up still applies each take as it comes.
+was taken, the takes are joined into one batch until it holds ``max_records``
+records (the worker's ``read_ahead``: a stalled batch holds about what Faust's
+buffer does), ``max_bytes`` of input or ``window`` seconds of taking; a live
+worker that keeps up still applies each take as it comes.
 
 The next take is asked for as soon as one arrives, so Faust fills its buffer
 while the batch before is committed (its transactions wait on the brokers)
@@ -34,9 +34,10 @@ async def joined(takes: AsyncIterator[list[InRecord]], backlog: Backlog, *, behi
                  max_bytes: int, window: float) -> AsyncIterator[list[InRecord]]:
     """The takes as engine batches: one take each, or several joined while ``backlog`` is ``behind`` or more.
 
-    A joined batch ends at ``max_records`` records, ``max_bytes`` of record
-    values or ``window`` seconds after its first take came, whichever is
-    first (a take is never split); it never waits past the window for a take
+    A joined batch takes no more once it holds ``max_records`` records or
+    ``max_bytes`` of record values, or ``window`` seconds after its first
+    take came, whichever is first (a take is never split, so a batch may
+    pass a bound by less than a take); it never waits past the window for a take
     that does not come (a backlog just read to its end).  Records keep their
     order; none is dropped or repeated.
     """

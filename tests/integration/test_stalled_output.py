@@ -168,8 +168,8 @@ def test_stalled_output_topic_holds_the_worker_back_and_it_resumes(cluster: brok
     # stalled: a batch whose outputs include no planned order may still go through, but soon nothing does
     assert len({d for elapsed, _, d, _ in samples if elapsed >= STALL / 3}) == 1, samples
     # held back: a poll's worth and a full buffer (2 x read_ahead), the batch under way (takes joined while
-    # behind: at most read_ahead) and the next take (streams/intake.py) fetched past the committed position,
-    # and no more, though the records published during the stall are far more
+    # behind: read_ahead and one take at most) and the next take (streams/intake.py) fetched past the
+    # committed position, and no more, though the records published during the stall are far more
     comparable = [ahead for _, _, _, ahead in samples if ahead >= 0]
     assert len(comparable) >= 5 and 0 < max(comparable) <= 3 * READ_AHEAD + 2 * BATCH, samples
     assert len(during) - (samples[-1][2] - samples[0][2]) > 2 * max(comparable), samples
