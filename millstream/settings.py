@@ -37,7 +37,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     #: where RocksDB tables live
     data_dir: str = ".cache/worker"
-    #: input records per take of the worker (Faust's ``noack_take``): an engine batch when the worker keeps up
+    #: input records per take of the worker from its feed (streams/feed.py): an engine batch when it keeps up
     batch_size: int = 500
     #: input bytes one engine batch may join from several takes while the worker is behind (0: never joins)
     catchup_bytes: int = 16 << 20

@@ -1,8 +1,8 @@
 """The Faust worker: site-keyed topics in, engine batches, outputs out, state durable.
 
 Thin on purpose.  One agent reads every site-keyed input topic in batches
-(``noack_take``: Faust's per-message cost is paid once per batch of engine
-work, not once per event) and hands the records to ``streams.durable``, which
+(Faust's consumer hands each fetch's records over as one list, ``streams.feed``,
+not message by message) and hands the records to ``streams.durable``, which
 runs the transport-free ``Processor`` (with the event-time merge of a site's
 inputs) and commits the batch's state rows, outputs and input offsets in one
 Kafka transaction per site partition.  Master data must reach every worker
@@ -40,6 +40,7 @@ from monitoring.worker import EndOffsets, instrument_worker
 from .changelog import TABLE, app_id, ensure_changelog
 from .collector import FullCollections
 from .durable import DurableSites
+from .feed import FeedTransport, RecordFeed
 from .intake import joined
 from .processor import InRecord
 from .topics import ensure_topics
@@ -108,6 +109,12 @@ def create_app(settings: Settings) -> faust.App:
         # rebalance of every worker five minutes after a fresh deployment's first start
         topic_disable_leader=True,
     )
+    site_topics = [settings.topic(name) for name in SITE_TOPICS]
+    # the site topics' records go from Faust's consumer to the agent a fetch at a time (streams/feed.py)
+    feed = RecordFeed(site_topics, settings.read_ahead)
+    transport = FeedTransport(app.conf.broker_consumer, app)
+    transport.feed = feed
+    app.transport = transport
     engine = Engine(EngineSettings(local_transfers=False, allow_negative_stock=settings.allow_negative_stock,
                                    track_changes=True, kernel=settings.kernel or None,
                                    retention=dt.timedelta(days=settings.retention_days)
@@ -115,24 +122,24 @@ def create_app(settings: Settings) -> faust.App:
     metrics = Metrics()
     collector = FullCollections(settings.gc_full_interval)   # installed by run_worker (streams/collector.py)
     register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
-    site_topics = [settings.topic(name) for name in SITE_TOPICS]
     inputs = app.topic(*site_topics, value_type=bytes, key_type=bytes)
     master_ready = asyncio.Event()
 
     @app.agent(inputs)
-    async def apply_site_events(stream: faust.StreamT) -> None:
+    async def apply_site_events(_stream: faust.StreamT) -> None:
         """Batches of site records, never acked: their offsets are committed in the batch's transactions.
 
-        Faust commits acked offsets on its own (on revocation, at shutdown, when
-        an agent fails), including those of a batch cut short; with no acks it
-        has nothing to commit and cannot get ahead of the durable state.
+        The records come from the feed, not the agent's stream (which subscribes
+        the topics and stays empty).  Faust commits acked offsets on its own (on
+        revocation, at shutdown, when an agent fails), including those of a
+        batch cut short; with no acks it has nothing to commit and cannot get
+        ahead of the durable state.
         """
         await master_ready.wait()  # items and BOMs first: site events must not wait for them in event time
 
         async def takes() -> AsyncIterator[list[InRecord]]:
-            async for take in stream.noack_take(settings.batch_size, within=BATCH_WITHIN):
-                yield [InRecord(e.message.topic, e.message.partition, e.message.offset, e.value or b"")
-                       for e in take]
+            while True:
+                yield await feed.take(settings.batch_size, BATCH_WITHIN)
 
         # behind by a take's worth of records or more: takes joined into one batch (streams/intake.py)
         async for batch in joined(takes(), durable.backlog, behind=settings.batch_size, max_records=settings.read_ahead,

@@ -327,7 +327,7 @@ class DurableSites:
         """Seek the upstream inputs read past their last commit back to it, when the worker has had no site
         records for ``StallWatch.limit`` seconds and they stayed so (``streams.inflight``: records dropped in
         flight by a rebalance).  Looked at every ``STALL_CHECK`` seconds; while records come, records of an
-        input may wait behind others in Faust's buffer, so only an idle worker is a sign of loss."""
+        input may wait behind others in the feed (``streams.feed``), so only an idle worker is a sign of loss."""
         now = time.monotonic()   # when to look only: nothing the engine decides depends on it
         if now - self._stall_checked < STALL_CHECK:
             return

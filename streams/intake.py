@@ -1,17 +1,17 @@
 """Batches of input records for the engine: Faust's takes, joined while the worker is behind.
 
-A take is what Faust hands the agent within ``BATCH_WITHIN`` (50 ms): with one
-event per message a few hundred records, since Faust spends tens of µs on each.
+A take is what the agent finds on its feed (``streams.feed``) within
+``BATCH_WITHIN`` (50 ms) of asking, ``batch_size`` records at most.
 Every batch costs a transaction per site partition and a re-plan of the items
 its events touched, and publishes each planned order that moved: a backlog read
 in such small batches re-plans and re-publishes the same items thousands of
 times.  So while the inputs hold a take's worth of records or more past what
 was taken, the takes are joined into one batch until it holds ``max_records``
-records (the worker's ``read_ahead``: a stalled batch holds about what Faust's
-buffer does), ``max_bytes`` of input or ``window`` seconds of taking; a live
+records (the worker's ``read_ahead``: a stalled batch holds about what the feed
+does), ``max_bytes`` of input or ``window`` seconds of taking; a live
 worker that keeps up still applies each take as it comes.
 
-The next take is asked for as soon as one arrives, so Faust fills its buffer
+The next take is asked for as soon as one arrives, so it gathers records
 while the batch before is committed (its transactions wait on the brokers)
 instead of only after.
 """

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
-from aiokafka.partitioner import murmur2
+from confluent_kafka import murmur2
 from yarl import URL
 
 __all__ = ["ROUTED_HEADER", "WORKER_HEADER", "SiteRouter", "owner_url", "site_partition"]
@@ -34,7 +34,7 @@ Distribution = Mapping[str, Mapping[str, Sequence[int]]]   # worker url -> topic
 
 def site_partition(site: str, partitions: int) -> int:
     """The partition of a site key, as the Java client's default partitioner computes it."""
-    return (murmur2(site.encode()) & 0x7FFFFFFF) % partitions
+    return murmur2(site.encode(), partitions)   # librdkafka's, the Java client's (positive) hash modulo
 
 
 def owner_url(site: str, topic: str, distribution: Distribution, partitions: int | None = None) -> str | None:
