@@ -58,6 +58,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
 from core.engine import Engine
+from core.netting import PLANNED_RECORDS
 from core.persist import StateRows, site_of
 from millstream.kafka_security import aiokafka_config
 from millstream.settings import Settings
@@ -112,6 +113,8 @@ class OwnedProcessor(Processor):
     """The service's processor, with each output labelled by the site that produced it."""
 
     def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
+        if type(output) in PLANNED_RECORDS:   # most outputs: encoded by the planner, made by their site
+            return OwnedRecord(self._topic["planned-orders"], output.key, output.value, output.site)
         record = super().route(output, origins)
         if isinstance(output, ev.TransferInTransit):
             owner = output.from_site   # keyed by the receiving site, made by the shipping one
