@@ -5,6 +5,8 @@ the flow is suspended (a rebalance)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 
 import pytest
 
@@ -133,3 +135,13 @@ def test_the_worker_reads_its_site_topics_through_the_feed(tmp_path) -> None:
     assert isinstance(app.consumer, FeedConsumer)
     assert app.transport.feed.topics == {settings.topic(name) for name in SITE_TOPICS}
     assert app.transport.feed.limit == 321
+
+
+def test_the_drain_loop_copied_is_still_fausts() -> None:
+    """``FeedConsumer._drain_messages`` is Faust's drain loop with the hand-over changed: a Faust whose own
+    loop changed (an upgrade) must be read again before the copy is trusted, so this fails until it is."""
+    from faust.transport.consumer import Consumer
+
+    source = inspect.getsource(Consumer._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest() == (
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"), "faust's drain loop changed"
