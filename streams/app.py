@@ -91,8 +91,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=FAUST_COMMIT_INTERVAL,
         broker_commit_every=FAUST_COMMIT_EVERY,
         stream_wait_empty=False,
-        # back-pressure: past this many records read ahead of the agent Faust pauses fetching their partitions,
-        # and a poll hands it no more than that many at once (unbounded by default: all that was prefetched)
+        # a poll hands over no more than this many records (unbounded by default: all that was prefetched); the
+        # site topics' back-pressure is the feed's (streams/feed.py), the stream buffer only any other topic's
         stream_buffer_maxsize=settings.read_ahead,
         broker_max_poll_records=settings.read_ahead,
         # a worker that stops heartbeating loses its partitions after this (docs/settings.md)

@@ -1,4 +1,4 @@
-"""Batches of input records for the engine: Faust's takes, joined while the worker is behind.
+"""Batches of input records for the engine: takes from the feed, joined while the worker is behind.
 
 A take is what the agent finds on its feed (``streams.feed``) within
 ``BATCH_WITHIN`` (50 ms) of asking, ``batch_size`` records at most.

@@ -6,9 +6,9 @@ How the topic is made unavailable on a real cluster: the planned-orders topic (r
 replicas, and the brokers refuse every ``acks=all`` write to them with NOT_ENOUGH_REPLICAS, exactly as when
 an output topic's in-sync replicas fall below its minimum in production; every other topic still takes
 writes.  The worker's batch cannot commit: its transaction waits.  Meanwhile the stream goes on, and the
-worker must stop fetching once ``read_ahead`` records wait (Faust pauses the partitions): its consumer
-position, seen through the lag gauge of ``/metrics``, stays within a bound of what it committed (Faust's
-buffer and a poll, the batch under way and the next take), whatever is published.  The broker is restarted
+worker must stop fetching once ``read_ahead`` records wait (its feed is full, ``streams/feed.py``): its
+consumer position, seen through the lag gauge of ``/metrics``, stays within a bound of what it committed (the
+feed and a poll, the batch under way and the next take), whatever is published.  The broker is restarted
 after ``STALL`` seconds (more than the transaction timeout), the worker resumes, and the outputs equal the
 replay.
 """
@@ -167,7 +167,7 @@ def test_stalled_output_topic_holds_the_worker_back_and_it_resumes(cluster: brok
           f"broker came back ({idle:.1f} s after the last chunk)")
     # stalled: a batch whose outputs include no planned order may still go through, but soon nothing does
     assert len({d for elapsed, _, d, _ in samples if elapsed >= STALL / 3}) == 1, samples
-    # held back: a poll's worth and a full buffer (2 x read_ahead), the batch under way (takes joined while
+    # held back: a poll's worth and a full feed (2 x read_ahead), the batch under way (takes joined while
     # behind: read_ahead and one take at most) and the next take (streams/intake.py) fetched past the
     # committed position, and no more, though the records published during the stall are far more
     comparable = [ahead for _, _, _, ahead in samples if ahead >= 0]

@@ -121,7 +121,7 @@ def test_the_backlog_is_asked_with_the_highest_offset_handed_over_per_input() ->
 
 
 def test_the_next_take_is_asked_for_while_the_batch_is_applied() -> None:
-    """The take after a batch starts while the batch is applied (Faust fills its buffer meanwhile)."""
+    """The take after a batch starts while the batch is applied (it gathers records from the feed meanwhile)."""
     async def run() -> list[str]:
         log: list[str] = []
 
