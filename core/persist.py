@@ -574,6 +574,7 @@ def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
                 stock.qty[(item, lot, status)] = qty
                 totals[STATUSES.index(status)] += qty
         stock.lots[item] = {lot: row.emptied.get(lot) for lot, _ in row.lots}
+        stock.touched = None   # the next day looks at every lot (and queues the empty ones again)
         stock.by_item[item] = totals
         for kind, moved in row.moves.items():
             stock.moves[(item, kind)] = moved

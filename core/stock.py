@@ -8,6 +8,7 @@ physical stock always equals the sum of its movements.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from .errors import Reject
@@ -29,6 +30,11 @@ class Stock:
         self.by_item: dict[str, list[int]] = {}
         # item -> lots in first-receipt order (FIFO), each with the day it was found empty (core/retention.py)
         self.lots: dict[str, dict[str, Any]] = {}
+        #: lots whose stock changed since the site's day began, the only ones whose emptiness can have
+        #: changed (core/retention.py); None: look at every lot (a new or restored site's first day)
+        self.touched: set[tuple[str, str]] | None = None
+        #: (day, item, lot) of each lot found empty, in the order found (days only grow): retirement candidates
+        self.emptied: deque[tuple[Any, str, str]] = deque()
         self.reserved: dict[str, int] = {}
         self.moves: dict[tuple[str, str], int] = {}
 
@@ -68,6 +74,8 @@ class Stock:
         if lots is None:
             lots = self.lots[item] = {}
         lots.setdefault(lot, None)
+        if self.touched is not None:
+            self.touched.add((item, lot))
         move = (item, kind)
         self.moves[move] = self.moves.get(move, 0) + delta
 

@@ -32,34 +32,43 @@ Send = tuple[str, bytes, bytes | None, int | None]   # topic, key, value, partit
 
 
 class BatchedSends:
-    """The records of one transaction, appended to batches and sent; ``offsets`` once it committed."""
+    """The records of one transaction, appended to batches and sent; ``offsets`` once it committed.
 
-    def __init__(self, producer: AIOKafkaProducer, partitions: dict[str, int]) -> None:
+    Only the offsets of ``tracked`` topic's records are kept (the worker needs its changelog rows' offsets,
+    not those of the millions of outputs), and the per-record loop never awaits: partition counts are
+    looked up once per topic before it.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, partitions: dict[str, int], tracked: str | None = None) -> None:
         self.producer = producer
         self.partitions = partitions   # topic -> partition count, shared across transactions (a cache)
+        self.tracked = tracked
         self._open: dict[tuple[str, int], Any] = {}
         self._sent: dict[tuple[str, int], list[asyncio.Future[Any]]] = defaultdict(list)
-        self._places: list[tuple[tuple[str, int], int, int]] = []   # per record: slot, batch number, offset in it
+        self._places: list[tuple[tuple[str, int], int, int]] = []   # per tracked record: slot, batch, offset in it
 
     async def send_all(self, sends: Sequence[Send]) -> None:
+        counts = self.partitions
+        for topic in {send[0] for send in sends if send[3] is None} - counts.keys():
+            counts[topic] = len(await self.producer.partitions_for(topic))
+        tracked, places, sent, opened = self.tracked, self._places, self._sent, self._open
         for topic, key, value, partition in sends:
-            if partition is None:
-                partition = await self._by_key(topic, key)
-            slot = (topic, partition)
-            builder = self._open.get(slot)
+            slot = (topic, partition if partition is not None else murmur2(key or b"", counts[topic]))
+            builder = opened.get(slot)
             placed = builder.append(key=key, value=value, timestamp=None) if builder is not None else None
             if placed is None:   # no batch yet, or it is full: send it, start another (which takes any record)
                 if builder is not None:
                     await self._send(slot, builder)
-                builder = self._open[slot] = self.producer.create_batch()
+                builder = opened[slot] = self.producer.create_batch()
                 placed = builder.append(key=key, value=value, timestamp=None)
-            self._places.append((slot, len(self._sent[slot]), placed.offset))
-        for slot, builder in list(self._open.items()):
+            if topic == tracked:
+                places.append((slot, len(sent[slot]), placed.offset))
+        for slot, builder in list(opened.items()):
             await self._send(slot, builder)
-        self._open.clear()
+        opened.clear()
 
     def offsets(self) -> list[int]:
-        """Each record's offset, in the order sent (after the transaction committed)."""
+        """Each ``tracked`` record's offset, in the order sent (after the transaction committed)."""
         return [self._sent[slot][number].result().offset + relative for slot, number, relative in self._places]
 
     async def _send(self, slot: tuple[str, int], builder: Any) -> None:
@@ -67,6 +76,7 @@ class BatchedSends:
         self._sent[slot].append(await self.producer.send_batch(builder, slot[0], partition=slot[1]))
 
     async def _by_key(self, topic: str, key: bytes | None) -> int:
+        """The partition the producer's default partitioner gives ``key`` (what ``send_all`` computes)."""
         count = self.partitions.get(topic)
         if count is None:
             count = self.partitions[topic] = len(await self.producer.partitions_for(topic))

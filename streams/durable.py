@@ -101,7 +101,7 @@ _SOURCE = re.compile(r"(.+)\[(\d+)\]@\d+")
 STORE_OPTIONS = {"write_buffer_size": 8 << 20, "max_write_buffer_number": 2, "block_cache_size": 16 << 20}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen, as OutRecord
 class OwnedRecord(OutRecord):
     """An output and the site that produced it: its transaction is that site's partition's."""
 
@@ -404,12 +404,19 @@ class DurableSites:
         for key, value in rows.items():
             partition = self._partition_of(site_of(key))
             batches[partition].append((changelog, key.encode(), value, partition))
+        owned: dict[str, list[tuple[str, bytes, bytes | None, int | None]]] = {}   # per owner: its batch
         for record in outputs:
-            partition = self._output_partition(record)
-            if partition is None:
-                loose.append(record)
-            else:
-                batches[partition].append((record.topic, record.key, record.value, None))
+            owner = getattr(record, "owner", None)
+            sends = owned.get(owner) if owner is not None else None   # millions of outputs, a few owners
+            if sends is None:
+                partition = self._output_partition(record)
+                if partition is None:
+                    loose.append(record)
+                    continue
+                sends = batches[partition]
+                if owner is not None:
+                    owned[owner] = sends
+            sends.append((record.topic, record.key, record.value, None))
         await asyncio.gather(*(self._transaction(p, batches.get(p, []), positions.get(p, {}))
                                for p in {*batches, *positions}))
         for record in loose:   # master data's own rejections: re-read (and re-sent) at every start anyway
@@ -434,7 +441,8 @@ class DurableSites:
                            positions: dict[TopicPartition, int]) -> None:
         producer = self._writers[partition]
         await producer.begin_transaction()
-        batched = BatchedSends(producer, self._topic_partitions)
+        changelog = changelog_topic(self.settings)
+        batched = BatchedSends(producer, self._topic_partitions, tracked=changelog)
         try:
             await batched.send_all(sends)
             if positions:   # the consumer group's position moves with the state it produced
@@ -448,11 +456,9 @@ class DurableSites:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.abort_transaction(), ABORT_TIMEOUT)
             raise
-        changelog = changelog_topic(self.settings)
-        offsets = batched.offsets()
+        rows = [(key, value) for topic, key, value, _ in sends if topic == changelog]
         self.local.committed(partition, [(key, value, offset)
-                                         for (topic, key, value, _), offset in zip(sends, offsets, strict=True)
-                                         if topic == changelog])
+                                         for (key, value), offset in zip(rows, batched.offsets(), strict=True)])
 
     # --- assignment, restore, revocation ----------------------------------------------------
 

@@ -59,10 +59,28 @@ def test_keys_go_where_the_default_partitioner_puts_them() -> None:
     assert placed == [DefaultPartitioner()(key, list(range(8)), list(range(8))) for key in keys]
 
 
-def test_each_record_gets_its_batch_base_plus_its_place() -> None:
+def test_each_tracked_record_gets_its_batch_base_plus_its_place() -> None:
     producer = _Producer()
-    batched = BatchedSends(producer, {})   # type: ignore[arg-type]
-    sends = [("rows", b"k%d" % i, b"v", 1) for i in range(7)] + [("out", b"x", b"v", 2)]
+    batched = BatchedSends(producer, {"out": 4}, tracked="rows")   # type: ignore[arg-type]
+    sends = [("rows", b"k%d" % i, b"v", 1) for i in range(4)] + [("out", b"x", b"v", 2)] + \
+            [("rows", b"k%d" % i, b"v", 1) for i in range(4, 7)] + [("out", b"y", b"v", None)]
     asyncio.run(batched.send_all(sends))
-    assert producer.batches == [("rows", 1, 3), ("rows", 1, 3), ("rows", 1, 1), ("out", 2, 1)]
-    assert batched.offsets() == [0, 1, 2, 100, 101, 102, 200, 0]
+    by_key = DefaultPartitioner()(b"y", list(range(4)), list(range(4)))
+    assert producer.batches == [("rows", 1, 3), ("rows", 1, 3), ("rows", 1, 1), ("out", 2, 1), ("out", by_key, 1)]
+    assert batched.offsets() == [0, 1, 2, 100, 101, 102, 200]   # the "out" records are not tracked
+
+
+def test_a_topic_without_a_known_partition_count_is_asked_once() -> None:
+    asked: list[str] = []
+
+    class _Asking(_Producer):
+        async def partitions_for(self, topic: str) -> set[int]:
+            asked.append(topic)
+            return set(range(3))
+
+    producer = _Asking()
+    batched = BatchedSends(producer, {})   # type: ignore[arg-type]
+    asyncio.run(batched.send_all([("out", b"k%d" % i, b"v", None) for i in range(10)]))
+    assert asked == ["out"]
+    assert sum(records for _, _, records in producer.batches) == 10
+    assert batched.offsets() == []

@@ -155,3 +155,49 @@ def test_a_restored_site_retires_as_the_one_that_ran_through(factory_path: Path)
             engine.apply(site_events[start:start + 500])
     for name in ("stock", "orders", "planned", "kpis"):
         assert report(again, name) == report(whole, name), name
+
+
+def test_looking_only_at_touched_lots_retires_as_looking_at_every_lot(factory_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day passes over the lots whose stock changed since the day before (and those found empty, in the
+    order found); one that passes over every lot every day keeps and drops the same lots on the same days."""
+    incremental = Engine()
+    replay(factory_path, incremental)
+    from core import site as site_module
+
+    new_day = site_module.SiteState.new_day
+
+    def every_lot(self: site_module.SiteState, day: dt.date) -> None:
+        self.stock.touched = None
+        new_day(self, day)
+
+    monkeypatch.setattr(site_module.SiteState, "new_day", every_lot)
+    full = Engine()
+    replay(factory_path, full)
+    (site,) = full.sites
+    lots = full.sites[site].stock.lots
+    assert incremental.sites[site].stock.lots == lots
+    assert any(day is not None for by_lot in lots.values() for day in by_lot.values())   # some wait to leave
+    assert report(incremental, "stock") == report(full, "stock")
+
+
+def test_a_lot_emptied_again_leaves_sixty_days_after_the_last_time() -> None:
+    engine = new_engine()
+    receive(engine, "RAW-A", 1, "L1")
+    receive(engine, "RAW-A", 1, "L9")
+    state = engine.sites[SITE]
+    apply_ok(engine, mk("issue", item="RAW-A", qty=1, lot="L1"))
+    advance(days=1)
+    receive(engine, "RAW-B", 1, "B1")                    # a new day: L1 found empty (day 1)
+    advance(days=1)
+    receive(engine, "RAW-A", 1, "L1")                    # filled again
+    apply_ok(engine, mk("issue", item="RAW-A", qty=1, lot="L1"))
+    advance(days=1)
+    receive(engine, "RAW-B", 1, "B1")                    # found empty again (day 3)
+    assert state.stock.lots["RAW-A"]["L1"] == advance().date()
+    advance(days=59)
+    receive(engine, "RAW-B", 1, "B1")                    # 60 days after the first time, 59 after the last
+    assert list(state.stock.lots["RAW-A"]) == ["L1", "L9"]
+    advance(days=1)
+    receive(engine, "RAW-B", 1, "B1")
+    assert list(state.stock.lots["RAW-A"]) == ["L9"]
