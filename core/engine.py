@@ -170,7 +170,9 @@ class Engine:
         self._park_seq = 0
         # park keys whose waiting events changed since core/persist.py looked (with change tracking on)
         self._parked_changed: dict[tuple[str, str, str], None] | None = {} if self.settings.track_changes else None
-        self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}   # site -> heap
+        # site -> its waiting events in (time, order) order: a batch's are appended and the list sorted
+        # once (the inputs' runs are in time order already), and released from the front
+        self._held: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}
         self._held_seq = 0
         # events waiting for the watermark per (origin, class), kept as they come and go: a backlog holds
         # hundreds of thousands, and metrics read this at every scrape instead of walking them (``held_by``)
@@ -210,6 +212,7 @@ class Engine:
         durable state like parked ones.
         """
         out: list[Any] = []
+        arriving: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}
         for index, event in enumerate(events):
             source = sources[index] if sources is not None else None
             if isinstance(event, Rejected):
@@ -220,29 +223,53 @@ class Engine:
             elif watermark is None or event.site is None or isinstance(event, ev.MASTER_TYPES):
                 self._apply_one(event, source, out)
             else:
-                self.hold(event, source, tuple(order[index]) if order is not None else ())
+                self._held_seq += 1
+                held = _Held(event, source, tuple(order[index]) if order is not None else ())
+                entries = arriving.get(event.site)
+                if entries is None:
+                    entries = arriving[event.site] = []
+                entries.append((event.ts, held.order, self._held_seq, held))
+        for site, entries in arriving.items():
+            self._hold_all(site, entries)
         if watermark is not None:
             self._release_held(watermark, out)
         if self.planner is not None:
             out.extend(self.planner.plan(self))
         return out
 
-    def hold(self, event: Any, source: str | None, order: tuple[Any, ...]) -> _Held:
-        """Keep a site event until the watermark passes its time (also how a restore puts them back)."""
-        self._held_seq += 1
-        held = _Held(event, source, order)
-        heapq.heappush(self._held.setdefault(event.site, []), (event.ts, order, self._held_seq, held))
-        self._held_by[(source_topic(source), type(event))] += 1
-        self._note_held(event.site)
+    def hold(self, site: str, waiting: list[tuple[Any, str | None, tuple[Any, ...]]]) -> list[_Held]:
+        """Keep a site's events (event, source, order) until the watermark passes their time (how a restore
+        puts them back)."""
+        entries = []
+        for event, source, order in waiting:
+            if event.site != site:
+                raise ValueError(f"an event of site {event.site!r} held for site {site!r}")
+            self._held_seq += 1
+            entries.append((event.ts, order, self._held_seq, _Held(event, source, order)))
+        self._hold_all(site, entries)
+        return [entry[3] for entry in entries]
+
+    def _hold_all(self, site: str, entries: list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]) -> None:
+        """Add a site's events to those waiting, kept in (time, order) order (one sort per batch)."""
+        waiting = self._held.get(site)
+        if waiting:
+            waiting.extend(entries)
+            waiting.sort()   # runs already in order, as each input's are: close to linear
+        else:
+            entries.sort()
+            self._held[site] = entries
+        counts = self._held_by
+        for *_, held in entries:
+            counts[(source_topic(held.source), type(held.event))] += 1
+        self._note_held(site)
         if self._held_added is not None:
-            self._held_added.setdefault(event.site, []).append(held)
-        return held
+            self._held_added.setdefault(site, []).extend(held for *_, held in entries)
 
     def held(self, site: str | None = None) -> int:
         """Events waiting for the watermark (of one site, or of all)."""
         if site is not None:
             return len(self._held.get(site, ()))
-        return sum(len(heap) for heap in self._held.values())
+        return sum(len(waiting) for waiting in self._held.values())
 
     def drop_held(self, site: str) -> None:
         """Forget a site's waiting events without applying them (its partition went to another worker)."""
@@ -275,18 +302,24 @@ class Engine:
         return out
 
     def _release_held(self, watermark: Callable[[str], dt.datetime], out: list[Any]) -> None:
-        for site, heap in list(self._held.items()):
-            until = watermark(site) if heap else None
-            if until is not None and heap[0][0] <= until:
+        for site, waiting in list(self._held.items()):
+            until = watermark(site) if waiting else None
+            if until is not None and waiting[0][0] <= until:
                 self._note_held(site)
                 released = self._held_released.setdefault(site, []) if self._held_released is not None else None
-                while heap and heap[0][0] <= until:
-                    held = heapq.heappop(heap)[3]
-                    self._uncount_held(held)
-                    if released is not None:
-                        released.append(held)
-                    self._apply_one(held.event, held.source, out)
-            if not heap:
+                gone = 0
+                try:
+                    for ts, _order, _seq, held in waiting:
+                        if ts > until:
+                            break
+                        gone += 1
+                        self._uncount_held(held)
+                        if released is not None:
+                            released.append(held)
+                        self._apply_one(held.event, held.source, out)
+                finally:
+                    del waiting[:gone]
+            if not waiting:
                 del self._held[site]
 
     def _uncount_held(self, held: _Held) -> None:

@@ -438,15 +438,17 @@ class StateRows:
         self.engine._ids[state.site] = ids
 
     def _restore_held(self, site: str, track: _Track, rows: dict[str, HeldRow]) -> None:
+        waiting, numbers = [], []
         for name, row in rows.items():
-            number = _row_number(site, name, "held")
+            numbers.append(_row_number(site, name, "held"))
             try:
                 event = _event_decoder.decode(row.event)
             except msgspec.DecodeError as exc:
                 raise RestoreError(f"site {site!r}: event waiting for the watermark: {exc}") from None
             if event.site != site:
                 raise RestoreError(f"site {site!r}: a waiting event of site {event.site!r}")
-            entry = self.engine.hold(event, row.source, tuple(row.order))
+            waiting.append((event, row.source, tuple(row.order)))
+        for entry, number in zip(self.engine.hold(site, waiting), numbers, strict=True):
             track.held[id(entry)] = (entry, number)
             track.held_next = max(track.held_next, number + 1)
         for tracked in (self.engine._held_changed, self.engine._held_added):   # restored: not a change

@@ -175,6 +175,19 @@ def test_an_issue_read_before_its_receipt_waits_for_it() -> None:
     assert stock_plain != report(engine, "stock")
 
 
+def test_one_batch_read_out_of_time_order_goes_in_in_time_order() -> None:
+    """Nothing waiting before: the batch's own events are ordered (issue after receipt) before any goes in."""
+    master, records, _ends = _issue_before_receipt()
+    engine = Engine(EngineSettings(local_transfers=False))
+    merged = Processor(engine, SETTINGS)
+    merged.process(master)
+    out = merged.process(records[1:] + records[:1], highwaters={})   # every input read to its end
+    assert engine.held() == 0
+    assert not [o for o in out if o.topic == SETTINGS.topic("rejected")]
+    stock = {(r["item"], r["lot"], r["status"]): r["qty"] for r in report(engine, "stock")}
+    assert stock[("RAW", "L1", "available")] == 5
+
+
 def test_watermark_is_the_earliest_latest_time_of_partitions_behind() -> None:
     _, records, ends = _issue_before_receipt()
     processor = Processor(Engine(EngineSettings(local_transfers=False)), SETTINGS)
