@@ -25,13 +25,31 @@ from .netting import load as load_kernel
 from .planning import Planner
 from .site import SiteSettings, SiteState
 
-__all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings", "source_topic"]
+__all__ = ["EARLIEST_TS", "LATEST_TS", "Engine", "EngineSettings", "in_time_range", "source_topic"]
 
 
 #: Event times the engine takes (UTC): its windows, lead times and lot-sizing periods (up to ten years) and
 #: UTC days stay inside the calendar; a time outside is a typo or garbage, rejected before it moves a clock.
 EARLIEST_TS = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST_TS = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+_RANGE_IN_ZONE: dict[dt.tzinfo, tuple[dt.datetime, dt.datetime]] = {}
+
+
+def in_time_range(ts: dt.datetime) -> bool:
+    """``EARLIEST_TS <= ts < LATEST_TS``, compared in ``ts``'s own zone.
+
+    Times in two zones compare through both offsets (1.6 µs for the pair of
+    comparisons, on every event); in one zone object, by their fields (50 ns).
+    The codecs decode one fixed-offset zone object per offset, so the bounds
+    are kept per zone.  Other zones (daylight saving, none) compare as before.
+    """
+    zone = ts.tzinfo
+    bounds = _RANGE_IN_ZONE.get(zone) if zone is not None else None
+    if bounds is None:
+        if not isinstance(zone, dt.timezone):
+            return EARLIEST_TS <= ts < LATEST_TS
+        bounds = _RANGE_IN_ZONE[zone] = (EARLIEST_TS.astimezone(zone), LATEST_TS.astimezone(zone))
+    return bounds[0] <= ts < bounds[1]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _HOUR = dt.timedelta(hours=1)
 
@@ -217,7 +235,7 @@ class Engine:
             source = sources[index] if sources is not None else None
             if isinstance(event, Rejected):
                 out.append(event)
-            elif not EARLIEST_TS <= event.ts < LATEST_TS:
+            elif not in_time_range(event.ts):
                 out.append(self._rejected(event, f"event time out of range: {event.ts.isoformat()} is not between "
                                                  f"{EARLIEST_TS.date()} and {LATEST_TS.date()} (UTC)", source))
             elif watermark is None or event.site is None or isinstance(event, ev.MASTER_TYPES):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.engine import EARLIEST_TS, LATEST_TS, Engine
+from core.engine import Engine, in_time_range
 from core.netting import PLANNED_RECORDS
 from core.persist import StateRows
 from millstream.settings import Settings
@@ -208,7 +208,7 @@ class Processor:
                 # a time the engine rejects (year 9999) says nothing of how far the sender has come: counted,
                 # it would let every later event of the site through the merge at once
                 if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL) \
-                        and EARLIEST_TS <= ts < LATEST_TS:
+                        and in_time_range(ts):
                     latest[site] = ts
                     if ts > arrived.get(site, _BEFORE_ALL):
                         arrived[site] = ts
