@@ -50,6 +50,8 @@ def in_time_range(ts: dt.datetime) -> bool:
             return EARLIEST_TS <= ts < LATEST_TS
         bounds = _RANGE_IN_ZONE[zone] = (EARLIEST_TS.astimezone(zone), LATEST_TS.astimezone(zone))
     return bounds[0] <= ts < bounds[1]
+
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _HOUR = dt.timedelta(hours=1)
 
