@@ -32,11 +32,11 @@ Send = tuple[str, bytes, bytes | None, int | None]   # topic, key, value, partit
 
 
 class BatchedSends:
-    """The records of one transaction, appended to batches and sent; ``offsets`` once it committed.
+    """The records of one transaction, appended to batches and sent; ``tracked_records`` once it committed.
 
-    Only the offsets of ``tracked`` topic's records are kept (the worker needs its changelog rows' offsets,
-    not those of the millions of outputs), and the per-record loop never awaits: partition counts are
-    looked up once per topic before it.
+    Only the ``tracked`` topic's records are kept with their offsets (the worker needs its changelog rows'
+    offsets, not those of the millions of outputs), and the per-record loop never awaits: partition counts
+    are looked up once per topic before it.
     """
 
     def __init__(self, producer: AIOKafkaProducer, partitions: dict[str, int], tracked: str | None = None) -> None:
@@ -45,7 +45,8 @@ class BatchedSends:
         self.tracked = tracked
         self._open: dict[tuple[str, int], Any] = {}
         self._sent: dict[tuple[str, int], list[asyncio.Future[Any]]] = defaultdict(list)
-        self._places: list[tuple[tuple[str, int], int, int]] = []   # per tracked record: slot, batch, offset in it
+        # per tracked record: slot, batch number, offset in the batch, key, value
+        self._places: list[tuple[tuple[str, int], int, int, bytes, bytes | None]] = []
 
     async def send_all(self, sends: Sequence[Send]) -> None:
         counts = self.partitions
@@ -62,22 +63,16 @@ class BatchedSends:
                 builder = opened[slot] = self.producer.create_batch()
                 placed = builder.append(key=key, value=value, timestamp=None)
             if topic == tracked:
-                places.append((slot, len(sent[slot]), placed.offset))
+                places.append((slot, len(sent[slot]), placed.offset, key, value))
         for slot, builder in list(opened.items()):
             await self._send(slot, builder)
         opened.clear()
 
-    def offsets(self) -> list[int]:
-        """Each ``tracked`` record's offset, in the order sent (after the transaction committed)."""
-        return [self._sent[slot][number].result().offset + relative for slot, number, relative in self._places]
+    def tracked_records(self) -> list[tuple[bytes, bytes | None, int]]:
+        """Each ``tracked`` record's key, value and offset, in the order sent (after the transaction committed)."""
+        return [(key, value, self._sent[slot][number].result().offset + relative)
+                for slot, number, relative, key, value in self._places]
 
     async def _send(self, slot: tuple[str, int], builder: Any) -> None:
         builder.close()
         self._sent[slot].append(await self.producer.send_batch(builder, slot[0], partition=slot[1]))
-
-    async def _by_key(self, topic: str, key: bytes | None) -> int:
-        """The partition the producer's default partitioner gives ``key`` (what ``send_all`` computes)."""
-        count = self.partitions.get(topic)
-        if count is None:
-            count = self.partitions[topic] = len(await self.producer.partitions_for(topic))
-        return murmur2(key or b"", count)

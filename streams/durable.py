@@ -456,9 +456,7 @@ class DurableSites:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.abort_transaction(), ABORT_TIMEOUT)
             raise
-        rows = [(key, value) for topic, key, value, _ in sends if topic == changelog]
-        self.local.committed(partition, [(key, value, offset)
-                                         for (key, value), offset in zip(rows, batched.offsets(), strict=True)])
+        self.local.committed(partition, batched.tracked_records())
 
     # --- assignment, restore, revocation ----------------------------------------------------
 

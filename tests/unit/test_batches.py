@@ -1,5 +1,5 @@
 """streams.batches puts a keyed record where the producer's own partitioner would (compacted outputs keep
-each key in its partition) and reads each record's offset from its batch."""
+each key in its partition) and reads each tracked record's offset from its batch."""
 
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ class _Builder:
     """Stands in for aiokafka's BatchBuilder: takes ``room`` records, then says it is full."""
 
     def __init__(self, room: int) -> None:
-        self.room, self.records = room, 0
+        self.room, self.records, self.keys = room, 0, []
 
     def append(self, *, key: bytes, value: bytes | None, timestamp: Any) -> Any:
         if self.records == self.room:
             return None
         self.records += 1
+        self.keys.append(key)
         return type("Placed", (), {"offset": self.records - 1})
 
     def close(self) -> None:
@@ -41,6 +42,7 @@ class _Producer:
 
     def __init__(self) -> None:
         self.batches: list[tuple[str, int, int]] = []
+        self.placed: dict[bytes, int] = {}   # key -> the partition its batch went to
 
     def create_batch(self) -> _Builder:
         return _Builder(room=3)
@@ -48,14 +50,18 @@ class _Producer:
     async def send_batch(self, builder: _Builder, topic: str, *, partition: int) -> _Future:
         base = 100 * sum(1 for t, p, _ in self.batches if (t, p) == (topic, partition))
         self.batches.append((topic, partition, builder.records))
+        self.placed.update(dict.fromkeys(builder.keys, partition))
         return _Future(base)
 
 
 def test_keys_go_where_the_default_partitioner_puts_them() -> None:
     rng = random.Random(7)
     keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 30))) for _ in range(500)]
-    batched = BatchedSends(_Producer(), {"out": 8})   # type: ignore[arg-type]
-    placed = [asyncio.run(batched._by_key("out", key)) for key in keys]
+    keys = list(dict.fromkeys(keys))
+    producer = _Producer()
+    batched = BatchedSends(producer, {"out": 8})   # type: ignore[arg-type]
+    asyncio.run(batched.send_all([("out", key, b"v", None) for key in keys]))
+    placed = [producer.placed[key] for key in keys]
     assert placed == [DefaultPartitioner()(key, list(range(8)), list(range(8))) for key in keys]
 
 
@@ -67,7 +73,8 @@ def test_each_tracked_record_gets_its_batch_base_plus_its_place() -> None:
     asyncio.run(batched.send_all(sends))
     by_key = DefaultPartitioner()(b"y", list(range(4)), list(range(4)))
     assert producer.batches == [("rows", 1, 3), ("rows", 1, 3), ("rows", 1, 1), ("out", 2, 1), ("out", by_key, 1)]
-    assert batched.offsets() == [0, 1, 2, 100, 101, 102, 200]   # the "out" records are not tracked
+    assert batched.tracked_records() == [(b"k%d" % i, b"v", offset) for i, offset in
+                                         enumerate([0, 1, 2, 100, 101, 102, 200])]   # the "out" ones are not
 
 
 def test_a_topic_without_a_known_partition_count_is_asked_once() -> None:
@@ -83,4 +90,4 @@ def test_a_topic_without_a_known_partition_count_is_asked_once() -> None:
     asyncio.run(batched.send_all([("out", b"k%d" % i, b"v", None) for i in range(10)]))
     assert asked == ["out"]
     assert sum(records for _, _, records in producer.batches) == 10
-    assert batched.offsets() == []
+    assert batched.tracked_records() == []
