@@ -44,7 +44,7 @@ def in_time_range(ts: dt.datetime) -> bool:
     are kept per zone.  Other zones (daylight saving, none) compare as before.
     """
     zone = ts.tzinfo
-    bounds = _RANGE_IN_ZONE.get(zone) if zone is not None else None
+    bounds = _RANGE_IN_ZONE.get(zone)
     if bounds is None:
         if not isinstance(zone, dt.timezone):
             return EARLIEST_TS <= ts < LATEST_TS
@@ -232,7 +232,7 @@ class Engine:
         durable state like parked ones.
         """
         out: list[Any] = []
-        arriving: dict[str, list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]] = {}
+        arriving: dict[str, list[tuple[Any, str | None, tuple[Any, ...]]]] = {}   # site -> its events to hold
         for index, event in enumerate(events):
             source = sources[index] if sources is not None else None
             if isinstance(event, Rejected):
@@ -243,14 +243,12 @@ class Engine:
             elif watermark is None or event.site is None or isinstance(event, ev.MASTER_TYPES):
                 self._apply_one(event, source, out)
             else:
-                self._held_seq += 1
-                held = _Held(event, source, tuple(order[index]) if order is not None else ())
-                entries = arriving.get(event.site)
-                if entries is None:
-                    entries = arriving[event.site] = []
-                entries.append((event.ts, held.order, self._held_seq, held))
-        for site, entries in arriving.items():
-            self._hold_all(site, entries)
+                waiting = arriving.get(event.site)
+                if waiting is None:
+                    waiting = arriving[event.site] = []
+                waiting.append((event, source, tuple(order[index]) if order is not None else ()))
+        for site, waiting in arriving.items():
+            self.hold(site, waiting)
         if watermark is not None:
             self._release_held(watermark, out)
         if self.planner is not None:
@@ -258,32 +256,27 @@ class Engine:
         return out
 
     def hold(self, site: str, waiting: list[tuple[Any, str | None, tuple[Any, ...]]]) -> list[_Held]:
-        """Keep a site's events (event, source, order) until the watermark passes their time (how a restore
-        puts them back)."""
+        """Keep a site's events (event, source, order) until the watermark passes their time: a batch's, or
+        what a restore puts back.  The site's list stays in (time, order) order: one sort per call."""
         entries = []
         for event, source, order in waiting:
-            if event.site != site:
-                raise ValueError(f"an event of site {event.site!r} held for site {site!r}")
             self._held_seq += 1
             entries.append((event.ts, order, self._held_seq, _Held(event, source, order)))
-        self._hold_all(site, entries)
-        return [entry[3] for entry in entries]
-
-    def _hold_all(self, site: str, entries: list[tuple[dt.datetime, tuple[Any, ...], int, _Held]]) -> None:
-        """Add a site's events to those waiting, kept in (time, order) order (one sort per batch)."""
-        waiting = self._held.get(site)
-        if waiting:
-            waiting.extend(entries)
-            waiting.sort()   # runs already in order, as each input's are: close to linear
+        held = [entry[3] for entry in entries]   # in the order given, before the sort (a restore's row numbers)
+        kept = self._held.get(site)
+        if kept:
+            kept.extend(entries)
+            kept.sort()   # runs already in order, as each input's are: close to linear
         else:
             entries.sort()
             self._held[site] = entries
         counts = self._held_by
-        for *_, held in entries:
-            counts[(source_topic(held.source), type(held.event))] += 1
+        for one in held:
+            counts[(source_topic(one.source), type(one.event))] += 1
         self._note_held(site)
         if self._held_added is not None:
-            self._held_added.setdefault(site, []).extend(held for *_, held in entries)
+            self._held_added.setdefault(site, []).extend(held)
+        return held
 
     def held(self, site: str | None = None) -> int:
         """Events waiting for the watermark (of one site, or of all)."""
