@@ -93,6 +93,30 @@ def test_a_new_day_re_nets_requirements_that_became_overdue(kernel_name: str) ->
     assert_equals_regeneration(engine)
 
 
+def test_a_shortage_today_names_the_overdue_requirements_with_those_due_today(kernel_name: str) -> None:
+    """On 03-02, P (lead time 2) has demands of 5 due 03-03, 3 due 03-05 and 2 due 03-09.
+
+    On 03-05 the first is overdue, so needed today with the second: one planned order of 8 due 03-05,
+    released 03-03 (past due), a shortage of 8 on 03-05 that hits those two and not the third (released
+    03-07, in time).
+    """
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="P", source="buy", lead_time_days=2), s("item", item="Q", source="buy"),
+             s("demand", demand_id="D1", item="P", qty=5, due=dt.date(2026, 3, 3)),
+             s("demand", demand_id="D2", item="P", qty=3, due=dt.date(2026, 3, 5)),
+             s("demand", demand_id="D3", item="P", qty=2, due=dt.date(2026, 3, 9))]
+    engine, _ = run(kernel_name, [first])
+    s.advance(days=3)
+    engine.apply([s("receipt", item="Q", qty=1, lot="L1")])        # any event of 03-05
+    plan = engine.planner.plans[SITE]
+    assert plan.planned["P"][0] == (day(5), day(3), 8 * U, 8 * U)
+    (shortage,) = plan.shortages["P"].values()
+    assert shortage.date == dt.date(2026, 3, 5) and shortage.qty == 8
+    assert [(hit.ref, hit.qty, hit.due) for hit in shortage.hits] == [
+        ("D1", 5, dt.date(2026, 3, 5)), ("D2", 3, dt.date(2026, 3, 5))]
+    assert_equals_regeneration(engine)
+
+
 def test_a_new_day_skips_items_whose_dates_did_not_move(kernel_name: str) -> None:
     """On 03-02, F (lead time 2) needs 5 on 03-20 and N (lead time 1) needs 3 on 03-03.
 
