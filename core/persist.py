@@ -295,7 +295,7 @@ class StateRows:
         limit (a batch of envelopes carries tens of thousands of events: one row of 1.1 MB crashed a worker).
         """
         assert ids.fresh is not None
-        remembered = [(i, ids.seen[i]) for i in ids.fresh if i in ids.seen]
+        remembered = [(i, expiry) for i, expiry in ids.fresh.items() if i in ids.seen]
         forgotten = list(ids.dropped.items())
         ids.fresh.clear()
         ids.dropped.clear()
@@ -430,8 +430,7 @@ class StateRows:
                 heapq.heappush(track.ids_rows, (max(expiry for _, expiry in entries), number))
             track.ids_next = max(track.ids_next, number + 1)
         ids = _SeenIds(track=True)
-        ids.seen = seen
-        for event_id, expiry in seen.items():   # into their hours (the same dict: no copy of a million ids)
+        for event_id, expiry in seen.items():   # into their hours
             ids.remember(event_id, expiry)
         if state.clock is not None:   # forgotten as the engine forgot them, up to its clock
             ids.prune(state.clock)

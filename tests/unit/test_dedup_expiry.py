@@ -85,3 +85,36 @@ def test_ids_stamped_in_a_zone_with_daylight_saving_are_forgotten_exactly_across
                                                          if not e.astimezone(dt.UTC) < instant}
         # the hours passed are gone, not only counted out
         assert all(not expiries[i].astimezone(dt.UTC) < instant - dt.timedelta(hours=1) for i in ids.seen)
+
+
+def test_ids_of_the_clocks_hour_are_known_to_the_microsecond_in_a_fixed_offset_zone() -> None:
+    """Expiries are kept as microseconds into their hour: the sub-second part decides within the hour."""
+    from core.engine import _SeenIds
+
+    zone = dt.timezone(dt.timedelta(hours=1))
+    start = dt.datetime(2026, 4, 1, 10, 0, tzinfo=zone)
+    ids = _SeenIds(track=False)
+    expiries = {f"e{k}": start + dt.timedelta(minutes=k, microseconds=7919 * k % 1_000_000) for k in range(60)}
+    for event_id, expiry in expiries.items():
+        ids.remember(event_id, expiry)
+    for k in range(0, 60 * 60, 37):
+        now = start + dt.timedelta(seconds=k, microseconds=104729 * k % 1_000_000)
+        ids.prune(now)
+        assert {i for i in expiries if ids.knows(i)} == {i for i, e in expiries.items() if not e < now}
+
+
+def test_a_forgotten_id_gives_its_exact_expiry_and_a_reused_one_keeps_its_latest() -> None:
+    from core.engine import _SeenIds
+
+    zone = dt.timezone(dt.timedelta(hours=-5))
+    first = dt.datetime(2026, 4, 1, 10, 10, 3, 250_001, tzinfo=zone)
+    ids = _SeenIds(track=False)
+    ids.remember("a", first)
+    ids.remember("b", first + dt.timedelta(minutes=1))
+    assert ids.forget("a") == first   # the same instant (returned in UTC), kept to the microsecond
+    assert ids.forget("a") is None     # no longer known
+    later = first + dt.timedelta(minutes=40)   # the same hour of expiries: the id's second entry in it
+    ids.remember("a", later)
+    ids.prune(first + dt.timedelta(minutes=20))
+    assert ids.knows("a") and not ids.knows("zzz")
+    assert ids.forget("a") == later
