@@ -81,13 +81,24 @@ def _open_transaction(settings: Settings, uncommitted: Any, stable: Any) -> bool
     return False
 
 
+def _catch_transaction(settings: Settings, clients: list[Any], seconds: float) -> bool:
+    """Look for a batch being committed for up to ``seconds``; True as soon as one is seen."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if _open_transaction(settings, *clients):
+            return True
+    return False
+
+
 def _kill_at(worker: Worker, point: int, catch: float, feed: Callable[[], None],
              timeout: float = 120.0) -> tuple[bool, bool, int]:
     """Kill once the group committed ``point`` records, inside a transaction if one is caught within ``catch`` s.
 
     When no transaction was caught the worker may have drained what was published ahead while it
-    was looked for; ``feed`` then publishes a few more records just before the kill, so the worker
-    dies with work waiting, not at rest.
+    was looked for; ``feed`` then publishes a few more records, whose batch is another chance to catch one
+    (a worker that drains its work quickly left every window empty in one CI run: no kill in a transaction
+    in five), and, if none is caught again, a few more just before the kill, so the worker dies with work
+    waiting, not at rest.
     Returns (records were still waiting, the kill landed in an open transaction, records committed).
     """
     settings = worker.settings
@@ -99,10 +110,10 @@ def _kill_at(worker: Worker, point: int, catch: float, feed: Callable[[], None],
     clients = [Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"peek-{uuid.uuid4().hex}",
                          "isolation.level": level}) for level in ("read_uncommitted", "read_committed")]
     try:
-        until = time.monotonic() + catch
-        in_transaction = False
-        while not in_transaction and time.monotonic() < until:
-            in_transaction = _open_transaction(settings, *clients)
+        in_transaction = _catch_transaction(settings, clients, catch)
+        if not in_transaction and catch:
+            feed()
+            in_transaction = _catch_transaction(settings, clients, catch)
         if not in_transaction:
             feed()
         worker.kill()
