@@ -108,9 +108,9 @@ class _SeenIds:
     ``seen`` maps an id to the hour of its expiry (one int per hour, shared by its
     ids); the hour's bucket holds its ids and, aligned, their expiries as
     microseconds into the hour (4 bytes each, where a datetime per id took 48: the
-    ids are the largest part of a site's memory, ~2 million in a 30-day window
-    of the benchmark's factory).  The exact time is looked up only for an id of
-    the hour the clock is in, and when an id is forgotten.
+    ids were the largest part of the engine's memory after the service benchmark's
+    2,000,000 events).  The exact time is looked up only for an id of the hour the
+    clock is in, and when an id is forgotten.
 
     With change tracking on, ``fresh`` and ``dropped`` say what changed since
     ``core/persist.py`` last looked, with the expiries, so durable state is written per batch.
