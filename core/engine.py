@@ -131,9 +131,9 @@ class _SeenIds:
 
     def knows(self, event_id: str) -> bool:
         hour = self.seen.get(event_id)
-        if hour is None or self.now is None:
+        if hour is None or self.pruning is None:   # nothing pruned yet: every id remembered is known
             return hour is not None
-        current = self.pruning[2] if self.pruning is not None else hour
+        current = self.pruning[2]   # the hour of ``now``
         if hour != current:
             return hour > current   # an hour before the clock's is forgotten (pruned or about to be)
         return not self._expiry_us(event_id, hour) < _micros_into(self.now, hour)

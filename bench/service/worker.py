@@ -58,7 +58,7 @@ def scrape(port: int, timeout: float = 5.0) -> dict[str, Any]:
             text = answer.read().decode()
     except OSError:
         return {}
-    figures: dict[str, Any] = {"consumed": {}, "rejected": 0.0, "waiting": {}, "outputs": 0.0, "outputs_by_type": {}}
+    figures: dict[str, Any] = {"consumed": {}, "rejected": 0.0, "waiting": {}, "outputs_by_type": {}}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, sample.value
@@ -70,7 +70,6 @@ def scrape(port: int, timeout: float = 5.0) -> dict[str, Any]:
             elif name == "millstream_events_waiting":
                 figures["waiting"][labels["reason"]] = value
             elif name == "millstream_outputs_total":
-                figures["outputs"] += value
                 kind = labels.get("type", "")
                 figures["outputs_by_type"][kind] = figures["outputs_by_type"].get(kind, 0) + int(value)
             elif name.endswith(("_sum", "_count")) and family.type == "histogram":
@@ -199,8 +198,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
         extra |= _breakdown(first, last) | worker.memory()
         extra["rejected"] = int(last["rejected"])
         extra["parked_at_end"] = int(last["waiting"].get("reference", 0))
-        extra["outputs"] = int(last["outputs"])
         extra["outputs_by_type"] = dict(sorted(last["outputs_by_type"].items()))   # what the planner publishes most
+        extra["outputs"] = sum(extra["outputs_by_type"].values())
         extra["offsets_committed"] = _committed_all(settings, ends)
         if restore:
             extra["volume"] = topic_volume(settings, [*(settings.topic(name) for name in _OUTPUTS),
