@@ -143,9 +143,28 @@ def _report(data: dict[str, Any], plots: Path, base: Path) -> list[str]:
                          f"{row['engine_s']:.1f} | {row['plan_s']:.1f} | {outside:.1f} | {row['outputs']:,} | "
                          f"{row['rejected']} | "
                          f"{row['vmrss'] / 2**20:.0f} MiB |")
+    lines += _outputs_by_type(data)
     lines += _latency(data) + _memory(data) + _sweeps(data, plots, base) + _capacity(data)
     if data.get("failures"):
         lines += ["", "## Runs that failed", ""] + [f"- `{failure}`" for failure in data["failures"]]
+    return lines
+
+
+def _outputs_by_type(data: dict[str, Any]) -> list[str]:
+    """What the workers published, by output type and per event: the planner's messages, more than its
+    planned orders, are what E and F add to D."""
+    rows = [row for row in data["arms"] if row["arm"] in "DEF" and row.get("outputs_by_type")]
+    if not rows:
+        return []
+    kinds = sorted({kind for row in rows for kind in row["outputs_by_type"]})
+    lines = ["", "### What the workers published (records by output type; per event in brackets)", "",
+             "| arm | variant | run | " + " | ".join(kinds) + " | all |", "|---|---|---|" + "---|" * (len(kinds) + 1)]
+    for row in rows:
+        counts, events = row["outputs_by_type"], row["events"] or 1
+        cells = [f"{counts.get(kind, 0):,} ({counts.get(kind, 0) / events:.2f})" for kind in kinds]
+        total = sum(counts.values())
+        lines.append(f"| {row['arm']} | {row['variant']} | {row['run']} | " + " | ".join(cells)
+                     + f" | {total:,} ({total / events:.2f}) |")
     return lines
 
 

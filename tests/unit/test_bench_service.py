@@ -11,7 +11,7 @@ import pytest
 from bench.service import spec as spec_module
 from bench.service.latency import percentiles
 from bench.service.preload import frames, offset_events, prepare
-from bench.service.report import capacity
+from bench.service.report import _outputs_by_type, capacity
 from bench.service.run import summarise
 from bench.service.spec import BenchSpec
 from schemas.codecs import decode_message
@@ -93,3 +93,15 @@ def test_summary_takes_the_median_of_the_runs_and_the_capacity_model_follows_it(
     assert model["bytes_per_event"] == {"input": 150.0, "outputs": 40.0, "changelog": 30.0}
     assert model["produce_mb_s"] == pytest.approx(220.0)
     assert model["partitions"] == 512 and model["brokers"] == 3
+
+
+def test_the_report_counts_what_each_worker_published_by_type_and_per_event() -> None:
+    rows = [{"arm": "E", "variant": "envelopes", "run": 1, "events": 1000,
+             "outputs_by_type": {"exception": 420, "planned_order": 300}},
+            {"arm": "D", "variant": "envelopes", "run": 1, "events": 1000, "outputs_by_type": {"cost": 5}},
+            {"arm": "C", "variant": "envelopes", "run": 1, "events": 1000}]
+    lines = _outputs_by_type({"arms": rows})
+    assert lines[3] == "| arm | variant | run | cost | exception | planned_order | all |"
+    assert lines[5] == "| E | envelopes | 1 | 0 (0.00) | 420 (0.42) | 300 (0.30) | 720 (0.72) |"
+    assert lines[6] == "| D | envelopes | 1 | 5 (0.01) | 0 (0.00) | 0 (0.00) | 5 (0.01) |"
+    assert len(lines) == 7, "an arm that publishes nothing of its own (C) has no row"
