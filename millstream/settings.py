@@ -70,6 +70,9 @@ class Settings:
     #: seconds between the worker's full garbage collections, run between batches (streams/collector.py);
     #: 0: CPython's own policy, which walks the whole in-memory state whenever it has grown by a quarter
     gc_full_interval: float = 600.0
+    #: seconds between handing the memory the worker freed back to the system, busy or idle (glibc's
+    #: malloc_trim, streams/release.py); 0: never (freed memory stays in the worker's RSS)
+    memory_release_interval: float = 5.0
     #: bearer token `POST /events` asks for; empty: no token asked (kept out of repr, so out of logs)
     ingest_token: str = dataclasses.field(default="", repr=False)
     #: how Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (docs/security.md)

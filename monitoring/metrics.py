@@ -66,6 +66,9 @@ class Metrics:
         self.batch_events = Histogram(f"{NS}_batch_events", "Events per batch", buckets=BATCH_BUCKETS, registry=r)
         self.replanned_per_event = Histogram(f"{NS}_replanned_items_per_event", "Items re-netted per event, per batch",
                                              buckets=PER_EVENT_BUCKETS, registry=r)
+        self.memory_release_seconds = Histogram(f"{NS}_memory_release_duration_seconds",
+                                                "Freed memory handed back to the system (malloc_trim)",
+                                                buckets=DURATION_BUCKETS, registry=r)
         self.items_replanned = Counter(f"{NS}_items_replanned", "Items re-netted by the planner", registry=r)
         self.rebalances = Counter(f"{NS}_rebalances", "Consumer group rebalances", registry=r)
         self.rebalance_seconds = Histogram(f"{NS}_rebalance_duration_seconds", "Rebalance start to end",

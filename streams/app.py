@@ -43,6 +43,7 @@ from .durable import DurableSites
 from .feed import FeedTransport, RecordFeed
 from .intake import joined
 from .processor import InRecord
+from .release import MemoryRelease
 from .topics import ensure_topics
 from .web import register_views
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> faust.App:
                                    if settings.retention_days > 0 else None))
     metrics = Metrics()
     collector = FullCollections(settings.gc_full_interval)   # installed by run_worker (streams/collector.py)
+    release = MemoryRelease(settings.memory_release_interval, observe=metrics.memory_release_seconds.observe)
     register_views(app, engine, settings, metrics)  # the HTTP query API, /status and /metrics (streams/web.py)
     inputs = app.topic(*site_topics, value_type=bytes, key_type=bytes)
     master_ready = asyncio.Event()
@@ -179,6 +181,11 @@ def create_app(settings: Settings) -> faust.App:
     async def release_waiting() -> None:
         """Events waiting for the event-time merge go in once every input has caught up, records or not."""
         await durable.tick()
+
+    @app.timer(TICK)
+    async def give_memory_back() -> None:
+        """Freed memory goes back to the system every ``memory_release_interval`` seconds, busy or idle."""
+        release.when_due()
 
     @app.on_before_shutdown.connect
     async def close_writers(_sender: Any, **_kwargs: Any) -> None:

@@ -49,6 +49,9 @@ _OUTPUTS = ("planned-orders", "shortages", "exceptions", "costs", "rejected", "t
 _FLOW = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\][^\n]*site events flow")
 #: a drain that shows no progress for this long is stuck (seconds)
 STALL = 300.0
+#: seconds the worker stays idle after its drain before its memory is read again (one release interval of the
+#: worker's, 5 s by default, and a second: streams/release.py)
+AT_REST_S = 6.0
 
 
 def scrape(port: int, timeout: float = 5.0) -> dict[str, Any]:
@@ -196,6 +199,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
             sampler.wait(120)
             extra["profile"] = str(profile)
         extra |= _breakdown(first, last) | worker.memory()
+        time.sleep(AT_REST_S)   # the worker idle, holding the state: what the memory target is about
+        extra["vmrss_at_rest"] = worker.memory()["vmrss"]
         extra["rejected"] = int(last["rejected"])
         extra["parked_at_end"] = int(last["waiting"].get("reference", 0))
         extra["outputs_by_type"] = dict(sorted(last["outputs_by_type"].items()))   # what the planner publishes most
@@ -207,7 +212,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
             extra |= measure_restores(worker, poll, log)
         result = ArmResult(arm, preload.variant, run, total, finished_wall - flowing, preload.site_messages, extra)
         log(f"  {arm} {preload.variant} run {run}: {result.events_per_s:,.0f} events/s ({total:,} events in "
-            f"{result.seconds:.1f} s), RSS {extra['vmrss'] / 2**20:.0f} MiB")
+            f"{result.seconds:.1f} s), RSS {extra['vmrss'] / 2**20:.0f} MiB, {AT_REST_S:.0f} s later "
+            f"{extra['vmrss_at_rest'] / 2**20:.0f} MiB")
         return result
     finally:
         worker.stop()
@@ -264,14 +270,17 @@ def topic_volume(settings: Settings, topics: list[str]) -> dict[str, list[int]]:
 
 
 def _breakdown(first: dict[str, Any], last: dict[str, Any]) -> dict[str, float]:
-    """Seconds spent between two scrapes in the processor, the engine and the planner, and batches."""
+    """Seconds spent between two scrapes in the processor, the engine, the planner and handing freed memory
+    back (and how often), and batches."""
     def delta(name: str) -> float:
         return float(last.get(name, 0.0) - first.get(name, 0.0))
 
     return {"batches": delta("millstream_batch_duration_seconds_count"),
             "process_s": delta("millstream_batch_duration_seconds_sum"),
             "engine_s": delta("millstream_engine_duration_seconds_sum"),
-            "plan_s": delta("millstream_plan_duration_seconds_sum")}
+            "plan_s": delta("millstream_plan_duration_seconds_sum"),
+            "release_s": delta("millstream_memory_release_duration_seconds_sum"),
+            "releases": delta("millstream_memory_release_duration_seconds_count")}
 
 
 def _committed_all(settings: Settings, ends: dict[tuple[str, int], int]) -> bool:

@@ -238,6 +238,13 @@ def test_latency_batch_kernel_and_replanning_histograms_are_observed(cluster: Cl
     assert latencies > 0 and replanned > 0
 
 
+def test_each_worker_hands_the_memory_it_freed_back_on_its_timer(cluster: Cluster) -> None:
+    """glibc's ``malloc_trim`` runs in the real worker every ``memory_release_interval`` (5 s), busy or idle."""
+    for w in cluster.workers:
+        eventually(lambda w=w: Scrape(w).value("millstream_memory_release_duration_seconds_count") >= 2,
+                   f"two memory releases by the worker logging to {w.log_path}", limit=30.0)
+
+
 def test_site_gauges_are_what_the_query_api_and_the_replay_say(cluster: Cluster, embedded: Engine) -> None:
     shortages = Counter(row["site"] for row in report(embedded, "shortages"))
     planned = Counter(row["site"] for row in report(embedded, "planned"))
