@@ -1,4 +1,4 @@
-"""Freed memory handed back between batches (streams/release.py)."""
+"""Freed memory handed back to the system on the worker's timer (streams/release.py)."""
 
 from __future__ import annotations
 
