@@ -16,7 +16,6 @@ has no ``malloc_trim`` (not glibc) it never runs.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import time
 from collections.abc import Callable
 
@@ -24,12 +23,9 @@ __all__ = ["MemoryRelease", "malloc_trim"]
 
 
 def malloc_trim() -> Callable[[int], int] | None:
-    """The C library's ``malloc_trim`` (glibc), or None where there is none."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """The ``malloc_trim`` of the C library this process runs on (glibc), or None where it has none."""
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim   # the process's own symbols: the libc actually loaded
     except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
