@@ -116,5 +116,6 @@ cdef class ItemNode:
                            list touched) except -1
     cdef int _diff_orders(self, list touched, Py_ssize_t same_head, Py_ssize_t same_tail) except -1
     cdef int _line_needs(self, list out, ItemNode component, qty_t qty, str kind, str ref) except -1
+    cdef int _released_needs(self, list out, ItemNode component, long long day, long long today) except -1
     cdef int _note_load_changes(self) except -1
     cdef object _apply_load_delta(self, long long today, const unsigned char* mask)

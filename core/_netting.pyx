@@ -1195,13 +1195,17 @@ cdef class ItemNode:
         """What this node's planned orders released on ``day`` (overdue: today) need of ``component``: a
         ("planned_order", planned id, qty) per order and BOM line naming it, for a shortage's hits."""
         cdef list out = []
+        self._released_needs(out, component, day, today)
+        return out
+
+    cdef int _released_needs(self, list out, ItemNode component, long long day, long long today) except -1:
         cdef const Order* p = self.planned_.data
         cdef long long rank = 0
         cdef Py_ssize_t k
         cdef char suffix[40]
         cdef char* s
         if day < today or component not in self.comps:   # nodes compare by identity
-            return out
+            return 0
         for k in range(self.planned_.n):
             rank = rank + 1 if k and p[k].due == p[k - 1].due else 0
             if p[k].release > day:
@@ -1211,7 +1215,7 @@ cdef class ItemNode:
             s = put_id_suffix(suffix, p[k].due, rank)
             self._line_needs(out, component, p[k].qty, "planned_order",
                              self.name + suffix[:s - suffix].decode("ascii"))
-        return out
+        return 0
 
     def __sizeof__(self):
         return self.allocated_bytes()
@@ -1369,6 +1373,50 @@ cdef class ItemNode:
                 i += 1
                 j += 1
         return 0
+
+
+# --- a shortage's requirements (the twin's ``trace_needs`` explains it) ---------------------------
+
+def trace_needs(dict nodes, dict parents, dict own, dict firm, str item, long long day, long long today):
+    cdef list out = []
+    _trace(nodes, parents, own, firm, item, day, today, out)
+    out.sort()
+    return out
+
+
+cdef int _trace(dict nodes, dict parents, dict own, dict firm, str item, long long day, long long today,
+                list out) except -1:
+    cdef object found, parent, kind, ref, qty
+    cdef tuple row
+    cdef ItemNode component, node
+    cdef list sub
+    found = own.get(item)
+    if found is not None:
+        for row in found:
+            if clamp(row[0], today) == day:
+                out.append((row[2], row[3], row[1]))
+    found = nodes.get(item)
+    if found is None:
+        return 0
+    component = found
+    for parent in parents.get(item, ()):
+        found = nodes.get(parent)
+        if found is None:
+            continue
+        node = found
+        if node.phantom:
+            sub = []
+            _trace(nodes, parents, own, firm, parent, day, today, sub)
+            for kind, ref, qty in sub:
+                node._line_needs(out, component, qty, kind, ref)
+            continue
+        node._released_needs(out, component, day, today)
+        found = firm.get(parent)
+        if found is not None:
+            for row in found:
+                if clamp(row[0], today) == day:
+                    node._line_needs(out, component, row[1], row[2], row[3])
+    return 0
 
 
 # --- the cascade (the twin's ``cascade`` explains it) ------------------------------------------

@@ -58,6 +58,7 @@ __all__ = [
     "net_item",
     "op_minutes",
     "spread",
+    "trace_needs",
     "works",
 ]
 
@@ -607,6 +608,47 @@ def cascade(today: int, stamp: PlanStamp | None, start: list[ItemNode],
         for _level, _name, node in heap:   # an error left them waiting: a later cascade must queue them again
             node.queued = node.day_only = False
     return count
+
+
+def trace_needs(nodes: dict[str, ItemNode], parents: dict[str, list[str]],
+                own: dict[str, list[tuple[int, int, str, str]]], firm: dict[str, list[tuple[int, int, str, str]]],
+                item: str, day: int, today: int) -> list[tuple[str, str, int]]:
+    """What a shortage of ``item`` on ``day`` hits: the requirements due that day (overdue ones count as
+    today), as (kind, ref, micro-units), sorted.
+
+    ``own`` and ``firm`` hold each item's own requirements and firm planned
+    orders as the planner read them, (day, qty, kind, ref).  Dependent
+    requirements are traced back to the parents' orders here, when a shortage
+    needs explaining, instead of being kept by reference: a parent's planned
+    orders released that day, its firm orders starting that day, and through a
+    phantom parent, what the phantom's own requirements need.  A short item is
+    traced again at every re-net, so the compiled kernel does it in C.
+    """
+    needs = _trace(nodes, parents, own, firm, item, day, today)
+    needs.sort()
+    return needs
+
+
+def _trace(nodes: dict[str, ItemNode], parents: dict[str, list[str]],
+           own: dict[str, list[tuple[int, int, str, str]]], firm: dict[str, list[tuple[int, int, str, str]]],
+           item: str, day: int, today: int) -> list[tuple[str, str, int]]:
+    needs = [(kind, ref, qty) for rday, qty, kind, ref in own.get(item, ()) if max(rday, today) == day]
+    component = nodes.get(item)
+    if component is None:
+        return needs
+    for parent in parents.get(item, ()):
+        node = nodes.get(parent)
+        if node is None:
+            continue
+        if node.phantom:
+            for kind, ref, qty in _trace(nodes, parents, own, firm, parent, day, today):
+                needs += node.component_needs(component, qty, kind, ref)
+            continue
+        needs += node.released_needs(component, day, today)
+        for start, qty, kind, ref in firm.get(parent, ()):
+            if max(start, today) == day:
+                needs += node.component_needs(component, qty, kind, ref)
+    return needs
 
 
 def _queue(heap: list[tuple[int, str, ItemNode]], nodes: list[ItemNode], push: bool) -> None:

@@ -422,38 +422,11 @@ class Planner:
 
     def _hits(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int) -> list[ShortageHit]:
         """The requirements of ``item`` due on ``day`` (overdue ones count as today), with what they are for,
-        in (kind, ref, qty) order."""
+        in (kind, ref, qty) order: the kernel traces them (``trace_needs``)."""
         due = _date(day)
         return [ShortageHit(ref=ref, kind=kind, qty=to_number(qty), due=due)
-                for kind, ref, qty in sorted(self._needs_on(plan, graph, item, day, today))]
-
-    def _needs_on(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int
-                  ) -> list[tuple[str, str, int]]:
-        """``_hits`` as (kind, ref, micro-units).
-
-        Dependent requirements are traced back to the parents' orders here, when
-        a shortage needs explaining, instead of being kept by reference.  A short
-        item is traced again at every re-net: the kernel traces each parent's
-        planned orders (``released_needs``); firm orders and phantoms are few.
-        """
-        needs = [(kind, ref, qty) for rday, qty, kind, ref in plan.own.get(item, ()) if max(rday, today) == day]
-        nodes = plan.nodes
-        component = nodes.get(item)
-        if component is None:
-            return needs
-        for parent in graph.parents.get(item, ()):
-            node = nodes.get(parent)
-            if node is None:
-                continue
-            if node.phantom:
-                for kind, ref, qty in self._needs_on(plan, graph, parent, day, today):
-                    needs += node.component_needs(component, qty, kind, ref)
-                continue
-            needs += node.released_needs(component, day, today)
-            for start, qty, kind, ref in plan.firm.get(parent, ()):
-                if max(start, today) == day:
-                    needs += node.component_needs(component, qty, kind, ref)
-        return needs
+                for kind, ref, qty in self.kernel.trace_needs(plan.nodes, graph.parents, plan.own, plan.firm, item,
+                                                              day, today)]
 
     def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, node: Any, today: int,
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:

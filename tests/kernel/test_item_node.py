@@ -60,6 +60,10 @@ class Model:
         self.today = T
         self.masks = b"\x1f\x7f"   # work-center calendars: 0 works Monday to Friday, 1 every day
         self.log: list[Any] = []
+        # what the planner read for each node (day, qty, kind, ref), and who uses whom: for ``trace_needs``
+        self.own: dict[str, list[tuple[int, int, str, str]]] = {}
+        self.firm: dict[str, list[tuple[int, int, str, str]]] = {}
+        self.parents: dict[str, list[str]] = {"C2": ["PH"]}
         self.nodes["P"].make = True
         self.nodes["PH"].set_bom([self.nodes["C2"]], [3 * U * 100 * 10_000], [2 * U * 100 * 10_000], True)
 
@@ -68,6 +72,7 @@ class Model:
         node = self.nodes[name]
         if kind == "own":
             node.set_own([d for d, _ in arg], [q for _, q in arg])
+            self.own[name] = [(d, q, "sales_order", f"SO-{name}-{k}") for k, (d, q) in enumerate(arg)]
         elif kind == "receipts":
             node.set_receipts([d for d, _ in arg], [q for _, q in arg])
         elif kind == "on_hand":
@@ -80,11 +85,13 @@ class Model:
             self.masks = arg
             self.log.append(node.load_update(self.today, arg))
         elif kind == "firm":
+            self.firm[name] = [(d, q, "production_order", f"FO-{k}") for k, (d, q) in enumerate(arg)]
             self.log.append(sorted(n.name for n in node.set_firm([d for d, _ in arg], [q for _, q in arg])))
         elif kind == "bom":
             (n1, d1), (n2, d2), with_phantom = arg
             components = [self.nodes["C1"], self.nodes["PH"]] if with_phantom else [self.nodes["C1"]]
             nums, dens = ([n1, n2], [d1, d2]) if with_phantom else ([n1], [d1])
+            self.parents = {"C2": ["PH"], "C1": ["P"], **({"PH": ["P"]} if with_phantom else {})}
             self.log.append(sorted(n.name for n in node.set_bom(components, nums, dens, False)))
         else:
             self.today += arg
@@ -105,7 +112,10 @@ class Model:
                        # what a shortage of a component traces back to this node's orders
                        [node.released_needs(self.nodes[c], self.today + k, self.today)
                         for c in NAMES for k in (-1, 0, 1, 2, 5)],
-                       [node.component_needs(self.nodes[c], 7 * U + 3, "production_order", "F1") for c in NAMES])
+                       [node.component_needs(self.nodes[c], 7 * U + 3, "production_order", "F1") for c in NAMES],
+                       # a shortage of this node on a day: its own requirements and what it is traced back to
+                       [self.kernel.trace_needs(self.nodes, self.parents, self.own, self.firm, name, self.today + k,
+                                                self.today) for k in (-1, 0, 1, 2, 5)])
                 for name, node in self.nodes.items()}
 
 
