@@ -15,7 +15,9 @@ with ``time.perf_counter_ns`` around the call, after a warm-up):
     re-plans the part of its BOM tree whose requirements change.
 (c) ``regenerate``   ``planner.regenerate(site)`` with a fresh planner (a cold,
     from-scratch regenerative run) on a 100k-item site, and on the 10k site
-    for both kernels (the Cython/twin ratio).
+    for both kernels (the Cython/twin ratio); ``--regen-runs`` runs each
+    (3), the median reported: a single cold run moves by up to half with
+    how fast the host hands out fresh pages.
 (d) ``memory``       bytes retained by the engine after loading the 10k site,
     split into ledger and planner state, per item and per open order/demand,
     with what the planner's ``ItemNode`` objects hold (method in
@@ -189,8 +191,9 @@ def run(args: argparse.Namespace) -> Report:
     gc.collect()
     gc.freeze()
     for kernel in kernels:
-        _log(f"(regenerate) {args.items:,} items, {kernel}")
-        report.regens.append(regenerate_run(site, kernel, overhead))
+        for number in range(1, args.regen_runs + 1):
+            _log(f"(regenerate) {args.items:,} items, {kernel}, run {number} of {args.regen_runs}")
+            report.regens.append(regenerate_run(site, kernel, overhead))
         _log(f"(regenerate) {args.items:,} items, {kernel}, instrumented")
         report.regens.append(regenerate_run(site, kernel, overhead, wrapper_ns=wrappers[kernel]))
     del site, ledger, gen
@@ -214,8 +217,8 @@ def run(args: argparse.Namespace) -> Report:
         gc.collect()
         gc.freeze()
         for kernel in big_kernels:
-            for _ in range(args.repeat):
-                _log(f"(regenerate) {args.regen_items:,} items, {kernel}")
+            for number in range(1, args.regen_runs + 1):
+                _log(f"(regenerate) {args.regen_items:,} items, {kernel}, run {number} of {args.regen_runs}")
                 report.regens.append(regenerate_run(big_site, kernel, overhead))
             _log(f"(regenerate) {args.regen_items:,} items, {kernel}, instrumented")
             report.regens.append(regenerate_run(big_site, kernel, overhead, wrapper_ns=wrappers[kernel]))
@@ -237,8 +240,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=10_000, help="items of the site for (a), (b), (d)")
     parser.add_argument("--regen-items", type=int, default=100_000, help="items of the site for (c); 0 skips it")
     parser.add_argument("--kernel", choices=("cython", "python", "both"), default="both")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per measurement: (a)/(b) pool their events, (c) regenerates this many times")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per (a)/(b) measurement, their events pooled")
+    parser.add_argument("--regen-runs", type=int, default=3,
+                        help="cold regenerative runs per kernel and site for (c), each with a fresh planner: the "
+                             "median is reported")
     parser.add_argument("--scan-events", type=int, default=20_000, help="most events timed for (a)")
     parser.add_argument("--order-events", type=int, default=2_000, help="most events timed for (b)")
     parser.add_argument("--seconds", type=float, default=20.0, help="time budget per (a)/(b) measurement")
