@@ -46,7 +46,9 @@ class Settings:
     #: seconds a batch may wait for outputs the brokers refuse before it is aborted and the worker restarts
     transaction_timeout: int = 600
     #: input records a worker reads ahead of the batch being applied; more pauses fetching (back-pressure)
-    read_ahead: int = 4096
+    read_ahead: int = 65_536
+    #: input bytes (record values) a worker reads ahead of the batch being applied; more pauses fetching
+    read_ahead_bytes: int = 32 << 20
     #: the worker's netting kernel: "cython", "python" (the pure-Python twin), "off" (no planning, so no plan
     #: or cost outputs: ledger and durable state only; for benchmarks) or empty (the compiled one when built)
     kernel: str = ""

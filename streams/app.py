@@ -112,7 +112,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     site_topics = [settings.topic(name) for name in SITE_TOPICS]
     # the site topics' records go from Faust's consumer to the agent a fetch at a time (streams/feed.py)
-    feed = RecordFeed(site_topics, settings.read_ahead)
+    feed = RecordFeed(site_topics, settings.read_ahead, settings.read_ahead_bytes)
     transport = FeedTransport(app.conf.broker_consumer, app)
     transport.feed = feed
     app.transport = transport

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,32 +40,45 @@ FETCH_TIMEOUT = 1.0
 
 
 class RecordFeed:
-    """Fetched site records waiting for the agent, bounded in records (the worker's ``read_ahead``).
+    """Fetched site records waiting for the agent, bounded in records and in bytes (the worker's ``read_ahead``
+    and ``read_ahead_bytes``).
 
     A fetch's records are put as one list.  ``put`` waits while the feed holds
-    ``limit`` records or more, so the drain loop fetches no more until the agent
-    takes some: the feed holds at most ``limit`` records and one fetch.  A put
-    that waits is dropped if the flow is suspended meanwhile (a rebalance), as
-    Faust drops a message its stream had no room for: the durable layer reads
-    such records again (``streams.inflight``).
+    ``limit`` records or ``limit_bytes`` of record values or more, so the drain
+    loop fetches no more until the agent takes some: the feed holds at most
+    ``limit`` records and ``limit_bytes``, and one fetch.  Both bounds, because a
+    record is one event or an envelope of a hundred: a count that lets single
+    events be read ahead while a batch is applied would let envelopes take
+    gigabytes.  A put that waits is dropped if the flow is suspended meanwhile (a
+    rebalance), as Faust drops a message its stream had no room for: the durable
+    layer reads such records again (``streams.inflight``).
     """
 
-    def __init__(self, topics: Iterable[str], limit: int) -> None:
+    def __init__(self, topics: Iterable[str], limit: int, limit_bytes: int | None = None) -> None:
         if limit < 1:
             raise ValueError(f"a feed holds at least one record, not {limit}")
+        if limit_bytes is not None and limit_bytes < 1:
+            raise ValueError(f"a feed holds at least one byte, not {limit_bytes}")
         self.topics = frozenset(topics)
         self.limit = limit
+        self.limit_bytes = limit_bytes if limit_bytes is not None else sys.maxsize
         self._lists: collections.deque[list[InRecord]] = collections.deque()
         self._held = 0
+        self._held_bytes = 0
         self._arrived = asyncio.Event()
         self._taken = asyncio.Event()
 
     def __len__(self) -> int:
         return self._held
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the record values the feed holds."""
+        return self._held_bytes
+
     async def put(self, records: list[InRecord], suspended: Any = None) -> bool:
         """Queue a fetch's records, once there is room; False if dropped because ``suspended`` was set."""
-        while self._held >= self.limit:
+        while self._held >= self.limit or self._held_bytes >= self.limit_bytes:
             if suspended is not None and suspended.is_set():
                 return False
             self._taken.clear()
@@ -74,6 +88,7 @@ class RecordFeed:
                 await _first(self._taken.wait(), suspended.wait())
         self._lists.append(records)
         self._held += len(records)
+        self._held_bytes += _size(records)
         self._arrived.set()
         return True
 
@@ -100,8 +115,13 @@ class RecordFeed:
                 records = records[:room]
             taken.extend(records)
         self._held -= len(taken)
+        self._held_bytes -= _size(taken)
         self._taken.set()
         return taken
+
+
+def _size(records: list[InRecord]) -> int:
+    return sum(len(record.value) for record in records)
 
 
 async def _first(*waits: Any) -> None:

@@ -104,6 +104,38 @@ def test_a_full_feed_holds_the_put_until_records_are_taken() -> None:
     asyncio.run(run())
 
 
+def test_a_feed_full_in_bytes_holds_the_put_until_records_are_taken() -> None:
+    """Envelopes are a hundred events a record: a count alone would let the feed hold gigabytes of them."""
+    async def run() -> None:
+        feed = RecordFeed([TOPIC], limit=1000, limit_bytes=250)
+        big = [InRecord(TOPIC, 0, offset, b"x" * 100) for offset in range(3)]
+        assert await feed.put(big)                    # 300 bytes: room when it came, a fetch goes in whole
+        assert feed.held_bytes == 300
+        blocked = asyncio.ensure_future(feed.put([InRecord(TOPIC, 0, 3, b"y" * 10)]))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()                     # 3 records of 1000, but 300 bytes of 250
+        assert _offsets(await feed.take(1, within=0.0)) == [0]
+        assert feed.held_bytes == 200                 # below the bound again: the put goes in
+        assert await asyncio.wait_for(blocked, GUARD) is True
+        assert feed.held_bytes == 210 and len(feed) == 3
+        assert _offsets(await feed.take(10, within=0.0)) == [1, 2, 3]
+        assert feed.held_bytes == 0 and len(feed) == 0
+
+    asyncio.run(run())
+
+
+def test_a_take_split_from_a_fetch_leaves_the_rest_counted() -> None:
+    async def run() -> None:
+        feed = RecordFeed([TOPIC], limit=1000, limit_bytes=10_000)
+        await feed.put([InRecord(TOPIC, 0, offset, b"z" * (offset + 1)) for offset in range(5)])   # 15 bytes
+        assert _offsets(await feed.take(2, within=0.0)) == [0, 1]
+        assert feed.held_bytes == 3 + 4 + 5
+        assert _offsets(await feed.take(10, within=0.0)) == [2, 3, 4]
+        assert feed.held_bytes == 0
+
+    asyncio.run(run())
+
+
 def test_a_held_back_put_is_dropped_when_the_flow_is_suspended() -> None:
     async def run() -> None:
         feed = RecordFeed([TOPIC], limit=2)
@@ -123,18 +155,21 @@ def test_a_held_back_put_is_dropped_when_the_flow_is_suspended() -> None:
 def test_a_feed_holds_at_least_one_record() -> None:
     with pytest.raises(ValueError, match="at least one record"):
         RecordFeed([TOPIC], limit=0)
+    with pytest.raises(ValueError, match="at least one byte"):
+        RecordFeed([TOPIC], limit=1, limit_bytes=0)
 
 
 def test_the_worker_reads_its_site_topics_through_the_feed(tmp_path) -> None:
     from millstream.settings import Settings
     from streams.app import SITE_TOPICS, create_app
 
-    settings = Settings(data_dir=str(tmp_path), read_ahead=321)
+    settings = Settings(data_dir=str(tmp_path), read_ahead=321, read_ahead_bytes=54_321)
     app = create_app(settings)   # nothing connects before the app starts
     assert isinstance(app.transport, FeedTransport)
     assert isinstance(app.consumer, FeedConsumer)
     assert app.transport.feed.topics == {settings.topic(name) for name in SITE_TOPICS}
     assert app.transport.feed.limit == 321
+    assert app.transport.feed.limit_bytes == 54_321
 
 
 def test_the_drain_loop_copied_is_still_fausts() -> None:
