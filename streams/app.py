@@ -145,7 +145,7 @@ def create_app(settings: Settings) -> faust.App:
 
         # behind by a take's worth of records or more: takes joined into one batch (streams/intake.py)
         async for batch in joined(takes(), durable.backlog, behind=settings.batch_size, max_records=settings.read_ahead,
-                                  max_bytes=settings.catchup_bytes, window=CATCHUP_WINDOW):
+                                  max_bytes=settings.catchup_bytes, window=CATCHUP_WINDOW, queued=feed.__len__):
             await durable.apply(batch)
             collector.after_batch()
 

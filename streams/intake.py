@@ -9,7 +9,11 @@ times.  So while the inputs hold a take's worth of records or more past what
 was taken, the takes are joined into one batch until it holds ``max_records``
 records (the worker's ``read_ahead``: a stalled batch holds about what the feed
 does), ``max_bytes`` of input or ``window`` seconds of taking; a live
-worker that keeps up still applies each take as it comes.
+worker that keeps up still applies each take as it comes.  Records already
+fetched (``queued``) count as behind whatever the inputs say: an input paused
+for the event-time merge brings nothing more, but what the feed holds of it
+still comes, and taken alone a full read-ahead of them went in as a hundred
+batches of one take.
 
 The next take is asked for as soon as one arrives, so it gathers records
 while the batch before is committed (its transactions wait on the brokers)
@@ -31,8 +35,10 @@ Backlog = Callable[[dict[tuple[str, int], int]], int]
 
 
 async def joined(takes: AsyncIterator[list[InRecord]], backlog: Backlog, *, behind: int, max_records: int,
-                 max_bytes: int, window: float) -> AsyncIterator[list[InRecord]]:
-    """The takes as engine batches: one take each, or several joined while ``backlog`` is ``behind`` or more.
+                 max_bytes: int, window: float, queued: Callable[[], int] = lambda: 0
+                 ) -> AsyncIterator[list[InRecord]]:
+    """The takes as engine batches: one take each, or several joined while ``backlog`` or ``queued`` (records
+    fetched, waiting for a take) is ``behind`` or more.
 
     A joined batch takes no more once it holds ``max_records`` records or
     ``max_bytes`` of record values, or ``window`` seconds after its first
@@ -53,7 +59,8 @@ async def joined(takes: AsyncIterator[list[InRecord]], backlog: Backlog, *, behi
             size = sum(len(record.value) for record in batch)
             last = _last_offsets(batch, {})
             deadline = loop.time() + window
-            while len(batch) < max_records and size < max_bytes and backlog(last) >= behind:
+            while len(batch) < max_records and size < max_bytes and (queued() >= behind
+                                                                       or backlog(last) >= behind):
                 done, _ = await asyncio.wait({waiting}, timeout=deadline - loop.time())
                 if not done or waiting.exception() is not None:
                     break   # none came within the window, or the takes ended (the next round returns)

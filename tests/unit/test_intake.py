@@ -53,6 +53,30 @@ def test_takes_are_joined_while_the_inputs_hold_more_than_the_threshold() -> Non
     assert _offsets(batches) == [list(range(27)), [27, 28, 29]]
 
 
+def test_records_already_fetched_are_joined_though_their_inputs_show_nothing_more() -> None:
+    """An input paused for the event-time merge counts for nothing in the backlog, but what the feed holds of
+    it still comes: a take at a time, a full read-ahead of them went in as a hundred batches."""
+    takes = [_take(start, 3) for start in range(0, 30, 3)]
+    fetched = [30]
+
+    async def run() -> list[list[InRecord]]:
+        async def counted() -> AsyncIterator[list[InRecord]]:
+            async for take in _takes(takes):
+                fetched[0] -= len(take)   # the feed hands them over: what it holds shrinks
+                yield take
+
+        return await _batches(counted(), _ends({}), queued=lambda: fetched[0])
+
+    # queued 27 after the first take, ... 3 after the ninth: joined while 5 or more are still fetched
+    assert _offsets(asyncio.run(run())) == [list(range(27)), [27, 28, 29]]
+
+
+def test_nothing_fetched_and_nothing_on_the_inputs_applies_each_take() -> None:
+    takes = [_take(0, 3), _take(3, 3)]
+    batches = asyncio.run(_batches(_takes(takes), _ends({}), queued=lambda: 0))
+    assert _offsets(batches) == [[0, 1, 2], [3, 4, 5]]
+
+
 def test_a_joined_batch_stops_at_its_byte_bound() -> None:
     takes = [_take(start, 3, size=100) for start in range(0, 30, 3)]
     batches = asyncio.run(_batches(_takes(takes), _ends({(TOPIC, 0): 30}), max_bytes=900))
