@@ -12,8 +12,8 @@ does), ``max_bytes`` of input or ``window`` seconds of taking; a live
 worker that keeps up still applies each take as it comes.  Records already
 fetched (``queued``) count as behind whatever the inputs say: an input paused
 for the event-time merge brings nothing more, but what the feed holds of it
-still comes, and taken alone a full read-ahead of them went in as a hundred
-batches of one take.
+still comes, and counted as nothing it went in a take (``batch_size``) at a
+time, each take a batch of its own.
 
 The next take is asked for as soon as one arrives, so it gathers records
 while the batch before is committed (its transactions wait on the brokers)

@@ -55,7 +55,7 @@ def test_takes_are_joined_while_the_inputs_hold_more_than_the_threshold() -> Non
 
 def test_records_already_fetched_are_joined_though_their_inputs_show_nothing_more() -> None:
     """An input paused for the event-time merge counts for nothing in the backlog, but what the feed holds of
-    it still comes: a take at a time, a full read-ahead of them went in as a hundred batches."""
+    it still comes: counted as nothing, it went in a take at a time, each take a batch of its own."""
     takes = [_take(start, 3) for start in range(0, 30, 3)]
     fetched = [30]
 
