@@ -31,7 +31,7 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from .processor import InRecord
+from .processor import InRecord, value_bytes
 
 __all__ = ["FeedConsumer", "FeedTransport", "RecordFeed"]
 
@@ -88,7 +88,7 @@ class RecordFeed:
                 await _first(self._taken.wait(), suspended.wait())
         self._lists.append(records)
         self._held += len(records)
-        self._held_bytes += _size(records)
+        self._held_bytes += value_bytes(records)
         self._arrived.set()
         return True
 
@@ -115,13 +115,9 @@ class RecordFeed:
                 records = records[:room]
             taken.extend(records)
         self._held -= len(taken)
-        self._held_bytes -= _size(taken)
+        self._held_bytes -= value_bytes(taken)
         self._taken.set()
         return taken
-
-
-def _size(records: list[InRecord]) -> int:
-    return sum(len(record.value) for record in records)
 
 
 async def _first(*waits: Any) -> None:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from .processor import InRecord
+from .processor import InRecord, value_bytes
 
 __all__ = ["Backlog", "joined"]
 
@@ -56,7 +56,7 @@ async def joined(takes: AsyncIterator[list[InRecord]], backlog: Backlog, *, behi
             except StopAsyncIteration:
                 return
             waiting = asyncio.ensure_future(anext(takes))
-            size = sum(len(record.value) for record in batch)
+            size = value_bytes(batch)
             last = _last_offsets(batch, {})
             deadline = loop.time() + window
             while len(batch) < max_records and size < max_bytes and (queued() >= behind
@@ -67,7 +67,7 @@ async def joined(takes: AsyncIterator[list[InRecord]], backlog: Backlog, *, behi
                 take = waiting.result()
                 waiting = asyncio.ensure_future(anext(takes))
                 batch.extend(take)
-                size += sum(len(record.value) for record in take)
+                size += value_bytes(take)
                 _last_offsets(take, last)
             yield batch
     finally:
