@@ -67,12 +67,9 @@ _AFTER_ALL = dt.datetime.max.replace(tzinfo=dt.UTC)
 TopicPartition = tuple[str, int]
 
 
+#: master data is every worker's and is read whole, never skipped; a rejection changes no site's state
 _NOT_SITE_STATE = (out.Rejected, *ev.MASTER_TYPES)
-
-
-def _sites(decoded: list[Any]) -> set[str]:
-    """Sites whose state a record changes; master data is every worker's and is read whole, never skipped."""
-    return {e.site for e in decoded if not isinstance(e, _NOT_SITE_STATE) and e.site is not None}
+_CHANGES_STATE: dict[type, bool] = {}   # per class: not one of _NOT_SITE_STATE (an isinstance per event is not free)
 
 
 class Processor:
@@ -192,45 +189,72 @@ class Processor:
         order: list[tuple[str, int, int, int]] = []
         sources: list[str] = []
         origins: dict[str, InRecord] = {}
-        applied: list[tuple[InRecord, set[str]]] = []
+        applied: dict[tuple[str, str, int], int] = {}   # (site, topic, partition) -> last offset applied
         arrived: dict[str, dt.datetime] = {}   # site -> latest event time this batch brought
+        master = self._topic["master"]
+        partition_of = self.partition_of
+        last_offset = self.last_offset
+        rows = self.rows
+        max_bytes = self.settings.max_message_bytes
         for record in records:
-            tp = (record.topic, record.partition)
-            if record.offset <= self.last_offset.get(tp, -1):
+            topic, partition, offset = record.topic, record.partition, record.offset
+            tp = (topic, partition)
+            if offset <= last_offset.get(tp, -1):
                 # delivered again in this session (an input put back to its committed offset after a
                 # rebalance: see streams/durable.py, ``_rewind``): already handed to the engine
                 if metrics is not None:
-                    metrics.skipped(record.topic)
+                    metrics.skipped(topic)
                 continue
-            source = f"{record.topic}[{record.partition}]@{record.offset}"
-            decoded = decode_message(record.value, source=source, max_bytes=self.settings.max_message_bytes)
-            if self.partition_of is not None and record.topic != self._topic["master"]:
-                decoded = [self._misplaced(event, record.partition, source) or event for event in decoded]
-            self.last_offset[tp] = record.offset
-            latest = self.latest.setdefault(tp, {})
-            for event in decoded:
-                ts, site = getattr(event, "ts", None), getattr(event, "site", None)
+            source = f"{topic}[{partition}]@{offset}"
+            decoded = decode_message(record.value, source=source, max_bytes=max_bytes)
+            last_offset[tp] = offset
+            latest = self.latest.get(tp)
+            if latest is None:
+                latest = self.latest[tp] = {}
+            checked = partition_of is not None and topic != master
+            sites: set[str] = set()   # sites whose state the record changes
+            for index, event in enumerate(decoded):
+                site = event.site
+                if site is None:
+                    continue
+                changes_state = _CHANGES_STATE.get(type(event))
+                if changes_state is None:
+                    changes_state = _CHANGES_STATE[type(event)] = not issubclass(type(event), _NOT_SITE_STATE)
+                if changes_state:
+                    if checked and partition_of(site) != partition:   # type: ignore[misc]
+                        decoded[index] = self._misplaced(event, site, partition, source)
+                        continue
+                    sites.add(site)
                 # a time the engine rejects (year 9999) says nothing of how far the sender has come: counted,
                 # it would let every later event of the site through the merge at once
-                if ts is not None and site is not None and ts > latest.get(site, _BEFORE_ALL) \
-                        and in_time_range(ts):
+                ts = event.ts
+                if ts is not None and ts > latest.get(site, _BEFORE_ALL) and in_time_range(ts):
                     latest[site] = ts
                     if ts > arrived.get(site, _BEFORE_ALL):
                         arrived[site] = ts
-            if self.rows is not None:
-                sites = _sites(decoded)
-                if any(record.offset <= self.rows.applied_offset(site, record.topic, record.partition)
-                       for site in sites):
+            if rows is not None and sites:
+                restored = False
+                for site in sites:
+                    if offset <= rows.applied_offset(site, topic, partition):
+                        restored = True
+                        break
+                if restored:
                     if metrics is not None:
-                        metrics.skipped(record.topic)
+                        metrics.skipped(topic)
                     continue  # applied before a restart: the restored state holds it
-                applied.append((record, sites))
+                for site in sites:   # a partition's records come in offset order: the last is the highest
+                    applied[(site, topic, partition)] = offset
             if metrics is not None:
-                metrics.consumed(record.topic, decoded)
+                metrics.consumed(topic, decoded)
             origins[source] = record
-            events.extend(decoded)
-            sources.extend([source] * len(decoded))
-            order.extend((record.topic, record.partition, record.offset, i) for i in range(len(decoded)))
+            if len(decoded) == 1:   # one event per message: what a lone scanner sends
+                events.append(decoded[0])
+                sources.append(source)
+                order.append((topic, partition, offset, 0))
+            else:
+                events.extend(decoded)
+                sources.extend([source] * len(decoded))
+                order.extend((topic, partition, offset, i) for i in range(len(decoded)))
         engine_started = time.perf_counter()
         if highwaters is not None:
             if self.grace > 0:
@@ -245,10 +269,9 @@ class Processor:
             by_time = sorted(range(len(events)), key=lambda i: _event_time(events[i]))
             outputs = self.engine.apply([events[i] for i in by_time], [sources[i] for i in by_time])
         engine_seconds = time.perf_counter() - engine_started
-        if self.rows is not None:
-            for record, sites in applied:
-                for site in sites:
-                    self.rows.record_offset(site, record.topic, record.partition, record.offset)
+        if rows is not None:
+            for (site, topic, partition), offset in applied.items():
+                rows.record_offset(site, topic, partition, offset)
         routed = [self.route(output, origins) for output in outputs]
         if metrics is not None:
             metrics.batch(len(events), outputs, routed, time.perf_counter() - started, engine_seconds)
@@ -261,17 +284,12 @@ class Processor:
             self.metrics.outputs(outputs, routed)
         return routed
 
-    def _misplaced(self, event: Any, partition: int, source: str) -> out.Rejected | None:
+    def _misplaced(self, event: Any, site: str, partition: int, source: str) -> out.Rejected:
         """A site event on another site's partition: its worker may not own the site, so it is dead-lettered.
 
         The rejection names no site, so it goes out with the partition it came from.
         """
-        site = getattr(event, "site", None)
-        if site is None or isinstance(event, (out.Rejected, *ev.MASTER_TYPES)) or self.partition_of is None:
-            return None
-        home = self.partition_of(site)
-        if home == partition:
-            return None
+        home = self.partition_of(site)   # type: ignore[misc]
         return out.Rejected(reason=f"site {site!r} belongs on partition {home}, the record came on partition "
                                    f"{partition}: key site events by their site", event=event, source=source)
 
