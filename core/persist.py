@@ -494,10 +494,13 @@ def _item_row(state: SiteState, item: str) -> ItemRow | None:
     issued = state.issued_value.get(item)
     if not lots and not reserved and avg is None and issued is None:
         return None
-    qty = stock.qty
+    if lots and len(lots) == 1:   # most items: the lot holds the item's totals
+        lots_row = [(lot, {s: q for s, q in zip(STATUSES, stock.by_item[item], strict=True) if q}) for lot in lots]
+    else:
+        qty = stock.qty
+        lots_row = [(lot, {s: q for s in STATUSES if (q := qty.get((item, lot, s)))}) for lot in lots or ()]
     return ItemRow(
-        lots=[(lot, {s: q for s in STATUSES if (q := qty.get((item, lot, s)))}) for lot in lots or ()],
-        moves={kind: moved for kind in MOVEMENT_KINDS if (moved := stock.moves.get((item, kind))) is not None},
+        lots=lots_row, moves=stock.moves.get(item, {}),
         reserved=reserved, avg_cost=avg, issued_value=issued,
         emptied={lot: day for lot, day in (lots or {}).items() if day is not None})
 
@@ -577,8 +580,8 @@ def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
         stock.lots[item] = {lot: row.emptied.get(lot) for lot, _ in row.lots}
         stock.touched = None   # the next day looks at every lot (and queues the empty ones again)
         stock.by_item[item] = totals
-        for kind, moved in row.moves.items():
-            stock.moves[(item, kind)] = moved
+        if row.moves:
+            stock.moves[item] = dict(row.moves)
     if row.reserved:
         stock.reserved[item] = row.reserved
     if row.avg_cost is not None:

@@ -36,7 +36,8 @@ class Stock:
         #: (day, item, lot) of each lot found empty, in the order found (days only grow): retirement candidates
         self.emptied: deque[tuple[Any, str, str]] = deque()
         self.reserved: dict[str, int] = {}
-        self.moves: dict[tuple[str, str], int] = {}
+        #: item -> movement kind -> what it moved in all (one dictionary per item: its row reads it whole)
+        self.moves: dict[str, dict[str, int]] = {}
 
     # --- reading -----------------------------------------------------------------
 
@@ -76,8 +77,10 @@ class Stock:
         lots.setdefault(lot, None)
         if self.touched is not None:
             self.touched.add((item, lot))
-        move = (item, kind)
-        self.moves[move] = self.moves.get(move, 0) + delta
+        moves = self.moves.get(item)
+        if moves is None:
+            moves = self.moves[item] = {}
+        moves[kind] = moves.get(kind, 0) + delta
 
     def reserve(self, item: str, delta: int) -> None:
         value = self.reserved.get(item, 0) + delta

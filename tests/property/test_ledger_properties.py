@@ -3,8 +3,9 @@
 Sequences mix receipts, issues, material issues, outputs, counts, quality moves, scraps,
 transfers, production orders (created, released, re-sized, closed, cancelled) and re-sent
 duplicates over two sites, three items and three lots.  Events that refer to an order only
-refer to one created earlier (or to one that never exists), so every accepted event is applied
-in sequence order and an independent model can replay the accepted ones.
+refer to one created earlier (or to one that never exists), so an accepted event is applied in
+sequence order unless it names a lot its site has not seen yet: then it waits for the event that
+brings the lot, as the engine parks it, and the independent model replays the accepted ones so.
 """
 
 from __future__ import annotations
@@ -249,6 +250,28 @@ class Model:
             order = self.orders.setdefault(e.order_id, {"item": e.item, "site": site, "issued": {}})
             order["status"], order["qty"] = e.status, _fixed(e.qty)
 
+    def replay(self, accepted: list[Any]) -> None:
+        """Apply accepted events in the engine's order: one naming a lot its site has not seen waits for the
+        event that brings the lot and goes right after it (the engine parks it: ``SiteState._require_lot``)."""
+        waiting: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+
+        def run(e: Any) -> None:
+            if isinstance(e, _NEEDS_LOT) and e.lot is not None and e.lot not in self.lots[e.site][e.item]:
+                waiting[(e.site, e.item, e.lot)].append(e)
+                return
+            self.apply(e)
+            for parked in waiting.pop(self._brings(e), []) if isinstance(e, _BRINGS_LOT) else ():
+                run(parked)
+
+        for event in accepted:
+            run(event)
+        assert not waiting, f"accepted events never found their lots: {dict(waiting)}"
+
+    def _brings(self, e: Any) -> tuple[str, str, str]:
+        """The (site, item, lot) an applied receipt, transfer receipt, count or output names."""
+        item_name = self.orders[e.order_id]["item"] if isinstance(e, ev.Output) else e.item
+        return (e.site, item_name, e.lot)
+
     def reserved(self, site: str) -> dict[str, int]:
         total: dict[str, int] = defaultdict(int)
         for order in self.orders.values():
@@ -258,6 +281,10 @@ class Model:
                 for component, need in required.items():
                     total[component] += max(0, need - order["issued"].get(component, 0))
         return {k: v for k, v in total.items() if v}
+
+
+_NEEDS_LOT = (ev.Issue, ev.MaterialIssue, ev.Scrap, ev.TransferShipped, ev.Quality)
+_BRINGS_LOT = (ev.Receipt, ev.TransferReceived, ev.Count, ev.Output)
 
 
 def _accepted(events: list[Any], outputs: list[Any]) -> list[Any]:
@@ -272,8 +299,8 @@ def _check_engine_invariants(engine: Engine) -> None:
     for state in engine.sites.values():
         stock = state.stock
         assert all(v > 0 for v in stock.qty.values()), "negative or zero stock line with negative stock off"
-        for item_name in {*stock.by_item, *(k[0] for k in stock.moves)}:
-            moved = sum(v for (i, _), v in stock.moves.items() if i == item_name)
+        for item_name in {*stock.by_item, *stock.moves}:
+            moved = sum(stock.moves.get(item_name, {}).values())
             lines = sum(v for (i, _, _), v in stock.qty.items() if i == item_name)
             assert stock.physical(item_name) == moved == lines
         need: dict[str, int] = defaultdict(int)
@@ -295,13 +322,13 @@ def test_conservation_and_reservations_match_an_independent_model(events):
         _check_engine_invariants(engine)
     outputs += engine.finish()
     model = Model()
-    for event in _accepted(events, outputs):
-        model.apply(event)
+    model.replay(_accepted(events, outputs))
     for site in SITES:
         state = engine.sites.get(site)
         stock_lines = dict(state.stock.qty) if state else {}
         assert stock_lines == {k: v for k, v in model.qty[site].items() if v}
-        engine_moves = {k: v for k, v in (state.stock.moves.items() if state else ()) if v}
+        engine_moves = {(i, kind): v for i, moves in (state.stock.moves.items() if state else ())
+                        for kind, v in moves.items() if v}
         assert engine_moves == {k: v for k, v in model.moves[site].items() if v}
         for item_name in ITEMS:
             physical = state.stock.physical(item_name) if state else 0

@@ -14,7 +14,7 @@ def test_receipt_without_po_books_available_stock():
     assert lot_qty(engine, "RAW-A", "L1") == q(12.5)
     assert stock.physical("RAW-A") == q(12.5)
     assert stock.available("RAW-A") == q(12.5)
-    assert stock.moves[("RAW-A", "receipt")] == q(12.5)
+    assert stock.moves["RAW-A"]["receipt"] == q(12.5)
 
 
 def test_receipt_against_po_counts_as_received():
@@ -62,7 +62,7 @@ def test_issue_takes_lots_first_in_first_out():
     assert ("RAW-A", "L1", "available") not in engine.sites[SITE].stock.qty
     assert lot_qty(engine, "RAW-A", "L2") == q(3)
     assert lot_qty(engine, "RAW-A", "L3") == q(5)
-    assert engine.sites[SITE].stock.moves[("RAW-A", "issue")] == -q(7)
+    assert engine.sites[SITE].stock.moves["RAW-A"]["issue"] == -q(7)
 
 
 def test_issue_from_named_lot():
@@ -122,7 +122,7 @@ def test_count_books_the_difference_as_adjustment_and_tracks_accuracy():
     stock = engine.sites[SITE].stock
     assert lot_qty(engine, "RAW-A", "L1") == q(8)
     assert lot_qty(engine, "RAW-A", "L3") == q(1.5)
-    assert stock.moves[("RAW-A", "adjustment")] == q(-2 + 1.5)
+    assert stock.moves["RAW-A"]["adjustment"] == q(-2 + 1.5)
     assert stock.physical("RAW-A") == q(13.5)
     counts = engine.sites[SITE].counts
     assert (counts.lines, counts.exact) == (3, 1)
@@ -153,7 +153,7 @@ def test_quality_release_from_qc_makes_stock_available():
     assert lot_qty(engine, "RAW-A", "L1", "qc_pending") == 0
     stock = engine.sites[SITE].stock
     assert stock.physical("RAW-A") == q(10)
-    assert stock.moves[("RAW-A", "quality")] == 0
+    assert stock.moves["RAW-A"]["quality"] == 0
 
 
 def test_quality_illegal_move_is_rejected_and_changes_nothing():
@@ -187,7 +187,7 @@ def test_scrap_removes_stock_of_the_given_status():
              mk("scrap", item="RAW-A", lot="L1", qty=3))
     assert lot_qty(engine, "RAW-A", "L1", "rejected") == q(1)
     stock = engine.sites[SITE].stock
-    assert stock.moves[("RAW-A", "scrap")] == -q(3)
+    assert stock.moves["RAW-A"]["scrap"] == -q(3)
     assert stock.physical("RAW-A") == q(7)
     bad = apply_rejected(engine, mk("scrap", item="RAW-A", lot="L1", qty=2))
     assert "insufficient stock" in bad.reason
@@ -214,6 +214,6 @@ def test_negative_stock_allowed_by_setting():
     stock = engine.sites[SITE].stock
     assert stock.physical("RAW-A") == -q(3)
     assert sum(stock.qty[k] for k in stock.qty if k[0] == "RAW-A") == -q(3)
-    assert stock.moves[("RAW-A", "issue")] == -q(10)
+    assert stock.moves["RAW-A"]["issue"] == -q(10)
     apply_ok(engine, mk("scrap", item="RAW-A", lot="L2", qty=1, status="available"))
     assert stock.physical("RAW-A") == -q(4)

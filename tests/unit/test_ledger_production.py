@@ -115,7 +115,7 @@ def test_material_issue_consumes_own_reservation_first():
     assert state.production["MO-1"].issued["RAW-B"] == q(11)
     assert "RAW-B" not in state.production["MO-1"].reserved
     assert lot_qty(engine, "RAW-B", "B1") == q(1)
-    assert state.stock.moves[("RAW-B", "material_issue")] == -q(11)
+    assert state.stock.moves["RAW-B"]["material_issue"] == -q(11)
 
 
 def test_material_issue_cannot_take_another_orders_reservation():
@@ -197,7 +197,7 @@ def test_output_books_qc_pending_stock_and_reduces_open_qty():
     state = engine.sites[SITE]
     assert lot_qty(engine, "FG", "F1", "qc_pending") == q(6)
     assert state.stock.available("FG") == 0
-    assert state.stock.moves[("FG", "output")] == q(6)
+    assert state.stock.moves["FG"]["output"] == q(6)
     order = state.production["MO-1"]
     assert (order.good, order.scrap, order.open_qty) == (q(6), q(1), q(4))
     assert state.produced_by[("FG", "F1")] == {"MO-1": q(6)}

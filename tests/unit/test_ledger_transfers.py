@@ -27,7 +27,7 @@ def test_shipment_leaves_source_and_is_in_transit_at_destination():
     apply_ok(engine, _ship())
     source, dest = engine.sites["S1"], engine.sites["S2"]
     assert lot_qty(engine, "RAW-A", "L1") == q(6)
-    assert source.stock.moves[("RAW-A", "transfer_out")] == -q(4)
+    assert source.stock.moves["RAW-A"]["transfer_out"] == -q(4)
     assert source.outbound["T-1"].to_site == "S2"
     transit = dest.inbound["T-1"]
     assert (transit.from_site, transit.item, transit.qty, transit.lot) == ("S1", "RAW-A", q(4), "L1")
@@ -56,7 +56,7 @@ def test_receipt_of_a_transfer_moves_stock_and_clears_in_transit():
     apply_ok(engine, _ship(), _receive())
     dest = engine.sites["S2"]
     assert lot_qty(engine, "RAW-A", "L1", site="S2") == q(4)
-    assert dest.stock.moves[("RAW-A", "transfer_in")] == q(4)
+    assert dest.stock.moves["RAW-A"]["transfer_in"] == q(4)
     assert dest.inbound["T-1"].done and dest.inbound["T-1"].open_qty == 0
     assert dest.inbound["T-1"].received == q(4)
     total = sum(engine.sites[s].stock.physical("RAW-A") for s in ("S1", "S2"))
