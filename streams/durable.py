@@ -288,10 +288,9 @@ class DurableSites:
         for by_tp in positions.values():
             self._next.update({(tp.topic, tp.partition): offset for tp, offset in by_tp.items()})
         if merge is not None:
-            await self._regulate(*merge)
+            await self._regulate()
 
-    async def _regulate(self, ends: dict[tuple[str, int], int | None],
-                        positions: dict[tuple[str, int], int | None]) -> None:
+    async def _regulate(self) -> None:
         """Pause the merged inputs that run ahead of a partition holding ``merge_hold_limit`` waiting events.
 
         The inputs that set a waiting site's watermark (``Processor.holding_back``)
@@ -301,7 +300,9 @@ class DurableSites:
         """
         if self.pending or not self._settled.is_set() or getattr(self.app, "in_recovery", False):
             return
-        lagging = self.processor.behind(ends, positions)
+        # what the batch's watermarks waited for: an input holding a site back keeps flowing, whatever else
+        # looks behind (records written since the batch before count for the grace only: Processor.behind)
+        lagging = self.processor.lagging
         waiting: dict[int, list[str]] = defaultdict(list)
         for site in self.engine.sites:
             if self.engine.held(site):
@@ -470,6 +471,7 @@ class DurableSites:
         async with self._lock:
             # the new assignment starts with every input unpaused (aiokafka); the next batch decides again
             self._paused.clear()
+            self.processor.inputs_moved()
 
     async def _on_assigned(self, _sender: Any, assigned: set[Any], **_kwargs: Any) -> None:
         """Keep what this worker held throughout, drop what it lost, restore what it gained.
@@ -486,6 +488,7 @@ class DurableSites:
                      "may have moved meanwhile; restoring them", generation, self._generation)
             await self._sync(set())
         self._generation = generation
+        self.processor.inputs_moved()
         await self._sync({tp.partition for tp in assigned if tp.topic in self.site_topics})
         self._settled.set()
 

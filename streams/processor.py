@@ -99,23 +99,36 @@ class Processor:
         self._arrivals: dict[str, deque[tuple[float, dt.datetime]]] = {}
         self._aged: dict[str, dt.datetime] = {}
         self._inputs: Collection[TopicPartition] = ()
+        self._ends_before: Mapping[TopicPartition, int | None] = {}   # the end offsets the last batch was given
+        #: the partitions the last batch counted as behind (what its watermarks waited for)
+        self.lagging: frozenset[TopicPartition] = frozenset()
 
     def behind(self, highwaters: Mapping[TopicPartition, int | None],
-               positions: Mapping[TopicPartition, int | None] | None = None) -> set[TopicPartition]:
+               positions: Mapping[TopicPartition, int | None] | None = None,
+               earlier: Mapping[TopicPartition, int | None] | None = None) -> set[TopicPartition]:
         """Topic-partitions with records not seen yet: their next records may be older than what waits.
 
         ``highwaters``: each assigned partition's end offset (None: not known yet).
         ``positions``: for a partition nothing was seen from, the next offset the
         consumer will deliver (after a restart, the committed one).
+        ``earlier``: the end offsets the batch before was given: only records that
+        were there then count (``process`` says why).
         """
         lagging: set[TopicPartition] = set()
         for tp, end in highwaters.items():
             seen = self.last_offset.get(tp)
             if seen is None and positions is not None and positions.get(tp) is not None:
                 seen = positions[tp] - 1  # type: ignore[operator]
+            before = earlier.get(tp) if earlier is not None else None
+            if end is not None and before is not None and before < end:
+                end = before
             if end is None or (seen if seen is not None else -1) + 1 < end:
                 lagging.add(tp)
         return lagging
+
+    def inputs_moved(self) -> None:
+        """The assignment changed: the ends the batch before was given say nothing of an input gained."""
+        self._ends_before = {}
 
     def watermark(self, site: str, behind: Collection[TopicPartition]) -> dt.datetime:
         """The time every input of ``site`` has reached: the earliest of the site's latest times
@@ -262,7 +275,11 @@ class Processor:
                 for site, ts in arrived.items():
                     self._arrivals.setdefault(site, deque()).append((now, ts))
                 self._inputs = tuple(highwaters)
-            lagging = frozenset(self.behind(highwaters, positions))
+            # behind counts what a partition held when the batch before was taken, not what came since: an
+            # input other sites keep writing always has records in flight, and counted, it held a site quiet
+            # on it until the site wrote there again; what came since waits for the grace, as at the end
+            self.lagging = lagging = frozenset(self.behind(highwaters, positions, self._ends_before))
+            self._ends_before = dict(highwaters)
             outputs = self.engine.apply(events, sources, watermark=lambda site: self.watermark(site, lagging),
                                         order=order)
         else:
