@@ -72,6 +72,13 @@ _NOT_SITE_STATE = (out.Rejected, *ev.MASTER_TYPES)
 _CHANGES_STATE: dict[type, bool] = {}   # per class: not one of _NOT_SITE_STATE (an isinstance per event is not free)
 
 
+def _misplaced(event: Any, site: str, home: int, partition: int, source: str) -> out.Rejected:
+    """A site event on another site's partition (``home`` is the site's): its worker may not own the site,
+    so it is dead-lettered.  The rejection names no site, so it goes out with the partition it came from."""
+    return out.Rejected(reason=f"site {site!r} belongs on partition {home}, the record came on partition "
+                               f"{partition}: key site events by their site", event=event, source=source)
+
+
 class Processor:
     def __init__(self, engine: Engine, settings: Settings, rows: StateRows | None = None,
                  metrics: Metrics | None = None) -> None:
@@ -234,8 +241,8 @@ class Processor:
                 if changes_state is None:
                     changes_state = _CHANGES_STATE[type(event)] = not issubclass(type(event), _NOT_SITE_STATE)
                 if changes_state:
-                    if checked and partition_of(site) != partition:   # type: ignore[misc]
-                        decoded[index] = self._misplaced(event, site, partition, source)
+                    if checked and (home := partition_of(site)) != partition:   # type: ignore[misc]
+                        decoded[index] = _misplaced(event, site, home, partition, source)
                         continue
                     sites.add(site)
                 # a time the engine rejects (year 9999) says nothing of how far the sender has come: counted,
@@ -300,15 +307,6 @@ class Processor:
         if self.metrics is not None:
             self.metrics.outputs(outputs, routed)
         return routed
-
-    def _misplaced(self, event: Any, site: str, partition: int, source: str) -> out.Rejected:
-        """A site event on another site's partition: its worker may not own the site, so it is dead-lettered.
-
-        The rejection names no site, so it goes out with the partition it came from.
-        """
-        home = self.partition_of(site)   # type: ignore[misc]
-        return out.Rejected(reason=f"site {site!r} belongs on partition {home}, the record came on partition "
-                                   f"{partition}: key site events by their site", event=event, source=source)
 
     def route(self, output: Any, origins: dict[str, InRecord]) -> OutRecord:
         """The topic and key of one engine output."""
