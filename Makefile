@@ -46,4 +46,4 @@ kafka-stop:
 	$(VENV)/bin/millstream kafka stop
 
 clean:
-	rm -rf build out core/_netting.c core/*.so *.egg-info
+	rm -rf build out core/_netting.c core/_ids.c core/*.so *.egg-info

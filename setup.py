@@ -21,7 +21,8 @@ directives = {
 
 setup(
     ext_modules=cythonize(
-        [Extension("core._netting", ["core/_netting.pyx"], extra_compile_args=["-O3"])],
+        [Extension("core._netting", ["core/_netting.pyx"], extra_compile_args=["-O3"]),
+         Extension("core._ids", ["core/_ids.pyx"], extra_compile_args=["-O3"])],
         compiler_directives=directives,
         annotate=os.environ.get("MILLSTREAM_CYTHON_ANNOTATE") == "1",
     ),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from schemas import events as ev
 from schemas.outputs import Rejected
 
 from .errors import Missing, Reject
+from .ids import SeenIds, id_table
 from .master import MasterData
 from .netting import load as load_kernel
 from .planning import Planner
@@ -51,12 +51,6 @@ def in_time_range(ts: dt.datetime) -> bool:
             return EARLIEST_TS <= ts < LATEST_TS
         bounds = _RANGE_IN_ZONE[zone] = (EARLIEST_TS.astimezone(zone), LATEST_TS.astimezone(zone))
     return bounds[0] <= ts < bounds[1]
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_HOUR = dt.timedelta(hours=1)
-_HOUR_US = 3_600_000_000
-_MICRO = dt.timedelta(microseconds=1)
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,115 +90,6 @@ class _Parked:
     reason: str
 
 
-class _SeenIds:
-    """Remembers event ids per site for a window of event time.
-
-    Each id keeps its exact expiry, and ids are forgotten an hour of expiries at
-    a time: a list of ids per hour instead of a heap entry per id (a tuple of 56
-    bytes for each of the millions of events a site sees in the window).  An id
-    whose expiry passed within the hour not yet forgotten is still held but not
-    known (``knows``), so what counts as seen is exact to the microsecond.
-
-    ``seen`` maps an id to the hour of its expiry (one int per hour, shared by its
-    ids); the hour's bucket holds its ids and, aligned, their expiries as
-    microseconds into the hour (4 bytes each, where a datetime per id took 48: the
-    ids were the largest part of the engine's memory after the service benchmark's
-    2,000,000 events).  The exact time is looked up only for an id of the hour the
-    clock is in, and when an id is forgotten.
-
-    With change tracking on, ``fresh`` and ``dropped`` say what changed since
-    ``core/persist.py`` last looked, with the expiries, so durable state is written per batch.
-    """
-
-    __slots__ = ("dropped", "expiring", "fresh", "hours", "now", "pruning", "seen", "waiting")
-
-    def __init__(self, track: bool) -> None:
-        self.seen: dict[str, int] = {}   # id -> the hour (since the epoch) of its expiry
-        self.waiting: dict[int, tuple[list[str], array[int]]] = {}   # hour -> its ids, their µs into the hour
-        self.hours: list[int] = []   # the keys of ``waiting``, a heap
-        self.now: dt.datetime | None = None   # ids expired before this time are forgotten
-        # the hour (start, end, number) last remembered into, and the one pruned up to (``_hour``)
-        self.expiring: tuple[dt.datetime, dt.datetime, int] | None = None
-        self.pruning: tuple[dt.datetime, dt.datetime, int] | None = None
-        self.fresh: dict[str, dt.datetime] | None = {} if track else None   # remembered since persist looked
-        self.dropped: dict[str, dt.datetime] = {}   # forgotten since then, having been remembered before
-
-    def knows(self, event_id: str) -> bool:
-        hour = self.seen.get(event_id)
-        if hour is None or self.pruning is None:   # nothing pruned yet: every id remembered is known
-            return hour is not None
-        current = self.pruning[2]   # the hour of ``now``
-        if hour != current:
-            return hour > current   # an hour before the clock's is forgotten (pruned or about to be)
-        return not self._expiry_us(event_id, hour) < _micros_into(self.now, hour)
-
-    def remember(self, event_id: str, expiry: dt.datetime) -> None:
-        span = self.expiring
-        if span is None or not span[0] <= expiry < span[1]:
-            span = self.expiring = _hour(expiry)
-        hour = span[2]
-        bucket = self.waiting.get(hour)
-        if bucket is None:
-            bucket = self.waiting[hour] = ([], array("I"))
-            heapq.heappush(self.hours, hour)
-        self.seen[event_id] = hour
-        bucket[0].append(event_id)
-        if span[0] is span[1]:   # a zone with daylight saving: no span, placed on its own
-            bucket[1].append(_micros_into(expiry, hour))
-        else:
-            into = expiry - span[0]   # within the span's zone: cheap, and under an hour
-            bucket[1].append(into.seconds * 1_000_000 + into.microseconds)
-
-    def prune(self, now: dt.datetime) -> None:
-        """Forget the ids expired before ``now``: every hour of them that has passed, the rest of the
-        current hour when it has (``knows`` already counts them out)."""
-        self.now = now
-        span = self.pruning
-        if span is None or not span[0] <= now < span[1]:
-            span = self.pruning = _hour(now)
-        current = span[2]
-        seen = self.seen
-        while self.hours and self.hours[0] < current:
-            hour = heapq.heappop(self.hours)
-            for event_id in self.waiting.pop(hour)[0]:
-                expiring = seen.get(event_id)
-                if expiring is not None and expiring <= hour:   # not one forgotten and reused since, expiring later
-                    del seen[event_id]
-
-    def forget(self, event_id: str) -> dt.datetime | None:
-        """Forget an id now; its expiry (in UTC) if it was known."""
-        known = self.knows(event_id)
-        hour = self.seen.pop(event_id, None)
-        if not known or hour is None:
-            return None
-        return _EPOCH + dt.timedelta(microseconds=hour * _HOUR_US + self._expiry_us(event_id, hour))
-
-    def _expiry_us(self, event_id: str, hour: int) -> int:
-        """The microseconds into ``hour`` at which ``event_id`` expires: its latest entry in the hour's bucket."""
-        ids, micros = self.waiting[hour]
-        for k in range(len(ids) - 1, -1, -1):
-            if ids[k] == event_id:
-                return micros[k]
-        raise KeyError(event_id)
-
-
-def _micros_into(ts: dt.datetime, hour: int) -> int:
-    """Microseconds from the start of ``hour`` (since the epoch, UTC) to ``ts`` (any zone)."""
-    return (ts - _EPOCH) // _MICRO - hour * _HOUR_US
-
-
-def _hour(ts: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
-    """The hour (since the epoch, UTC) ``ts`` falls in, with its start and end in ``ts``'s own time zone:
-    the events of a site share one, and comparing within a zone is several times cheaper than across.
-    Only a fixed offset (what the codecs decode) gives a span: within a zone with daylight saving, times
-    compare by the clock, so the span is empty and every time is placed on its own."""
-    hour = (ts - _EPOCH) // _HOUR
-    if not isinstance(ts.tzinfo, dt.timezone):
-        return ts, ts, hour
-    start = (_EPOCH + hour * _HOUR).astimezone(ts.tzinfo)
-    return start, start + _HOUR, hour
-
-
 class Engine:
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
@@ -213,7 +98,8 @@ class Engine:
         self._site_settings = SiteSettings(allow_negative_stock=self.settings.allow_negative_stock,
                                            retention=self.settings.retention,
                                            track_changes=self.settings.track_changes)
-        self._ids: dict[str | None, _SeenIds] = {}
+        self._ids: dict[str | None, SeenIds] = {}
+        self._id_table = id_table(self.settings.kernel)   # the twin's with the twin kernel, else compiled
         self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events
         self._park_deadlines: dict[str, list[tuple[dt.datetime, int, tuple[str, str, str]]]] = {}
         self._park_seq = 0
@@ -236,6 +122,10 @@ class Engine:
             self.planner = Planner(kernel=load_kernel(self.settings.kernel))
 
     # --- public API -------------------------------------------------------------------
+
+    def seen_ids(self, track: bool) -> SeenIds:
+        """A site's empty record of event ids, in this engine's id table."""
+        return SeenIds(track, self._id_table)
 
     def site(self, name: str) -> SiteState:
         state = self.sites.get(name)
@@ -481,7 +371,7 @@ class Engine:
     def _remember(self, site: str | None, event: Any) -> bool:
         ids = self._ids.get(site)
         if ids is None:
-            ids = self._ids[site] = _SeenIds(self.settings.track_changes)
+            ids = self._ids[site] = self.seen_ids(self.settings.track_changes)
         if ids.knows(event.event_id):
             return False
         expiry = event.ts + self.settings.dedup_window

@@ -41,8 +41,9 @@ import msgspec
 from schemas import events as ev
 from schemas.codecs import encode_json
 
-from .engine import Engine, _Parked, _SeenIds
+from .engine import Engine, _Parked
 from .history import ItemHistory
+from .ids import SeenIds
 from .master import BomSpec
 from .orders import Demand, InboundTransfer, OutboundTransfer, ProductionOrder, PurchaseOrder
 from .quality import STATUSES
@@ -287,7 +288,7 @@ class StateRows:
             row = getattr(state, _RECORDS[kind][0]).get(key)
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None
 
-    def _ids_row(self, ids: _SeenIds, track: _Track, rows: dict[str, bytes | None]) -> None:
+    def _ids_row(self, ids: SeenIds, track: _Track, rows: dict[str, bytes | None]) -> None:
         """Ids remembered and forgotten in this batch, as new rows of at most ``IDS_PER_ROW`` ids each.
 
         A restore replays the rows in number order.  A batch remembers and forgets disjoint ids, so how
@@ -429,7 +430,7 @@ class StateRows:
             if entries:
                 heapq.heappush(track.ids_rows, (max(expiry for _, expiry in entries), number))
             track.ids_next = max(track.ids_next, number + 1)
-        ids = _SeenIds(track=True)
+        ids = self.engine.seen_ids(track=True)
         for event_id, expiry in seen.items():   # into their hours
             ids.remember(event_id, expiry)
         if state.clock is not None:   # forgotten as the engine forgot them, up to its clock

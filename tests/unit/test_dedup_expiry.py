@@ -1,6 +1,6 @@
 """An event id is remembered for exactly ``dedup_window`` of its site's event time.
 
-Ids are forgotten an hour of expiries at a time (``core.engine._SeenIds``); these
+Ids are forgotten an hour of expiries at a time (``core.ids.SeenIds``); these
 tests put the expiry inside the hour being forgotten, where only the exact
 comparison tells a duplicate from an id reused after its window.
 """
@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from core.engine import Engine, EngineSettings
+from core.ids import SeenIds, id_table
 from core.persist import StateRows, fold_rows, site_of
 from helpers import SITE, apply_ok, master_data, mk, new_engine, q, rejected
 
 T0 = dt.datetime(2026, 3, 2, 10, 30, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(days=30)
 MICRO = dt.timedelta(microseconds=1)
+#: the window's logic over either id table: the compiled one and its twin
+TABLES = pytest.mark.parametrize("kernel", ["cython", "python"])
 
 
 def _receipt(event_id: str, ts: dt.datetime, lot: str = "L1") -> object:
@@ -65,14 +70,13 @@ def test_a_restored_engine_knows_the_same_ids_as_the_one_that_wrote_them() -> No
     assert _duplicates(out) == ["duplicate event_id 'r-7': already applied"]
 
 
-def test_ids_stamped_in_a_zone_with_daylight_saving_are_forgotten_exactly_across_the_change() -> None:
+@TABLES
+def test_ids_stamped_in_a_zone_with_daylight_saving_are_forgotten_exactly_across_the_change(kernel: str) -> None:
     # an engine fed from Python may get times in a zone with daylight saving (the codecs decode fixed offsets)
     from zoneinfo import ZoneInfo
 
-    from core.engine import _SeenIds
-
     berlin = ZoneInfo("Europe/Berlin")
-    ids = _SeenIds(track=False)
+    ids = SeenIds(track=False, table=id_table(kernel))
     start = dt.datetime(2026, 10, 24, 22, 0, tzinfo=dt.UTC)   # the clocks go back at 01:00 UTC on the 25th
     expiries = {f"e{k}": (start + k * dt.timedelta(minutes=13)).astimezone(berlin) for k in range(40)}
     for event_id, expiry in expiries.items():
@@ -87,13 +91,12 @@ def test_ids_stamped_in_a_zone_with_daylight_saving_are_forgotten_exactly_across
         assert all(not expiries[i].astimezone(dt.UTC) < instant - dt.timedelta(hours=1) for i in ids.seen)
 
 
-def test_ids_of_the_clocks_hour_are_known_to_the_microsecond_in_a_fixed_offset_zone() -> None:
+@TABLES
+def test_ids_of_the_clocks_hour_are_known_to_the_microsecond_in_a_fixed_offset_zone(kernel: str) -> None:
     """Expiries are kept as microseconds into their hour: the sub-second part decides within the hour."""
-    from core.engine import _SeenIds
-
     zone = dt.timezone(dt.timedelta(hours=1))
     start = dt.datetime(2026, 4, 1, 10, 0, tzinfo=zone)
-    ids = _SeenIds(track=False)
+    ids = SeenIds(track=False, table=id_table(kernel))
     expiries = {f"e{k}": start + dt.timedelta(minutes=k, microseconds=7919 * k % 1_000_000) for k in range(60)}
     for event_id, expiry in expiries.items():
         ids.remember(event_id, expiry)
@@ -103,12 +106,11 @@ def test_ids_of_the_clocks_hour_are_known_to_the_microsecond_in_a_fixed_offset_z
         assert {i for i in expiries if ids.knows(i)} == {i for i, e in expiries.items() if not e < now}
 
 
-def test_a_forgotten_id_gives_its_exact_expiry_and_a_reused_one_keeps_its_latest() -> None:
-    from core.engine import _SeenIds
-
+@TABLES
+def test_a_forgotten_id_gives_its_exact_expiry_and_a_reused_one_keeps_its_latest(kernel: str) -> None:
     zone = dt.timezone(dt.timedelta(hours=-5))
     first = dt.datetime(2026, 4, 1, 10, 10, 3, 250_001, tzinfo=zone)
-    ids = _SeenIds(track=False)
+    ids = SeenIds(track=False, table=id_table(kernel))
     ids.remember("a", first)
     ids.remember("b", first + dt.timedelta(minutes=1))
     assert ids.forget("a") == first   # the same instant (returned in UTC), kept to the microsecond
