@@ -99,6 +99,7 @@ class Engine:
                                            retention=self.settings.retention,
                                            track_changes=self.settings.track_changes)
         self._ids: dict[str | None, SeenIds] = {}
+        self._shared: dict[object, object] = {}   # the sites' one object per item name, partner, date
         self._id_table = id_table(self.settings.kernel)   # the twin's with the twin kernel, else compiled
         self._parked: dict[tuple[str, str, str], list[_Parked]] = {}   # (site, kind, key) -> events
         self._park_deadlines: dict[str, list[tuple[dt.datetime, int, tuple[str, str, str]]]] = {}
@@ -130,7 +131,7 @@ class Engine:
     def site(self, name: str) -> SiteState:
         state = self.sites.get(name)
         if state is None:
-            state = self.sites[name] = SiteState(name, self.master, self._site_settings)
+            state = self.sites[name] = SiteState(name, self.master, self._site_settings, self._shared)
         return state
 
     def apply(self, events: Iterable[Any], sources: Sequence[str | None] | None = None, *,

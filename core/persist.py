@@ -396,6 +396,7 @@ class StateRows:
         track.offsets = {(topic, partition): offset for topic, partition, offset in head.offsets}
         track.ids_next = head.ids_next
         for item, row in read.get("item", {}).items():
+            item = state.shared(item)   # the key the stock's tables keep, as the records' own (_share)
             _restore_item(state, item, row)
             track.items.add(item)
         boms: dict[bytes, BomSpec] = {}
@@ -406,7 +407,8 @@ class StateRows:
             for key, record in read.get(kind, {}).items():
                 if getattr(record, field) != key:
                     raise RestoreError(f"site {site!r}: row {kind}|{key} holds {getattr(record, field)!r}")
-                records[key] = record
+                records[state.shared(key) if kind == "hist" else key] = record
+        _share(state)
         _index(state)
         self._restore_ids(state, track, read.get("ids", {}))
         self._restore_parked(site, read.get("parked", {}))
@@ -610,9 +612,27 @@ def _restore_order(state: SiteState, order_id: str, row: ProdRow, boms: dict[byt
     for lines, by_order, by_lot in ((row.inputs, state.order_inputs, state.consumed_by),
                                     (row.outputs, state.order_outputs, state.produced_by)):
         if lines:
-            by_order[order_id] = {(item, lot): qty for item, lot, qty in lines}
-            for item, lot, qty in lines:
-                by_lot.setdefault((item, lot), {})[order_id] = qty
+            keys = [(state.shared(item), lot) for item, lot, _ in lines]
+            by_order[order_id] = {key: qty for key, (_, _, qty) in zip(keys, lines, strict=True)}
+            for key, (_, _, qty) in zip(keys, lines, strict=True):
+                by_lot.setdefault(key, {})[order_id] = qty
+
+
+_SHARED_FIELDS = (("production", ("item", "due", "start", "ended")),
+                  ("purchase", ("item", "due", "promised", "ended", "supplier")),
+                  ("demands", ("item", "due", "completed", "ended", "customer")),
+                  ("history", ("item",)))
+
+
+def _share(state: SiteState) -> None:
+    """Decoded rows hold copies of their own: the records share one object per name and date (``shared``)."""
+    shared = state.shared
+    for attribute, fields in _SHARED_FIELDS:
+        for record in getattr(state, attribute).values():
+            for name in fields:
+                value = getattr(record, name)
+                if value is not None:
+                    setattr(record, name, shared(value))
 
 
 def _index(state: SiteState) -> None:

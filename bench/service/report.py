@@ -197,6 +197,8 @@ def _memory(data: dict[str, Any]) -> list[str]:
             f"| RSS after draining the pre-load | {row['vmrss'] / gib:.2f} GiB (peak {row['vmhwm'] / gib:.2f} GiB)"
             + (f"; idle {row['vmrss_at_rest'] / gib:.2f} GiB a few seconds later" if "vmrss_at_rest" in row else "")
             + " | ≤ 1 GiB |",
+            *([f"| RSS holding the master data only (the items, before any site event) | "
+               f"{row['vmrss_with_master'] / gib:.2f} GiB | |"] if "vmrss_with_master" in row else []),
             f"| restart on its local RocksDB: restore | {row['restore_warm_s']:.1f} s (ready "
             f"{row['restart_warm_s']:.1f} s after the process started; RSS {row['vmrss_after_warm_restore'] / gib:.2f}"
             " GiB) | ≤ 30 s |",

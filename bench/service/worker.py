@@ -185,6 +185,7 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
         master = settings.topic("master")
         _at, first = worker.wait_for(lambda f: f["consumed"].get(master, 0) >= preload.master, poll,
                                      "the master data")
+        extra["vmrss_with_master"] = worker.memory()["vmrss"]   # the items held, before any site event
         sampler = _profile(worker, profile) if profile is not None else None
         finished_at, last = worker.wait_for(
             lambda f: _site_consumed(settings, f) >= total and not f["waiting"].get("watermark"), poll,
@@ -213,7 +214,8 @@ def run_worker_arm(preload: Preload, arm: str, run: int, base: Settings, workdir
         result = ArmResult(arm, preload.variant, run, total, finished_wall - flowing, preload.site_messages, extra)
         log(f"  {arm} {preload.variant} run {run}: {result.events_per_s:,.0f} events/s ({total:,} events in "
             f"{result.seconds:.1f} s), RSS {extra['vmrss'] / 2**20:.0f} MiB, {AT_REST_S:.0f} s later "
-            f"{extra['vmrss_at_rest'] / 2**20:.0f} MiB")
+            f"{extra['vmrss_at_rest'] / 2**20:.0f} MiB (with the master data only: "
+            f"{extra['vmrss_with_master'] / 2**20:.0f} MiB)")
         return result
     finally:
         worker.stop()

@@ -442,7 +442,8 @@ def test_every_site_attribute_is_stored_or_derived() -> None:
     derived = {"master", "settings", "consumed_by", "produced_by", "item_refs", "alloc_refs", "standard_costs",
                "day_changed", "cost_dirty", "touched", "capacity_orders", "changed", "_handlers",
                "_std_now", "_std_master", "_std_graph", "unannounced",   # the valuation cache is rolled again on demand
-               "_today"}   # the clock's date, kept per clock
+               "_today",   # the clock's date, kept per clock
+               "_shared"}   # one object per name and date: a restore shares the records' again
     assert set(vars(state)) == stored | derived
     assert {f.name for f in dataclasses.fields(state.counts)} == {"lines", "exact", "abs_difference", "book_total"}
 
