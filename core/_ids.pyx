@@ -80,7 +80,7 @@ cdef class IdTable:
     cdef uint64_t* slots
     cdef Py_ssize_t cap, used, deleted     # used: live slots; deleted: tombstones
     cdef Bucket* buckets
-    cdef Py_ssize_t nbuckets, capbuckets, last
+    cdef Py_ssize_t nbuckets, capbuckets
     cdef list free_buckets
     cdef dict by_hour                      # hour -> its buckets' indexes (the last one is appended to)
     cdef bytes spare                       # an id with lone surrogates, encoded for the call in hand
@@ -93,7 +93,6 @@ cdef class IdTable:
         memset(self.slots, 0, self.cap * sizeof(uint64_t))
         self.free_buckets = []
         self.by_hour = {}
-        self.last = -1
 
     def __dealloc__(self):
         cdef Py_ssize_t b
@@ -199,8 +198,6 @@ cdef class IdTable:
                         break
                     i = (i + 1) & (self.cap - 1)
             _free_bucket(bucket)
-            if self.last == b:
-                self.last = -1
             self.free_buckets.append(b)
         if self.deleted > self.cap // 4:   # clear the tombstones (and shrink after a wave of expiries)
             self._resize()
@@ -278,29 +275,19 @@ cdef class IdTable:
         return 0
 
     cdef Py_ssize_t _bucket_for(self, long long hour) except -1:
-        """The bucket an entry of ``hour`` goes to; the one appended to before is trimmed when it changes."""
+        """The bucket an entry of ``hour`` goes to: the hour's last, or a new one when that is full."""
         cdef list found = self.by_hour.get(hour)
         cdef Py_ssize_t b
         if found is not None:
             b = found[len(found) - 1]
             if self.buckets[b].n < _BUCKET_ENTRIES:
-                if b != self.last:
-                    self._switch(b)
                 return b
         b = self._new_bucket(hour)
         if found is None:
             self.by_hour[hour] = [b]
         else:
             found.append(b)
-        self._switch(b)
         return b
-
-    cdef int _switch(self, Py_ssize_t b) except -1:
-        """Entries go to ``b`` from now: the bucket they went to gives back its spare room (most see no more)."""
-        if self.last >= 0:
-            _trim(&self.buckets[self.last])
-        self.last = b
-        return 0
 
     cdef Py_ssize_t _new_bucket(self, long long hour) except -1:
         cdef Py_ssize_t b
@@ -336,12 +323,12 @@ cdef uint32_t _append(Bucket* bucket, const char* data, Py_ssize_t size, uint32_
     cdef uint32_t cap
     if bucket.nbytes + size > 0xffffffff:
         raise MemoryError("an hour's event ids beyond 4 GiB")
-    if bucket.nbytes + size > bucket.capbytes:
-        capbytes = max(256, bucket.capbytes * 2, bucket.nbytes + size)
+    if bucket.nbytes + size > bucket.capbytes:   # a quarter more: little spare room, and no trimming
+        capbytes = max(256, bucket.capbytes + bucket.capbytes // 4, bucket.nbytes + size)
         _grow(<void**>&bucket.data, capbytes)
         bucket.capbytes = capbytes
     if bucket.n == bucket.cap:
-        cap = max(16, bucket.cap * 2)
+        cap = max(16, bucket.cap + bucket.cap // 4)
         _grow(<void**>&bucket.ends, cap * sizeof(uint32_t))
         _grow(<void**>&bucket.micros, cap * sizeof(uint32_t))
         bucket.cap = cap
@@ -358,18 +345,6 @@ cdef int _grow(void** block, Py_ssize_t size) except -1:
     if grown == NULL:
         raise MemoryError()
     block[0] = grown
-    return 0
-
-
-cdef int _trim(Bucket* bucket) except -1:
-    """Give back a bucket's spare room (it grows again, doubling, if the hour gets more entries)."""
-    if bucket.n == 0 or bucket.n == bucket.cap and bucket.nbytes == bucket.capbytes:
-        return 0
-    _grow(<void**>&bucket.data, bucket.nbytes)
-    bucket.capbytes = bucket.nbytes
-    _grow(<void**>&bucket.ends, bucket.n * sizeof(uint32_t))
-    _grow(<void**>&bucket.micros, bucket.n * sizeof(uint32_t))
-    bucket.cap = bucket.n
     return 0
 
 
