@@ -129,5 +129,3 @@ def _hour(ts: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
         return ts, ts, hour
     start = (_EPOCH + hour * _HOUR).astimezone(ts.tzinfo)
     return start, start + _HOUR, hour
-
-
