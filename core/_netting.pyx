@@ -440,24 +440,33 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
 
 
 cdef int need_core(long long today, qty_t on_hand, qty_t safety_stock, const Entry* req, Py_ssize_t nr,
-                   const Entry* rcp, Py_ssize_t nc, long long* out) noexcept nogil:
-    """For each receipt (in due order), the first day it is needed; -1 if never."""
-    cdef Py_ssize_t i = 0, k
-    cdef qty_t supply = on_hand, cumulative = 0
-    cdef long long current = today, found
+                   const Entry* rcp, Py_ssize_t nc, long long* out, bint exact=False) noexcept nogil:
+    """For each receipt (in due order), the first day it is needed; -1 if never (``exact``: the twin's)."""
+    cdef Py_ssize_t i = 0, k, start, j
+    cdef qty_t supply = on_hand, cumulative = 0, before, balance
+    cdef long long current = today, found, reported = today
     for k in range(nc):
         if supply - cumulative < safety_stock:
-            out[k] = current
+            out[k] = reported if exact else current
         else:
             found = -1
             while i < nr:
                 current = clamp(req[i].day, today)
+                start, before = i, cumulative
                 while i < nr and clamp(req[i].day, today) == current:
                     cumulative += req[i].qty
                     i += 1
                 if supply - cumulative < safety_stock:
                     found = current
+                    if exact and current == today:   # the overdue requirement the balance first fails
+                        balance = supply - before
+                        for j in range(start, i):
+                            balance -= req[j].qty
+                            if balance < safety_stock:
+                                found = req[j].day
+                                break
                     break
+            reported = found if found >= 0 else current
             out[k] = found
         supply += rcp[k].qty
     return 0
@@ -490,8 +499,9 @@ def net_item(long long today, long long on_hand, long long safety_stock, long lo
 
 
 def need_days(long long today, long long on_hand, long long safety_stock,
-              const long long[::1] req_day, const long long[::1] req_qty, const long long[::1] rcp_qty):
-    """For each receipt (in due order), the first day it is needed; -1 if never."""
+              const long long[::1] req_day, const long long[::1] req_qty, const long long[::1] rcp_qty,
+              bint exact=False):
+    """For each receipt (in due order), the first day it is needed; -1 if never (``exact``: the twin's)."""
     cdef EntryVec req, rcp
     cdef Py_ssize_t k
     cdef long long* out = NULL
@@ -503,7 +513,7 @@ def need_days(long long today, long long on_hand, long long safety_stock,
         out = <long long*>malloc((rcp.n + 1) * sizeof(long long))
         if out == NULL:
             raise MemoryError()
-        need_core(today, on_hand, safety_stock, req.data, req.n, rcp.data, rcp.n, out)
+        need_core(today, on_hand, safety_stock, req.data, req.n, rcp.data, rcp.n, out, exact)
         return [out[k] for k in range(rcp.n)]
     finally:
         free(req.data)
@@ -876,7 +886,8 @@ cdef class ItemNode:
         if self.rcp.n:
             if _needs_cap < self.rcp.n:
                 _reserve_needs(self.rcp.n)
-            need_core(today, self.on_hand, self.safety_stock, _gp, _gn, self.rcp.data, self.rcp.n, _needs)
+            # exact: a message suggests an overdue need's own date, so that date moving moves the message
+            need_core(today, self.on_hand, self.safety_stock, _gp, _gn, self.rcp.data, self.rcp.n, _needs, True)
             if memcmp(_needs, self.needs_, self.rcp.n * sizeof(long long)) != 0:
                 memcpy(self.needs_, _needs, self.rcp.n * sizeof(long long))
                 self.msg_moved = True
@@ -1138,7 +1149,7 @@ cdef class ItemNode:
         return [(self.load_.data[k].key >> 32, self.load_.data[k].key & 0xFFFFFFFF, self.load_.data[k].minutes)
                 for k in range(self.load_.n)]
 
-    def need_days(self, long long today):
+    def need_days(self, long long today, bint exact=False):
         cdef Py_ssize_t k
         cdef long long* out
         self._build_gross()
@@ -1148,7 +1159,7 @@ cdef class ItemNode:
         if out == NULL:
             raise MemoryError()
         need_core(today, self.on_hand, self.safety_stock, _gp, _gn,
-                  self.rcp.data, self.rcp.n, out)
+                  self.rcp.data, self.rcp.n, out, exact)
         try:
             return [out[k] for k in range(self.rcp.n)]
         finally:

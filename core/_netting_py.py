@@ -180,34 +180,52 @@ def _lowest_balance(balance: int, end: int, today: int, i: int, j: int,
 
 
 def need_days(today: int, on_hand: int, safety_stock: int,
-              req_day: Sequence[int], req_qty: Sequence[int], rcp_qty: Sequence[int]) -> list[int]:
+              req_day: Sequence[int], req_qty: Sequence[int], rcp_qty: Sequence[int], exact: bool = False) -> list[int]:
     """For each receipt (in due order), the first day it is needed; -1 if never.
 
     Receipt k is needed on the first day the balance from stock plus the
-    receipts before it falls below safety stock.
+    receipts before it falls below safety stock; overdue requirements count as
+    today's.  ``exact`` names, for a receipt needed today, the day of the
+    overdue requirement the balance first fails instead (today if none, or if
+    the stock is short already): a date in the past that does not move with the
+    clock, for the messages' suggested dates.
     """
     nr = len(req_day)
     out: list[int] = []
     supply = on_hand
     cumulative = 0
-    current = today
+    current = reported = today
     i = 0
     for qty in rcp_qty:
         if supply - cumulative < safety_stock:
-            out.append(current)
+            out.append(reported if exact else current)
         else:
             found = -1
             while i < nr:
                 current = max(req_day[i], today)
+                start, before = i, cumulative
                 while i < nr and max(req_day[i], today) == current:
                     cumulative += req_qty[i]
                     i += 1
                 if supply - cumulative < safety_stock:
                     found = current
+                    if exact and current == today:
+                        found = _first_short(req_day, req_qty, start, i, supply - before, safety_stock, today)
                     break
+            reported = found if found >= 0 else current
             out.append(found)
         supply += qty
     return out
+
+
+def _first_short(req_day: Sequence[int], req_qty: Sequence[int], start: int, end: int, balance: int,
+                 safety_stock: int, today: int) -> int:
+    """The day of the first of requirements ``start:end`` that takes ``balance`` below safety stock."""
+    for j in range(start, end):
+        balance -= req_qty[j]
+        if balance < safety_stock:
+            return req_day[j]
+    return today
 
 
 # --- capacity: operation minutes spread over a work center's days -------------------------------
@@ -472,10 +490,10 @@ class ItemNode:
         """The load of the planned orders as of the last ``load_update``: (center, day, micro-minutes)."""
         return [(center, day, minutes) for (center, day), (minutes, _sig) in sorted(self._load.items())]
 
-    def need_days(self, today: int) -> list[int]:
+    def need_days(self, today: int, exact: bool = False) -> list[int]:
         gross = self.gross()
         return need_days(today, self.on_hand, self.safety_stock, [d for d, _ in gross], [q for _, q in gross],
-                         [q for _, q in self._rcp])
+                         [q for _, q in self._rcp], exact)
 
     def planned(self) -> list[tuple[int, int, int, int]]:
         return list(self._planned)

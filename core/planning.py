@@ -432,7 +432,7 @@ class Planner:
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:
         """Expedite, defer or cancel open orders whose date does not match the need."""
         receipts = plan.receipts.get(item, ())
-        needs = node.need_days(today) if receipts else []
+        needs = node.need_days(today, True) if receipts else []   # an overdue need keeps its own date
         inputs = (receipts, needs, today, past_due)
         if plan.exception_inputs.get(item) == inputs:
             return   # what the messages are derived from is unchanged: so are they (most re-plans of a scan)
@@ -448,8 +448,9 @@ class Planner:
             suggested: int | None = None
             if need < 0:
                 action = "cancel"
-            elif need < arrives or (day < today and need <= today + tolerance):
-                action, suggested = "expedite", max(need, today)
+            elif max(need, today) < arrives or (day < today and need <= today + tolerance):
+                # suggested: when it is needed, a past date if overdue ("at once", and not moving with the clock)
+                action, suggested = "expedite", need
             elif need > arrives + tolerance:
                 action, suggested = "defer", need
             if action is not None:
@@ -457,9 +458,9 @@ class Planner:
                 current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, action,
                                                  day, suggested, out)
         for ref, (_due, release, _qty, _short) in zip(planned_ids(item, past_due), past_due, strict=True):
-            exception_id = f"{site.site}|planned_order|{ref}"
+            exception_id = f"{site.site}|planned_order|{ref}"   # release at once: no date to suggest
             current[exception_id] = _message(site, previous.get(exception_id), exception_id, ref, item, "past_due",
-                                             release, today, out)
+                                             release, None, out)
         for exception_id, old in previous.items():
             if exception_id not in current:
                 out.append(Exception_(site=site.site, ts=site.clock, exception_id=exception_id, ref=old.ref,

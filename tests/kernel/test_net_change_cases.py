@@ -250,3 +250,43 @@ def test_an_order_message_is_published_once_and_again_only_when_its_need_moves(k
         ("defer", "resolved", None)]
     assert engine.planner.plans[SITE].exceptions.get("P") is None
     assert_equals_regeneration(engine)
+
+
+def test_messages_move_with_their_orders_and_needs_not_with_the_clock(kernel_name: str) -> None:
+    """On 03-02, PO1 brings 5 of P (lead time 2) on 03-09, and D1 needs 5 on 03-04: "expedite" PO1 to 03-04
+    (and a planned order covers D1 in time, released today).  D2 needs 4 of Q (lead time 5) on 03-05: Q's
+    planned order should have been released on 02-28: "past_due", no date to suggest (release it at once).
+
+    On 03-05 D1 is overdue: a regenerative run still expedites PO1 to 03-04, the day it is needed, not to
+    today, so PO1's message is not published again; P's planned order, now due today (overdue requirements
+    count as today's), is a new order and past due.  On 03-06 P's and Q's orders move to the new day (new
+    ids: the old messages resolved, new ones opened); PO1's stays.  3 P received leave 2 of D1 uncovered:
+    PO1 is still needed on 03-04.  D3, 4 P overdue since 03-03, is what the stock fails first now: PO1's
+    suggested date moves to 03-03.
+    """
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="P", source="buy", lead_time_days=2), s("item", item="Q", source="buy", lead_time_days=5),
+             s("item", item="X", source="buy"),
+             s("demand", demand_id="D1", item="P", qty=5, due=dt.date(2026, 3, 4)),
+             s("demand", demand_id="D2", item="Q", qty=4, due=dt.date(2026, 3, 5)),
+             s("purchase_order", po_id="PO1", item="P", qty=5, due=dt.date(2026, 3, 9))]
+    engine = Engine(EngineSettings(kernel=kernel_name))
+
+    def messages(batch: list[Any]) -> dict[str, tuple[str, str, Any]]:
+        return {o.ref: (o.action, o.state, o.suggested_date) for o in engine.apply(batch)
+                if type(o).__name__ == "Exception_"}
+
+    assert messages(first) == {"PO1": ("expedite", "open", dt.date(2026, 3, 4)),
+                               "Q@2026-03-05": ("past_due", "open", None)}
+    s.advance(days=3)
+    assert messages([s("receipt", item="X", qty=1, lot="L1")]) == {"P@2026-03-05": ("past_due", "open", None)}
+    assert_equals_regeneration(engine)
+    s.advance(days=1)
+    assert messages([s("receipt", item="X", qty=1, lot="L2")]) == {
+        "P@2026-03-05": ("past_due", "resolved", None), "P@2026-03-06": ("past_due", "open", None),
+        "Q@2026-03-05": ("past_due", "resolved", None), "Q@2026-03-06": ("past_due", "open", None)}
+    assert_equals_regeneration(engine)
+    assert messages([s("receipt", item="P", qty=3, lot="L3")]) == {}
+    assert messages([s("demand", demand_id="D3", item="P", qty=4, due=dt.date(2026, 3, 3))]) == {
+        "PO1": ("expedite", "open", dt.date(2026, 3, 3))}
+    assert_equals_regeneration(engine)

@@ -51,10 +51,10 @@ def po(day: int, qty: float, short: float = 0, lead: int = 0) -> tuple[int, int,
 
 
 def need(kernel: ModuleType, *, on_hand: float = 0, safety: float = 0,
-         reqs: Sequence[tuple[int, float]] = (), rcps: Sequence[float] = ()) -> list[int]:
+         reqs: Sequence[tuple[int, float]] = (), rcps: Sequence[float] = (), exact: bool = False) -> list[int]:
     return kernel.need_days(T, round(on_hand * U), round(safety * U),
                             array("q", [T + d for d, _ in reqs]), array("q", [round(q * U) for _, q in reqs]),
-                            array("q", [round(q * U) for q in rcps]))
+                            array("q", [round(q * U) for q in rcps]), exact)
 
 
 # --- the fixture really gives two different implementations ------------------------------------
@@ -285,6 +285,18 @@ def test_need_days_overdue_requirement_is_needed_today(kernel: ModuleType) -> No
     assert need(kernel, reqs=[(-4, 3), (6, 3)], rcps=[3, 3]) == [T, T + 6]
 
 
+def test_exact_need_days_name_the_overdue_requirement_the_balance_fails(kernel: ModuleType) -> None:
+    # 4 on hand; 3 overdue since day -4, 3 since day -2, 3 on day 6: needed today, exactly since day -2
+    reqs = [(-4, 3), (-2, 3), (6, 3)]
+    assert need(kernel, on_hand=4, reqs=reqs, rcps=[3, 3]) == [T, T + 6]
+    assert need(kernel, on_hand=4, reqs=reqs, rcps=[3, 3], exact=True) == [T - 2, T + 6]
+    # receipts still short after the first one are needed since the same overdue day
+    assert need(kernel, reqs=[(-3, 10)], rcps=[3, 3, 10], exact=True) == [T - 3, T - 3, T - 3]
+    # today's own requirement, or stock short of safety already: today
+    assert need(kernel, on_hand=2, reqs=[(-3, 1), (0, 5)], rcps=[5], exact=True) == [T]
+    assert need(kernel, safety=5, reqs=[(-3, 1)], rcps=[10, 1], exact=True) == [T, -1]
+
+
 def test_need_days_without_requirements_or_receipts(kernel: ModuleType) -> None:
     assert need(kernel, rcps=[5, 5]) == [-1, -1]
     assert need(kernel, reqs=[(1, 5)]) == []
@@ -330,8 +342,12 @@ def test_twins_give_identical_results(case: tuple) -> None:
         assert release == due - case[3]
         assert qty > 0 and 0 <= short <= qty
     req_day, req_qty, _, rcp_qty = case[12:]
-    assert compiled.need_days(today, on_hand, safety, req_day, req_qty, rcp_qty) == twin.need_days(
-        today, on_hand, safety, req_day, req_qty, rcp_qty)
+    needs = twin.need_days(today, on_hand, safety, req_day, req_qty, rcp_qty)
+    assert compiled.need_days(today, on_hand, safety, req_day, req_qty, rcp_qty) == needs
+    exact = twin.need_days(today, on_hand, safety, req_day, req_qty, rcp_qty, True)
+    assert compiled.need_days(today, on_hand, safety, req_day, req_qty, rcp_qty, True) == exact
+    # the exact day is the clamped one, or an overdue day in its place
+    assert [max(day, today) if day >= 0 else day for day in exact] == needs
 
 
 @settings(max_examples=200, deadline=None)
