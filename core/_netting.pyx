@@ -355,9 +355,9 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
     the old one by ``moved`` plus what the new orders so far add beyond the old ones, so no old balance is
     kept.
     """
-    cdef Py_ssize_t i = 0, j = 0, k, o = 0
-    cdef qty_t balance = on_hand, net, short, size, cover, qty, chunk, annual = 0, eoq = 0
-    cdef long long day = today, next_day
+    cdef Py_ssize_t i = 0, j = 0, k, o = 0, first
+    cdef qty_t balance = on_hand, net, short, size, cover, qty, chunk, annual = 0, eoq = 0, supply
+    cdef long long day = today, next_day, dated
     out.n = 0
     head[0] = 0
     tail[0] = -1
@@ -384,12 +384,14 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
         while j < nc and clamp(rcp[j].day, today) == day:
             balance += rcp[j].qty
             j += 1
+        first, supply = i, balance
         while i < nr and clamp(req[i].day, today) == day:
             balance -= req[i].qty
             i += 1
         if balance < safety_stock:
             net = safety_stock - balance
             short = -balance if balance < 0 else 0
+            dated = day if day > today else overdue_day(supply, safety_stock, req, first, i, today)
             if rule == _MIN_MULTIPLE:
                 qty = net if net > min_qty else min_qty
                 if multiple > 0:
@@ -402,7 +404,7 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
                         chunk = ceil_to((qty + _MAX_SPLIT - 1) // _MAX_SPLIT, multiple if multiple > 0 else 1)
                     while qty > chunk:
                         cover = short if short < chunk else chunk
-                        ov_push(out, day, day - lead_time, chunk, cover)
+                        ov_push(out, dated, dated - lead_time, chunk, cover)
                         short -= cover
                         balance += chunk
                         moved += chunk
@@ -417,7 +419,7 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
             else:
                 size = net
             cover = short if short < size else size
-            ov_push(out, day, day - lead_time, size, cover)
+            ov_push(out, dated, dated - lead_time, size, cover)
             balance += size
             moved += size
         if old != NULL and day >= settle_from:
@@ -439,11 +441,23 @@ cdef int net_core(long long today, qty_t on_hand, qty_t safety_stock, long long 
     return 0
 
 
+cdef long long overdue_day(qty_t balance, qty_t safety_stock, const Entry* req, Py_ssize_t first, Py_ssize_t end,
+                         long long today) noexcept nogil:
+    """The date of today's planned orders: the day of the first of requirements ``first:end`` (today's,
+    overdue ones among them) that takes ``balance`` below safety stock; today if none does."""
+    cdef Py_ssize_t k
+    for k in range(first, end):
+        balance -= req[k].qty
+        if balance < safety_stock:
+            return req[k].day
+    return today
+
+
 cdef int need_core(long long today, qty_t on_hand, qty_t safety_stock, const Entry* req, Py_ssize_t nr,
                    const Entry* rcp, Py_ssize_t nc, long long* out, bint exact=False) noexcept nogil:
     """For each receipt (in due order), the first day it is needed; -1 if never (``exact``: the twin's)."""
-    cdef Py_ssize_t i = 0, k, start, j
-    cdef qty_t supply = on_hand, cumulative = 0, before, balance
+    cdef Py_ssize_t i = 0, k, start
+    cdef qty_t supply = on_hand, cumulative = 0, before
     cdef long long current = today, found, reported = today
     for k in range(nc):
         if supply - cumulative < safety_stock:
@@ -459,12 +473,7 @@ cdef int need_core(long long today, qty_t on_hand, qty_t safety_stock, const Ent
                 if supply - cumulative < safety_stock:
                     found = current
                     if exact and current == today:   # the overdue requirement the balance first fails
-                        balance = supply - before
-                        for j in range(start, i):
-                            balance -= req[j].qty
-                            if balance < safety_stock:
-                                found = req[j].day
-                                break
+                        found = overdue_day(supply - before, safety_stock, req, start, i, today)
                     break
             reported = found if found >= 0 else current
             out[k] = found

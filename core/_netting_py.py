@@ -102,12 +102,16 @@ def net_item(today: int, on_hand: int, safety_stock: int, lead_time: int,
         while j < nc and max(rcp_day[j], today) == day:
             balance += rcp_qty[j]
             j += 1
+        first, supply = i, balance
         while i < nr and max(req_day[i], today) == day:
             balance -= req_qty[i]
             i += 1
         if balance < safety_stock:
             net = safety_stock - balance
             short = -balance if balance < 0 else 0
+            # today's orders are dated by the overdue requirement they first cover: their ids, and what
+            # they explode onto components, stay put as days pass
+            dated = day if day > today else _first_short(req_day, req_qty, first, i, supply, safety_stock, today)
             if rule == FIXED and fixed_qty > 0:
                 sizes = [_ceil_to(net, fixed_qty)]
             elif rule == MIN_MULTIPLE:
@@ -121,7 +125,7 @@ def net_item(today: int, on_hand: int, safety_stock: int, lead_time: int,
                 sizes = [net]
             for size in sizes:
                 cover = min(short, size)
-                planned.append((day, day - lead_time, size, cover))
+                planned.append((dated, dated - lead_time, size, cover))
                 short -= cover
                 balance += size
         if i < nr:

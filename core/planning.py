@@ -180,8 +180,8 @@ class Planner:
         for day, qty, _kind, _ref in plan.receipts.get(item, ()):
             receipts_by_day[max(day, today)] = receipts_by_day.get(max(day, today), 0) + qty
         planned_by_day: dict[int, int] = {}
-        for due, _release, qty, _short in planned:
-            planned_by_day[due] = planned_by_day.get(due, 0) + qty
+        for due, _release, qty, _short in planned:   # dated by an overdue requirement: covers it today
+            planned_by_day[max(due, today)] = planned_by_day.get(max(due, today), 0) + qty
         balance = node.on_hand
         projected = []
         for day in sorted(set(gross_by_day) | set(receipts_by_day) | set(planned_by_day)):
@@ -423,10 +423,10 @@ class Planner:
     def _hits(self, plan: SitePlan, graph: BomGraph, item: str, day: int, today: int) -> list[ShortageHit]:
         """The requirements of ``item`` due on ``day`` (overdue ones count as today), with what they are for,
         in (kind, ref, qty) order: the kernel traces them (``trace_needs``)."""
-        due = _date(day)
+        due = _date(day)   # a past-due order's date: overdue requirements are traced as today's
         return [ShortageHit(ref=ref, kind=kind, qty=to_number(qty), due=due)
                 for kind, ref, qty in self.kernel.trace_needs(plan.nodes, graph.parents, plan.own, plan.firm, item,
-                                                              day, today)]
+                                                              max(day, today), today)]
 
     def _publish_exceptions(self, site: SiteState, plan: SitePlan, item: str, node: Any, today: int,
                             past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:

@@ -58,7 +58,9 @@ def test_the_planner_sees_watched_and_past_due_nodes(kernel: ModuleType) -> None
     nodes["R"].watch = True
     seen: list[str] = []
     kernel.cascade(T, None, [nodes["P"]], lambda node, what: [], lambda node: seen.append(node.name), [])
-    assert seen == ["P", "R"]
+    # C's order covers P's overdue need of T - 2 and is dated by it: past due too, though C has no lead time
+    assert seen == ["P", "C", "R"]
+    assert nodes["C"].planned() == [(T - 2, T - 2, 2 * U, 2 * U)]
 
 
 def test_a_day_only_node_whose_dates_did_not_move_is_skipped(kernel: ModuleType) -> None:

@@ -76,8 +76,9 @@ def test_a_new_day_re_nets_requirements_that_became_overdue(kernel_name: str) ->
     """On 2026-03-02, P (lead time 1 day) needs 5 on 03-04: planned due 03-04, released 03-03.
 
     Nothing about P changes, but on 03-05 the demand is overdue, so it is needed
-    today: a regenerative run plans 5 due 03-05, released 03-04 (past due), a
-    shortage of 5 on 03-05, and a past-due message.
+    today: a regenerative run nets 5 today, in an order dated by the demand it
+    covers (due 03-04, released 03-03: the same order, now past due), a shortage
+    of 5 on 03-04, and a past-due message.
     """
     s = bomgen.Stream(MONDAY)
     first = [s("item", item="P", source="buy", lead_time_days=1), s("item", item="Q", source="buy"),
@@ -87,8 +88,8 @@ def test_a_new_day_re_nets_requirements_that_became_overdue(kernel_name: str) ->
     s.advance(days=3)
     engine.apply([s("receipt", item="Q", qty=1, lot="L1")])        # any event of 03-05
     plan = engine.planner.plans[SITE]
-    assert plan.planned["P"] == [(day(5), day(4), 5 * U, 5 * U)]
-    assert list(plan.shortages.get("P", {})) == ["P1|P|2026-03-05"]
+    assert plan.planned["P"] == [(day(4), day(3), 5 * U, 5 * U)]
+    assert list(plan.shortages.get("P", {})) == ["P1|P|2026-03-04"]
     assert [e.action for e in plan.exceptions.get("P", {}).values()] == ["past_due"]
     assert_equals_regeneration(engine)
 
@@ -96,9 +97,9 @@ def test_a_new_day_re_nets_requirements_that_became_overdue(kernel_name: str) ->
 def test_a_shortage_today_names_the_overdue_requirements_with_those_due_today(kernel_name: str) -> None:
     """On 03-02, P (lead time 2) has demands of 5 due 03-03, 3 due 03-05 and 2 due 03-09.
 
-    On 03-05 the first is overdue, so needed today with the second: one planned order of 8 due 03-05,
-    released 03-03 (past due), a shortage of 8 on 03-05 that hits those two and not the third (released
-    03-07, in time).
+    On 03-05 the first is overdue, so needed today with the second: one planned order of 8, dated by the
+    first (due 03-03, released 03-01, past due), a shortage of 8 on 03-03 that hits those two and not the
+    third (released 03-07, in time).
     """
     s = bomgen.Stream(MONDAY)
     first = [s("item", item="P", source="buy", lead_time_days=2), s("item", item="Q", source="buy"),
@@ -109,18 +110,18 @@ def test_a_shortage_today_names_the_overdue_requirements_with_those_due_today(ke
     s.advance(days=3)
     engine.apply([s("receipt", item="Q", qty=1, lot="L1")])        # any event of 03-05
     plan = engine.planner.plans[SITE]
-    assert plan.planned["P"][0] == (day(5), day(3), 8 * U, 8 * U)
+    assert plan.planned["P"][0] == (day(3), day(1), 8 * U, 8 * U)
     (shortage,) = plan.shortages["P"].values()
-    assert shortage.date == dt.date(2026, 3, 5) and shortage.qty == 8
+    assert shortage.date == dt.date(2026, 3, 3) and shortage.qty == 8
     assert [(hit.ref, hit.qty, hit.due) for hit in shortage.hits] == [
-        ("D1", 5, dt.date(2026, 3, 5)), ("D2", 3, dt.date(2026, 3, 5))]
+        ("D1", 5, dt.date(2026, 3, 3)), ("D2", 3, dt.date(2026, 3, 3))]
     assert_equals_regeneration(engine)
 
 
 def test_a_new_day_skips_items_whose_dates_did_not_move(kernel_name: str) -> None:
     """On 03-02, F (lead time 2) needs 5 on 03-20 and N (lead time 1) needs 3 on 03-03.
 
-    On 03-04 N's demand is overdue (re-netted: due 03-04, past due), while none
+    On 03-04 N's demand is overdue (re-netted: dated 03-03, past due), while none
     of F's dates (due 03-20, release 03-18) is on or before 03-04: a new day
     re-nets N and skips F, and the plan is still what a regenerative run finds.
     """
@@ -137,7 +138,7 @@ def test_a_new_day_skips_items_whose_dates_did_not_move(kernel_name: str) -> Non
     assert engine.planner.replanned - before == 2, "Q (received) and N (overdue) re-net on 03-04, F does not"
     plan = engine.planner.plans[SITE]
     assert plan.planned["F"] == [(day(20), day(18), 5 * U, 5 * U)]
-    assert plan.planned["N"] == [(day(4), day(3), 3 * U, 3 * U)]
+    assert plan.planned["N"] == [(day(3), day(2), 3 * U, 3 * U)]
     assert_equals_regeneration(engine)
 
 
@@ -258,11 +259,10 @@ def test_messages_move_with_their_orders_and_needs_not_with_the_clock(kernel_nam
     planned order should have been released on 02-28: "past_due", no date to suggest (release it at once).
 
     On 03-05 D1 is overdue: a regenerative run still expedites PO1 to 03-04, the day it is needed, not to
-    today, so PO1's message is not published again; P's planned order, now due today (overdue requirements
-    count as today's), is a new order and past due.  On 03-06 P's and Q's orders move to the new day (new
-    ids: the old messages resolved, new ones opened); PO1's stays.  3 P received leave 2 of D1 uncovered:
-    PO1 is still needed on 03-04.  D3, 4 P overdue since 03-03, is what the stock fails first now: PO1's
-    suggested date moves to 03-03.
+    today, so PO1's message is not published again; P's planned order keeps its date (03-04, the demand it
+    covers) and turns past due: one message.  On 03-06 nothing is published: every order and message keeps
+    its date.  3 P received leave 2 of D1 uncovered: PO1 is still needed on 03-04.  D3, 4 P overdue since
+    03-03, is what the stock fails first now: PO1's suggested date and P's order move to 03-03.
     """
     s = bomgen.Stream(MONDAY)
     first = [s("item", item="P", source="buy", lead_time_days=2), s("item", item="Q", source="buy", lead_time_days=5),
@@ -279,14 +279,13 @@ def test_messages_move_with_their_orders_and_needs_not_with_the_clock(kernel_nam
     assert messages(first) == {"PO1": ("expedite", "open", dt.date(2026, 3, 4)),
                                "Q@2026-03-05": ("past_due", "open", None)}
     s.advance(days=3)
-    assert messages([s("receipt", item="X", qty=1, lot="L1")]) == {"P@2026-03-05": ("past_due", "open", None)}
+    assert messages([s("receipt", item="X", qty=1, lot="L1")]) == {"P@2026-03-04": ("past_due", "open", None)}
     assert_equals_regeneration(engine)
     s.advance(days=1)
-    assert messages([s("receipt", item="X", qty=1, lot="L2")]) == {
-        "P@2026-03-05": ("past_due", "resolved", None), "P@2026-03-06": ("past_due", "open", None),
-        "Q@2026-03-05": ("past_due", "resolved", None), "Q@2026-03-06": ("past_due", "open", None)}
+    assert messages([s("receipt", item="X", qty=1, lot="L2")]) == {}
     assert_equals_regeneration(engine)
     assert messages([s("receipt", item="P", qty=3, lot="L3")]) == {}
     assert messages([s("demand", demand_id="D3", item="P", qty=4, due=dt.date(2026, 3, 3))]) == {
-        "PO1": ("expedite", "open", dt.date(2026, 3, 3))}
+        "PO1": ("expedite", "open", dt.date(2026, 3, 3)),   # and P's order is dated by D3 now
+        "P@2026-03-04": ("past_due", "resolved", None), "P@2026-03-03": ("past_due", "open", None)}
     assert_equals_regeneration(engine)

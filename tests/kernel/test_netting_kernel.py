@@ -201,9 +201,9 @@ def test_eoq_uses_the_requirements_of_the_next_365_days(kernel: ModuleType) -> N
 
 
 def test_eoq_counts_overdue_requirements_in_the_annual_demand(kernel: ModuleType) -> None:
-    # overdue 300 (day -5, counted today) + 100 on day 20: D = 400 -> EOQ 142
+    # overdue 300 (day -5, counted today, the order dated by it) + 100 on day 20: D = 400 -> EOQ 142
     got = net(kernel, rule=EOQ, ordering_cost=50.0, holding=2.0, reqs=[(-5, 300), (20, 100)])
-    assert got == [po(0, 300, short=300), po(20, 142, short=100)]
+    assert got == [po(-5, 300, short=300), po(20, 142, short=100)]
 
 
 def test_eoq_without_costs_is_lot_for_lot(kernel: ModuleType) -> None:
@@ -243,14 +243,24 @@ def test_release_may_fall_before_today(kernel: ModuleType) -> None:
 
 
 def test_overdue_requirements_are_needed_today(kernel: ModuleType) -> None:
+    # all of them are netted today; the order is dated by the first it covers (day -5), so that its id and
+    # dates do not move as days pass
     got = net(kernel, lead=2, reqs=[(-5, 10), (-1, 5), (0, 1)])
-    assert got == [po(0, 16, short=16, lead=2)]
+    assert got == [po(-5, 16, short=16, lead=2)]
+    # 12 on hand cover day -5's 10: the order is dated by day -1's 5, which the stock fails
+    got = net(kernel, on_hand=12, lead=2, reqs=[(-5, 10), (-1, 5), (0, 1)])
+    assert got == [po(-1, 4, short=4, lead=2)]
+    # only today's requirement fails, or the stock is short of safety stock alone: dated today
+    assert net(kernel, on_hand=15, reqs=[(-5, 10), (-1, 5), (0, 1)]) == [po(0, 1, short=1)]
+    assert net(kernel, on_hand=15, safety=20, reqs=[(2, 1)]) == [po(0, 5, short=0), po(2, 1, short=0)]
+    # short of safety stock already, and an overdue requirement: dated by the requirement
+    assert net(kernel, on_hand=15, safety=20, reqs=[(-5, 10), (2, 1)]) == [po(-5, 15, short=0), po(2, 1, short=0)]
 
 
 def test_overdue_receipts_arrive_today(kernel: ModuleType) -> None:
     # a receipt 3 days overdue still counts (today); it covers today's and tomorrow's needs
     assert net(kernel, reqs=[(0, 4), (1, 6)], rcps=[(-3, 10)]) == []
-    assert net(kernel, reqs=[(-2, 12)], rcps=[(-3, 10)]) == [po(0, 2, short=2)]
+    assert net(kernel, reqs=[(-2, 12)], rcps=[(-3, 10)]) == [po(-2, 2, short=2)]
 
 
 def test_negative_on_hand_is_short_today(kernel: ModuleType) -> None:
