@@ -458,7 +458,9 @@ cdef int need_core(long long today, qty_t on_hand, qty_t safety_stock, const Ent
     """For each receipt (in due order), the first day it is needed; -1 if never (``exact``: the twin's)."""
     cdef Py_ssize_t i = 0, k, start
     cdef qty_t supply = on_hand, cumulative = 0, before
-    cdef long long current = today, found, reported = today
+    cdef long long current = today, found
+    # short of safety stock before any requirement: needed at once, since the first overdue requirement if any
+    cdef long long reported = req[0].day if nr and req[0].day < today else today
     for k in range(nc):
         if supply - cumulative < safety_stock:
             out[k] = reported if exact else current

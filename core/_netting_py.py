@@ -84,6 +84,9 @@ def net_item(today: int, on_hand: int, safety_stock: int, lead_time: int,
 
     ``short`` is how far the balance was below zero (not merely below safety
     stock) when the order was needed: the part of a requirement it must cover.
+    Overdue requirements and receipts count as today's; the orders netted today
+    are dated by the first of today's requirements the balance fails, which may
+    be overdue (docs/planning.md, "Today's orders are dated by what they cover").
     """
     nr, nc = len(req_day), len(rcp_day)
     eoq = 0
@@ -190,15 +193,17 @@ def need_days(today: int, on_hand: int, safety_stock: int,
     Receipt k is needed on the first day the balance from stock plus the
     receipts before it falls below safety stock; overdue requirements count as
     today's.  ``exact`` names, for a receipt needed today, the day of the
-    overdue requirement the balance first fails instead (today if none, or if
-    the stock is short already): a date in the past that does not move with the
-    clock, for the messages' suggested dates.
+    overdue requirement the balance first fails instead (the first overdue one
+    when the stock is short of safety stock already; today if none is overdue):
+    a date in the past that does not move with the clock, for the messages'
+    suggested dates, as today's planned orders are dated (``net_item``).
     """
     nr = len(req_day)
     out: list[int] = []
     supply = on_hand
     cumulative = 0
-    current = reported = today
+    current = today
+    reported = req_day[0] if nr and req_day[0] < today else today   # short already: since the first overdue
     i = 0
     for qty in rcp_qty:
         if supply - cumulative < safety_stock:

@@ -302,9 +302,12 @@ def test_exact_need_days_name_the_overdue_requirement_the_balance_fails(kernel: 
     assert need(kernel, on_hand=4, reqs=reqs, rcps=[3, 3], exact=True) == [T - 2, T + 6]
     # receipts still short after the first one are needed since the same overdue day
     assert need(kernel, reqs=[(-3, 10)], rcps=[3, 3, 10], exact=True) == [T - 3, T - 3, T - 3]
-    # today's own requirement, or stock short of safety already: today
+    # today's own requirement, or stock short of safety stock with nothing overdue: today
     assert need(kernel, on_hand=2, reqs=[(-3, 1), (0, 5)], rcps=[5], exact=True) == [T]
-    assert need(kernel, safety=5, reqs=[(-3, 1)], rcps=[10, 1], exact=True) == [T, -1]
+    assert need(kernel, safety=5, reqs=[(3, 1)], rcps=[10, 1], exact=True) == [T, -1]
+    # short of safety stock with an overdue requirement: since that requirement, as an order would be dated
+    assert need(kernel, safety=5, reqs=[(-3, 1)], rcps=[10, 1], exact=True) == [T - 3, -1]
+    assert net(kernel, safety=5, reqs=[(-3, 1)]) == [po(-3, 6, short=1)]
 
 
 def test_need_days_without_requirements_or_receipts(kernel: ModuleType) -> None:
