@@ -27,8 +27,8 @@ from schemas.outputs import Rejected
 from .measure import TARGETS, short_path
 from .sitegen import GeneratedSite
 
-ORDER_BYTES = 32  # a planned order in the compiled node: due, release, qty, short (int64 each)
-ENTRY_BYTES = 16  # a (day, qty) entry: own and dependent requirements, receipts, firm orders
+ORDER_BYTES = 24  # a planned order in the compiled node: due, release (int32), qty, short (int64)
+ENTRY_BYTES = 12  # a packed (day int32, qty int64) entry: own and dependent requirements, receipts, firm orders
 
 
 @dataclass(slots=True)

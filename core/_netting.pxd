@@ -5,13 +5,17 @@ ctypedef long long qty_t
 cdef extern from *:
     ctypedef long long int128 "__int128"  # gcc's 128-bit integer: exact BOM factor products
 
-cdef struct Entry:
-    long long day
+# Days are proleptic ordinals (Python's dates end at 3,652,059), so 32 bits hold them; Entry is packed to
+# 12 bytes and Order has no padding (memcmp compares plans): these arrays are most of a site's memory.
+ctypedef int day_t
+
+cdef packed struct Entry:
+    day_t day
     qty_t qty
 
 cdef struct Order:
-    long long due
-    long long release
+    day_t due
+    day_t release
     qty_t qty
     qty_t shortfall
 

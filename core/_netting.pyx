@@ -1249,9 +1249,9 @@ cdef class ItemNode:
         return [(self.dep.data[k].day, self.dep.data[k].qty) for k in range(self.dep.n)]
 
     def memory_bytes(self):
-        """Bytes of the per-item arrays in use (16 per entry, 32 per planned order)."""
-        return (16 * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n)
-                + 24 * self.load_.n + 32 * self.planned_.n + 24 * self.nops)
+        """Bytes of the per-item arrays in use (12 per entry, 24 per planned order)."""
+        return (sizeof(Entry) * (self.own.n + self.dep.n + self.rcp.n + self.firm.n + self.passed.n)
+                + sizeof(LoadEntry) * self.load_.n + sizeof(Order) * self.planned_.n + 24 * self.nops)
 
     def allocated_bytes(self):
         """Bytes this node holds, with spare capacity and the object itself."""

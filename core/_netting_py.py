@@ -538,9 +538,9 @@ class ItemNode:
         return sorted(self._dep.items())
 
     def memory_bytes(self) -> int:
-        """Bytes of the per-item arrays in the compiled layout (16 per entry, 32 per planned order)."""
+        """Bytes of the per-item arrays in the compiled layout (12 per entry, 24 per planned order)."""
         entries = len(self._own) + len(self._dep) + len(self._rcp) + len(self._firm) + len(self._passed)
-        return 16 * entries + 24 * len(self._load) + 32 * len(self._planned) + 24 * len(self._ops)
+        return 12 * entries + 24 * len(self._load) + 24 * len(self._planned) + 24 * len(self._ops)
 
     def allocated_bytes(self) -> int:
         """The compiled node's figure; the twin has no C arrays, so its layout estimate stands in."""
