@@ -53,6 +53,7 @@ cdef class PlanStamp:
     cdef readonly str site
     cdef readonly object ts
     cdef readonly bytes key_prefix, tail
+    cdef readonly bint quiet     # no records: a restore re-plans what the topics say already
 
 
 cdef class PlannedOrderRecord:

@@ -906,10 +906,11 @@ cdef class ItemNode:
 
     cdef int _emit(self, list out, PlanStamp stamp, long long due, long long rank, long long release, qty_t qty,
                    bint past_due, bint deleted) except -1:
-        """One change: a tuple, or with a stamp the encoded record (the twin's ``encode_change``)."""
+        """One change: a tuple, or with a stamp the encoded record (the twin's ``encode_change``), or with a
+        quiet one nothing."""
         if stamp is None:
             out.append((due, rank, release, qty, past_due, deleted))
-        else:
+        elif not stamp.quiet:
             out.append(_encode_change(self, stamp, due, rank, release, qty, past_due, deleted))
         return 0
 
@@ -1527,14 +1528,17 @@ cdef void _next_stamp() noexcept:
 
 @cython.no_gc
 cdef class PlanStamp:
-    """What the planned orders published at one site and event time share, encoded once."""
+    """What the planned orders published at one site and event time share, encoded once.
 
-    def __cinit__(self, str site, object ts, bytes tail):
-        self.site, self.ts, self.tail = site, ts, tail
+    A ``quiet`` stamp publishes nothing: the plan changes, no record is built (see the twin's).
+    """
+
+    def __cinit__(self, str site, object ts, bytes tail, bint quiet=False):
+        self.site, self.ts, self.tail, self.quiet = site, ts, tail, quiet
         self.key_prefix = site.encode() + b"|"
 
     def __reduce__(self):
-        return (PlanStamp, (self.site, self.ts, self.tail))
+        return (PlanStamp, (self.site, self.ts, self.tail, self.quiet))
 
 
 @cython.no_gc  # holds only strings, bytes and a datetime: no cycles, and thousands are made per event

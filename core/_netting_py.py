@@ -405,7 +405,8 @@ class ItemNode:
                ) -> tuple[list[Change] | list[PlannedOrderRecord], list[ItemNode]]:
         """Net the item again: the planned orders that changed, and the components it changed.
 
-        With a ``stamp`` the changes come encoded, as output records; without, as tuples.
+        With a ``stamp`` the changes come encoded, as output records (none with a quiet one); without, as
+        tuples.
         """
         gross = self.gross()
         if self.phantom:
@@ -424,7 +425,8 @@ class ItemNode:
         self._planned = new
         self._today = today
         if stamp is not None:
-            return [encode_change(self.name, self.make, stamp, *change) for change in changes], touched
+            return [] if stamp.quiet else [encode_change(self.name, self.make, stamp, *change)
+                                           for change in changes], touched
         return changes, touched
 
     def day_stable(self, today: int) -> bool:
@@ -734,13 +736,15 @@ def _changes(old: list[tuple[int, int, int, int]], old_today: int,
 class PlanStamp:
     """What the planned orders published at one site and event time share, encoded once.
 
-    ``tail`` closes each JSON value: ``,"site":...,"ts":...}`` as the output codec writes it.
+    ``tail`` closes each JSON value: ``,"site":...,"ts":...}`` as the output codec writes it.  A ``quiet``
+    stamp publishes nothing: a restore re-plans a site whose outputs are on the topics already, and a
+    100,000-item site's plan would be millions of records built only to be dropped.
     """
 
-    __slots__ = ("key_prefix", "site", "tail", "ts")
+    __slots__ = ("key_prefix", "quiet", "site", "tail", "ts")
 
-    def __init__(self, site: str, ts: Any, tail: bytes) -> None:
-        self.site, self.ts, self.tail = site, ts, tail
+    def __init__(self, site: str, ts: Any, tail: bytes, quiet: bool = False) -> None:
+        self.site, self.ts, self.tail, self.quiet = site, ts, tail, quiet
         self.key_prefix = site.encode() + b"|"
 
 

@@ -91,6 +91,9 @@ class Planner:
         self._master_dirty: dict[str, None] = {}   # items whose master data changed (all sites)
         self._master_centers: dict[str, None] = {}   # work centers whose master data changed
         self.replanned = 0  # items re-netted, for metrics and benchmarks
+        #: plan without building planned-order records (``StateRows.restore`` for the service: a restored
+        #: site's plan is what its outputs on the topics say already)
+        self.quiet = False
 
     # --- engine hooks ----------------------------------------------------------------
 
@@ -394,7 +397,7 @@ class Planner:
         if head is None:
             head = _SITE_FIELDS[site.site] = b',"site":' + json_encoder.encode(site.site)
         tail = head + b',"ts":' + json_encoder.encode(site.clock) + b"}" if site.clock is not None else head + b"}"
-        return self.kernel.PlanStamp(site.site, site.clock, tail)
+        return self.kernel.PlanStamp(site.site, site.clock, tail, self.quiet)
 
     def _publish_shortages(self, site: SiteState, plan: SitePlan, graph: BomGraph, item: str, today: int,
                            past_due: list[tuple[int, int, int, int]], out: list[Any]) -> None:

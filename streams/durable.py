@@ -570,7 +570,7 @@ class DurableSites:
                 if self._home(site) in self.pending:
                     sites[site].append((key, value))
             for site, rows in sites.items():
-                self.rows.restore(site, rows)   # its outputs are on the topics already
+                self.rows.restore(site, rows, outputs=False)   # its outputs are on the topics already
             self._next.update(await committed_positions(
                 self.settings, [TopicPartition(t, p) for t in self.merged_topics for p in self.pending]))
             if token is not None:

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     restoring = StateRows(engine)
     started = time.perf_counter()
     for site, site_rows in rows.items():
-        restoring.restore(site, site_rows)
+        restoring.restore(site, site_rows, outputs=False)   # as the worker restores
     gc.collect()
     held = tracemalloc.get_traced_memory()[0]
     print(f"sites restored and planned (kernel {args.kernel}, {time.perf_counter() - started:.0f} s under "

@@ -81,3 +81,23 @@ def test_replan_with_a_stamp_encodes_the_changes_it_returns_without_one() -> Non
         changes, _ = plain.replan(738_999)
         records, _ = encoded.replan(738_999, stamp)
         assert [decode_output(r.value).action for r in records] == ["delete"] and changes[0][5]
+
+
+def test_a_quiet_stamp_plans_alike_and_builds_no_record() -> None:
+    for name in ("cython", "python"):
+        kernel = load_kernel(name)
+        loud, quiet = kernel.ItemNode("X"), kernel.ItemNode("X")
+        ts = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+        tail = b',"site":"S1","ts":' + json_encoder.encode(ts) + b"}"
+        stamps = {loud: kernel.PlanStamp("S1", ts, tail), quiet: kernel.PlanStamp("S1", ts, tail, True)}
+        assert stamps[quiet].quiet and not stamps[loud].quiet
+        assert pickle.loads(pickle.dumps(stamps[quiet])).quiet
+        for node in (loud, quiet):
+            node.set_params(0, 3, kernel.FIXED, 40 * 10**6, 0, 0, 0, 0, 0.0, 0.0)
+        for day, own in ((738_999, [25, 30]), (739_001, [25]), (739_001, [25, 60, 5])):
+            for node in (loud, quiet):
+                node.set_own([739_000 + 10 * k for k in range(len(own))], [q * 10**6 for q in own])
+            records, _ = loud.replan(day, stamps[loud])
+            assert records, name   # every step changes the plan
+            assert quiet.replan(day, stamps[quiet]) == ([], []), name
+            assert quiet.planned() == loud.planned(), name

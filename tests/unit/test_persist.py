@@ -502,3 +502,25 @@ def test_offsets_of_a_site_whose_records_were_all_rejected_are_still_written() -
     assert [r.topic for r in out] == [Settings().topic("rejected")]
     assert f"{SITE}|site" in rows.changed()
     assert rows.applied_offset(SITE, "millstream.inventory", 0) == 3
+
+
+def test_a_restore_without_outputs_plans_alike_and_publishes_nothing() -> None:
+    """The service restores with ``outputs=False`` (its topics hold the outputs): no planned-order record is
+    built, and the restored site goes on exactly as one restored with its outputs."""
+    _, _, table = setup(mk("receipt", item="RAW-A", qty=50, lot="A1", unit_cost=2.0),
+                        mk("demand", demand_id="SO-1", item="FG", qty=4))
+    for kernel in ("cython", "python"):
+        engines = []
+        for outputs in (True, False):
+            again, rows = tracked(kernel=kernel)
+            apply_ok(again, *master_data())
+            restored = rows.restore(SITE, list(table.items()), outputs=outputs)
+            assert bool(restored) is outputs
+            assert again.planner is not None and again.planner.quiet is False
+            engines.append(again)
+        loud, quiet = engines
+        assert quiet.planner.mrp_record(quiet.sites[SITE], "FG") == loud.planner.mrp_record(loud.sites[SITE], "FG")
+        later = [mk("demand", demand_id="SO-2", item="FG", qty=7, due="2026-03-20"),
+                 mk("receipt", item="RAW-A", qty=5, lot="A2")]
+        after = [[encode_json(o) for o in engine.apply(later)] for engine in engines]
+        assert after[0] == after[1] and any(b'"planned_order"' in value for value in after[0])
