@@ -432,3 +432,21 @@ def test_engines_on_both_kernels_agree_on_an_extreme_eoq_item() -> None:
     ((due, release, qty, short),) = plans[0]
     assert (due, release) == (dt.date(2026, 3, 10).toordinal(),) * 2
     assert qty >= 10**9 * U and short == 10**9 * U and qty < 2**63
+
+
+def test_the_calendar_s_ends_fit_the_node_s_day_fields(kernel: ModuleType) -> None:
+    """Days are kept in 32 bits in the compiled node: the first and last days of Python's calendar, with the
+    longest lead time master data allows (a release ten years before day 1), come back as they went in, and
+    a parent's order places its component's requirement on that release day."""
+    first, last, lead = 1, dt.date.max.toordinal(), 3650
+    parent, component = kernel.ItemNode("P"), kernel.ItemNode("C")
+    parent.set_params(0, lead, L4L, 0, 0, 0, 0, 1, 0.0, 0.0)
+    component.set_params(0, 0, L4L, 0, 0, 0, 0, 1, 0.0, 0.0)
+    parent.set_bom([component], [1], [1], False)
+    parent.set_own([first, last], [2 * U, 3 * U])
+    parent.replan(first)
+    component.replan(first)
+    assert parent.planned() == [(first, first - lead, 2 * U, 2 * U), (last, last - lead, 3 * U, 3 * U)]
+    assert component.dependent() == [(first - lead, 2 * U), (last - lead, 3 * U)]
+    # the overdue requirement is netted today; its order is dated by it (docs/planning.md)
+    assert component.planned() == [(first - lead, first - lead, 2 * U, 2 * U), (last - lead, last - lead, 3 * U, 3 * U)]
