@@ -19,10 +19,12 @@ cdef struct Order:
     qty_t qty
     qty_t shortfall
 
+# A node's arrays hold a horizon of days, far below 2**31 entries: 32-bit lengths keep each vector 16 bytes
+# (a node has eight, and a site a node per item).
 cdef struct EntryVec:
     Entry* data
-    Py_ssize_t n
-    Py_ssize_t cap
+    int n
+    int cap
 
 cdef struct LoadEntry:
     long long key                 # work center << 32 | day
@@ -31,13 +33,13 @@ cdef struct LoadEntry:
 
 cdef struct LoadVec:
     LoadEntry* data
-    Py_ssize_t n
-    Py_ssize_t cap
+    int n
+    int cap
 
 cdef struct OrderVec:
     Order* data
-    Py_ssize_t n
-    Py_ssize_t cap
+    int n
+    int cap
 
 cdef qty_t ceil_to(qty_t qty, qty_t step) noexcept nogil
 cdef qty_t comp_qty(qty_t parent_qty, int128 numerator, int128 denominator) noexcept nogil

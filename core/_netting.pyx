@@ -545,7 +545,8 @@ cdef class ItemNode:
         self.dep_first, self.dep_last = _NO_DAY, -_NO_DAY
         self.msg_moved = True
         self.label = json_text(name)
-        self.key_utf8 = name.encode()
+        utf8 = name.encode()
+        self.key_utf8 = self.label if self.label == utf8 else utf8   # most ids need no escaping: one object
 
     def __dealloc__(self):
         free(self.own.data)
