@@ -7,8 +7,10 @@ arrives, so planning can always order items by low-level code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.events import Bom, Item, WorkCenter
 
@@ -36,16 +38,17 @@ class ItemSpec:
     standard_cost: float | None
 
     @classmethod
-    def from_event(cls, event: Item) -> ItemSpec:
+    def from_event(cls, event: Item, one: Callable[[Any], Any] = lambda value: value) -> ItemSpec:
+        """The item of an event; ``one`` gives the one object kept for each value (``MasterData._one``)."""
         lot = event.lot_size
         return cls(
-            item=event.item, source=event.source, uom=event.uom,
+            item=event.item, source=one(event.source), uom=one(event.uom),
             lead_time_days=event.lead_time_days, safety_stock=to_fixed(event.safety_stock),
-            lot_rule=lot.rule,
-            fixed_qty=to_fixed(lot.fixed_qty or 0), min_qty=to_fixed(lot.min_qty or 0),
-            max_qty=to_fixed(lot.max_qty or 0), multiple=to_fixed(lot.multiple or 0),
-            period_days=lot.period_days or 1, ordering_cost=lot.ordering_cost or 0.0,
-            holding_cost_rate=lot.holding_cost_rate or 0.0, standard_cost=event.standard_cost,
+            lot_rule=one(lot.rule),
+            fixed_qty=one(to_fixed(lot.fixed_qty or 0)), min_qty=one(to_fixed(lot.min_qty or 0)),
+            max_qty=one(to_fixed(lot.max_qty or 0)), multiple=one(to_fixed(lot.multiple or 0)),
+            period_days=lot.period_days or 1, ordering_cost=one(lot.ordering_cost or 0.0),
+            holding_cost_rate=one(lot.holding_cost_rate or 0.0), standard_cost=event.standard_cost,
         )
 
 
@@ -95,16 +98,18 @@ class BomSpec:
     phantom: bool
 
     @classmethod
-    def from_event(cls, event: Bom) -> BomSpec:
+    def from_event(cls, event: Bom, one: Callable[[Any], Any] = lambda value: value) -> BomSpec:
+        """The BOM of an event; ``one`` gives the one object kept for each number (``MasterData._one``)."""
         batch_qty = to_fixed(event.batch_qty)
         yld = round(event.yield_pct * 10_000)
         return cls(
             item=event.item, batch_qty=batch_qty,
-            lines=tuple(BomLine(c.item, to_fixed(c.qty_per), c.scrap_pct,
-                                to_fixed(c.qty_per) * round((100 + c.scrap_pct) * 10_000), batch_qty * yld)
+            lines=tuple(BomLine(c.item, one(to_fixed(c.qty_per)), one(c.scrap_pct),
+                                one(to_fixed(c.qty_per) * round((100 + c.scrap_pct) * 10_000)),
+                                one(batch_qty * yld))
                         for c in event.components),
-            operations=tuple(OperationSpec(o.name, o.setup_minutes, o.run_minutes_per_unit, o.rate_per_hour,
-                                           o.work_center) for o in event.operations),
+            operations=tuple(OperationSpec(o.name, one(o.setup_minutes), one(o.run_minutes_per_unit),
+                                           one(o.rate_per_hour), o.work_center) for o in event.operations),
             yield_pct=event.yield_pct, phantom=event.phantom,
         )
 
@@ -144,6 +149,22 @@ class MasterData:
         self.site_work_centers: dict[str, dict[str, WorkCenterSpec]] = {}
         self.version = 0  # bumped on every BOM change: planners cache low-level codes by it
         self.item_version = 0  # bumped on every item change: standards rolled for valuation depend on items too
+        # one object per value the BOMs and items' words and lot sizes hold: tens of thousands of them share
+        # a few hundred quantities, factors, minutes and words, and each held its own (~40 % of a BOM's
+        # memory); a table per type, as ``1 == 1.0 == True``
+        self._values: dict[type, dict[Any, Any]] = {int: {}, float: {}, str: {}}
+
+    def _one(self, value: Any) -> Any:
+        """The one object kept for a value equal to ``value`` and of its type.
+
+        A zero float keeps its own sign, and NaN (never equal to itself) is not kept.
+        """
+        table = self._values.get(type(value))
+        if table is None or value != value:
+            return value
+        if type(value) is float and value == 0.0 and math.copysign(1.0, value) < 0.0:
+            return value   # -0.0 would find 0.0
+        return table.setdefault(value, value)
 
     @property
     def versions(self) -> tuple[int, int]:
@@ -180,7 +201,7 @@ class MasterData:
         return item in self.items or item in self.site_items.get(site, ())
 
     def put_item(self, event: Item) -> None:
-        spec = ItemSpec.from_event(event)
+        spec = ItemSpec.from_event(event, self._one)
         if event.site is None:
             self.items[event.item] = spec
         else:
@@ -189,7 +210,7 @@ class MasterData:
 
     def put_bom(self, event: Bom) -> None:
         """Store a BOM unless it closes a cycle in any site's effective BOMs."""
-        spec = BomSpec.from_event(event)
+        spec = BomSpec.from_event(event, self._one)
         if any(line.denominator <= 0 for line in spec.lines):   # yields are taken at 1e-4 %: planning divides by it
             raise Reject(f"BOM for {spec.item!r}: yield_pct {event.yield_pct:g} is below the 0.0001 % resolution")
         if any(line.item == spec.item for line in spec.lines):

@@ -99,3 +99,23 @@ def test_master_data_event_ids_are_deduplicated():
     bad = rejected(engine.apply([again]))
     assert len(bad) == 1 and "duplicate event_id" in bad[0].reason
     assert engine.master.item("S1", "NEW").lead_time_days == 3
+
+
+def test_boms_keep_one_object_per_number_with_its_type_and_sign() -> None:
+    """BOM lines and operations share their numbers (memory), never turning a float into an int or losing
+    the sign of a zero: ``1 == 1.0 == True`` and ``0.0 == -0.0`` as dictionary keys."""
+    engine = new_engine()
+    operation = {"name": "asm", "setup_minutes": 2.0, "run_minutes_per_unit": 0.0, "rate_per_hour": 60}
+    apply_ok(engine, item("A", "make"), item("B", "make"), item("X"), item("Y"),
+             bom("A", [("X", 2, 0.0), ("Y", 1)], operations=[operation]),
+             bom("B", [("X", 2, -0.0), ("Y", 1)], operations=[{**operation, "run_minutes_per_unit": -0.0}]))
+    a, b = engine.master.boms["A"], engine.master.boms["B"]
+    assert a.lines[0].qty_per is b.lines[0].qty_per and a.lines[0].numerator is b.lines[0].numerator
+    assert a.lines[0].denominator is b.lines[1].denominator is a.lines[1].denominator
+    assert a.operations[0].setup_minutes is b.operations[0].setup_minutes
+    assert str(a.lines[0].scrap_pct) == "0.0" and str(b.lines[0].scrap_pct) == "-0.0"
+    assert str(a.operations[0].run_minutes_per_unit) == "0.0" and str(b.operations[0].run_minutes_per_unit) == "-0.0"
+    assert type(engine.master._one(1)) is int and type(engine.master._one(1.0)) is float
+    assert engine.master._one(True) is True and type(engine.master._one(2)) is int
+    nan = float("nan")
+    assert engine.master._one(nan) is nan and engine.master._one(float("nan")) is not nan   # never kept
