@@ -151,7 +151,8 @@ class MasterData:
         self.item_version = 0  # bumped on every item change: standards rolled for valuation depend on items too
         # one object per value the BOMs and items' words and lot sizes hold: tens of thousands of them share
         # a few hundred quantities, factors, minutes and words, and each held its own (~40 % of a BOM's
-        # memory); a table per type, as ``1 == 1.0 == True``
+        # memory); a table per type, as ``1 == 1.0 == True``.  Never emptied: a plant's distinct values are few,
+        # and the items' own costs and safety stocks (mostly distinct) are not kept here
         self._values: dict[type, dict[Any, Any]] = {int: {}, float: {}, str: {}}
 
     def _one(self, value: Any) -> Any:
