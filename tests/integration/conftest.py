@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,24 @@ import pytest
 from millstream import broker
 
 
+def _ephemeral_start() -> int:
+    """Where the kernel's ephemeral ports begin (Linux: 32768): outgoing connections take their local port
+    from there, so a port found free in that range can be taken before a server binds it (a three-node
+    broker's own connections took one of its ports while it started: "Address already in use")."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_range(count: int) -> int:
-    """First of ``count`` consecutive free loopback ports."""
+    """First of ``count`` consecutive free loopback ports, below the ephemeral range when there is room."""
+    top = _ephemeral_start() - count
+    if top < 21000:
+        top = 60000 - count
     for _ in range(200):
-        first = random.randint(20000, 60000 - count)
+        first = random.randint(20000, top)
         socks = []
         try:
             for port in range(first, first + count):
@@ -38,7 +52,7 @@ def free_port_range(count: int) -> int:
 
 
 @pytest.fixture(scope="session")
-def port_range() -> object:
+def port_range() -> Callable[[int], int]:
     """The free-port finder, for tests that start servers of their own."""
     return free_port_range
 

@@ -8,11 +8,9 @@ the produce/consume test uses that broker; the lifecycle tests still need broker
 from __future__ import annotations
 
 import os
-import random
-import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,25 +22,6 @@ from millstream import broker
 pytestmark = pytest.mark.integration
 
 EXTERNAL = os.environ.get("MILLSTREAM_BOOTSTRAP")
-
-
-def _free_ports(count: int) -> int:
-    """First of ``count`` consecutive free loopback ports (broker ports, then controller ports)."""
-    for _ in range(200):
-        first = random.randint(20000, 60000 - count)
-        socks = []
-        try:
-            for p in range(first, first + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range found")
 
 
 def _create_topic(bootstrap: str, name: str, partitions: int = 1, rf: int = 1) -> None:
@@ -89,10 +68,10 @@ def _consume(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> l
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[broker.ClusterInfo]:
+def single(tmp_path_factory: pytest.TempPathFactory, port_range: Callable[[int], int]) -> Iterator[broker.ClusterInfo]:
     """A one-node broker of our own: status/start/stop must be tested on a broker we manage."""
     data_dir = tmp_path_factory.mktemp("kafka1")
-    port = _free_ports(2)
+    port = port_range(2)
     try:
         yield broker.start(nodes=1, port=port, data_dir=data_dir)
     finally:
@@ -131,8 +110,8 @@ def test_stop_ends_the_process(single: broker.ClusterInfo) -> None:
     assert broker.stop(single.data_dir) == []  # nothing left to signal
 
 
-def test_three_nodes_survive_one_node_down(tmp_path: Path) -> None:
-    first = _free_ports(6)
+def test_three_nodes_survive_one_node_down(tmp_path: Path, port_range: Callable[[int], int]) -> None:
+    first = port_range(6)
     data_dir = tmp_path / "kafka3"
     try:
         info = broker.start(nodes=3, port=first, controller_port=first + 3, data_dir=data_dir)
