@@ -383,14 +383,16 @@ class StateRows:
         except RestoreError:
             self.drop(site)
             raise
-        planner = self.engine.planner
-        if outputs or planner is None:
+        if outputs:
             return self.engine.apply([])
-        planner.quiet = True
+        planner = self.engine.planner
+        if planner is not None:
+            planner.quiet = True
         try:
             self.engine.apply([])
         finally:
-            planner.quiet = False
+            if planner is not None:
+                planner.quiet = False
         return []
 
     def _restore(self, site: str, prefix: str, read: dict[str, dict[str, Any]]) -> None:
