@@ -137,6 +137,7 @@ class CostBook:
                                     standard_cost=money(std) if std is not None else None))
         for order_id in site.closed_orders:
             out.append(self.order_cost(site, site.production[order_id]))
+            site.keep_closed(order_id)   # costed: nothing changes it any more (core/closed_orders.py)
         site.closed_orders.clear()
         site.cost_dirty = False
         return out

@@ -41,6 +41,7 @@ import msgspec
 from schemas import events as ev
 from schemas.codecs import encode_json
 
+from .closed_orders import ClosedOrder, Lines
 from .engine import Engine, _Parked
 from .history import ItemHistory
 from .ids import SeenIds
@@ -283,7 +284,12 @@ class StateRows:
                 track.items.add(key)
         elif kind == "prod":
             order = state.production.get(key)
-            row = order and ProdRow(order, _lines(state.order_inputs.get(key)), _lines(state.order_outputs.get(key)))
+            if order is not None:
+                inputs, outputs = state.order_lines(key)
+                order = order.thaw() if isinstance(order, ClosedOrder) else order
+                row = ProdRow(order, _lines(inputs), _lines(outputs))
+            else:
+                row = None
         else:
             row = getattr(state, _RECORDS[kind][0]).get(key)
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None
@@ -609,7 +615,20 @@ def _restore_item(state: SiteState, item: str, row: ItemRow) -> None:
 def _restore_order(state: SiteState, order_id: str, row: ProdRow, boms: dict[bytes, BomSpec]) -> None:
     if row.order.order_id != order_id:
         raise RestoreError(f"site {state.site!r}: row prod|{order_id} holds order {row.order.order_id!r}")
-    order = state.production[order_id] = row.order
+    order = row.order
+    inputs = _by_lot(state, order_id, row.inputs, state.consumed_by)
+    outputs = _by_lot(state, order_id, row.outputs, state.produced_by)
+    if not order.is_open and order_id not in state.closed_orders:   # done and costed: kept small
+        try:
+            state.production[order_id] = ClosedOrder(order, inputs, outputs)
+        except ValueError as exc:
+            raise RestoreError(f"site {state.site!r}: row prod|{order_id}: {exc}") from None
+        return
+    state.production[order_id] = order
+    if inputs:
+        state.order_inputs[order_id] = inputs
+    if outputs:
+        state.order_outputs[order_id] = outputs
     if order.bom is not None:
         # the BOM at release is the master's object while the order lives (core/site.py); decoded, each order
         # would hold a copy of its own (~1.4 KiB): share the item's current BOM, or one copy per older version.
@@ -622,14 +641,17 @@ def _restore_order(state: SiteState, order_id: str, row: ProdRow, boms: dict[byt
             same = current is not None and _encoder.encode(_BOM.decode(_encoder.encode(current))) == key
             shared = boms[key] = current if same else order.bom
         order.bom = shared
-    for lines, by_order, by_lot in ((row.inputs, state.order_inputs, state.consumed_by),
-                                    (row.outputs, state.order_outputs, state.produced_by)):
-        if lines:
-            mine = by_order[order_id] = {}
-            for item, lot, qty in lines:
-                key = (state.shared(item), lot)
-                mine[key] = qty
-                by_lot.setdefault(key, {})[order_id] = qty
+
+
+def _by_lot(state: SiteState, order_id: str, lines: list[tuple[str, str, int]],
+            by_lot: dict[tuple[str, str], dict[str, int]]) -> Lines:
+    """An order's lots keyed as the site keeps them; the order entered in the lots' own index."""
+    mine: Lines = {}
+    for item, lot, qty in lines:
+        key = (state.shared(item), lot)
+        mine[key] = qty
+        by_lot.setdefault(key, {})[order_id] = qty
+    return mine
 
 
 def _share(state: SiteState) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import capacity_view
+from .closed_orders import ClosedOrder
 from .consumption import consumed
 from .control import ControlSettings
 from .control.answers import (
@@ -203,6 +204,9 @@ def _lines(quantities: dict[Any, int]) -> list[Row]:
 
 def _production(state: SiteState, order_id: str) -> Row:
     o = state.production[order_id]
+    if isinstance(o, ClosedOrder):
+        o = o.thaw()   # one decoding for every field below
+    inputs, outputs = state.order_lines(order_id)
     return {
         "site": state.site, "kind": "production", "id": o.order_id, "item": o.item, "status": o.status,
         "qty": to_number(o.qty), "good": to_number(o.good), "scrap": to_number(o.scrap),
@@ -212,8 +216,8 @@ def _production(state: SiteState, order_id: str) -> Row:
         "issued": {c: to_number(q) for c, q in o.issued.items()},
         "issued_value": {c: money(v) for c, v in o.issued_value.items()},
         "minutes": dict(o.minutes),
-        "inputs": _lines(state.order_inputs.get(order_id, {})),
-        "outputs": _lines(state.order_outputs.get(order_id, {})),
+        "inputs": _lines(inputs),
+        "outputs": _lines(outputs),
     }
 
 
@@ -302,7 +306,7 @@ class _Tracer:
             if not self._spend():
                 break
             inputs = []
-            for (item, lot), used in self.state.order_inputs.get(order_id, {}).items():
+            for (item, lot), used in self.state.order_lines(order_id)[0].items():
                 child: Row = {"item": item, "lot": lot, "qty": to_number(used)}
                 if (item, lot) in path:
                     child["cycle"] = True
@@ -319,7 +323,7 @@ class _Tracer:
             if not self._spend():
                 break
             outputs = []
-            for (item, lot), made in self.state.order_outputs.get(order_id, {}).items():
+            for (item, lot), made in self.state.order_lines(order_id)[1].items():
                 child: Row = {"item": item, "lot": lot, "qty": to_number(made)}
                 if (item, lot) in path:
                     child["cycle"] = True

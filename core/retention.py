@@ -29,6 +29,7 @@ import datetime as dt
 from collections import deque
 from typing import Any
 
+from .closed_orders import ClosedOrder
 from .history import week_of
 from .quality import STATUSES
 
@@ -51,15 +52,18 @@ def _done(day: dt.date | None, horizon: dt.date) -> bool:
 def _orders(state: Any, horizon: dt.date) -> None:
     for order_id in [o.order_id for o in state.production.values()
                      if not o.is_open and _done(o.ended, horizon) and o.order_id not in state.closed_orders]:
+        inputs, outputs = state.order_lines(order_id)
         order = state.production.pop(order_id)
-        for component in {*order.required, *order.issued, *order.reserved}:
+        state.order_inputs.pop(order_id, None)
+        state.order_outputs.pop(order_id, None)
+        # a ClosedOrder released its allocations as it closed; an order still to cost is looked through
+        for component in () if isinstance(order, ClosedOrder) else {*order.required, *order.issued, *order.reserved}:
             users = state.alloc_refs.get(component)
             if users is not None:
                 users.pop(order_id, None)
                 if not users:
                     del state.alloc_refs[component]
-        for lines, by_lot in ((state.order_inputs.pop(order_id, {}), state.consumed_by),
-                              (state.order_outputs.pop(order_id, {}), state.produced_by)):
+        for lines, by_lot in ((inputs, state.consumed_by), (outputs, state.produced_by)):
             for key in lines:
                 users = by_lot.get(key)
                 if users is not None:

@@ -21,6 +21,7 @@ from msgspec.structs import force_setattr
 from schemas import events as ev
 
 from .bomgraph import BomGraph
+from .closed_orders import ClosedOrder, Lines
 from .costing import moving_average, revalued_average, roll_standard, standard_is_average
 from .errors import Missing, Reject
 from .history import ItemHistory, utc_date
@@ -79,7 +80,7 @@ class SiteState:
         self.clock: dt.datetime | None = None
         self._today: tuple[dt.datetime | None, dt.date | None] = (None, None)   # (clock, its UTC date)
         self.stock = Stock()
-        self.production: dict[str, ProductionOrder] = {}
+        self.production: dict[str, ProductionOrder | ClosedOrder] = {}   # done and costed: ClosedOrder
         self.purchase: dict[str, PurchaseOrder] = {}
         self.demands: dict[str, Demand] = {}
         self.inbound: dict[str, InboundTransfer] = {}
@@ -87,8 +88,8 @@ class SiteState:
         self.outbound: dict[str, OutboundTransfer] = {}
         self.consumed_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
         self.produced_by: dict[tuple[str, str], dict[str, int]] = {}   # (item, lot) -> order -> qty
-        self.order_inputs: dict[str, dict[tuple[str, str], int]] = {}
-        self.order_outputs: dict[str, dict[tuple[str, str], int]] = {}
+        self.order_inputs: dict[str, Lines] = {}    # open orders' lots (a ClosedOrder keeps its own)
+        self.order_outputs: dict[str, Lines] = {}
         self.counts = CountStats()
         self.retired_due = 0    # delivered sales-order lines retired after their due date (stockout rate)
         self.retired_late = 0   # of them, those delivered after it
@@ -336,6 +337,22 @@ class SiteState:
         if order.status != "released":
             raise Reject(f"production order {order_id!r} is {order.status}: {action} needs a released order")
         return order
+
+    def order_lines(self, order_id: str) -> tuple[Lines, Lines]:
+        """The lots a production order consumed and produced, open or closed."""
+        order = self.production.get(order_id)
+        if isinstance(order, ClosedOrder):
+            return order.lines()
+        return self.order_inputs.get(order_id, {}), self.order_outputs.get(order_id, {})
+
+    def keep_closed(self, order_id: str) -> None:
+        """A done order nothing will change (its cost is out, or it was cancelled) is kept small."""
+        order = self.production[order_id]
+        if isinstance(order, ClosedOrder):
+            return
+        self.production[order_id] = ClosedOrder(order, self.order_inputs.pop(order_id, None),
+                                                self.order_outputs.pop(order_id, None))
+        self._record_changed("prod", order_id)   # its row no longer carries the BOM at release
 
     def explode(self, bom: BomSpec, qty: int) -> dict[str, int]:
         """Component needs for ``qty`` of ``bom``'s item at this site; phantoms pass through."""
@@ -662,6 +679,8 @@ class SiteState:
         self._record_changed("prod", order.order_id)
         self.capacity_orders[order.order_id] = None
         self._touch(e.item, SUPPLY | DEMAND)   # open supply, and firm planned orders
+        if order.status == "cancelled":
+            self.keep_closed(order.order_id)   # a closed one waits for its cost (core/costing.py)
         return []
 
     def _material_issue(self, e: ev.MaterialIssue) -> list[Any]:
