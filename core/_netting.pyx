@@ -1651,8 +1651,12 @@ cdef char* put_id_suffix(char* p, long long due, long long rank) noexcept nogil:
 
 
 cdef char* put_date(char* p, long long ordinal) noexcept nogil:
-    """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``."""
-    cdef Py_ssize_t slot = ordinal & 1023
+    """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``; a day before
+    the calendar's first (lead times from a requirement near it) is written as its first (``first_day``)."""
+    cdef Py_ssize_t slot
+    if ordinal < 1:
+        ordinal = 1
+    slot = ordinal & 1023
     if _date_key[slot] != ordinal:
         render_date(_date_text[slot], ordinal)
         _date_key[slot] = ordinal

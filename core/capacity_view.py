@@ -110,7 +110,7 @@ def _move_text(move: Row) -> str:
 
 
 def _iso(day: int) -> str:
-    return dt.date.fromordinal(day).isoformat()
+    return dt.date.fromordinal(max(1, day)).isoformat()   # before the calendar's first day: its first
 
 
 def _latest_start(kernel: Any, plan: Any, item: str, ref: str, kind: str, start: int, due: int,

@@ -17,7 +17,7 @@ def iso(ordinal: int) -> str:
     """ISO date of a day ordinal, memoised: planned ids format the same few hundred days over and over."""
     text = _ISO_TEXT.get(ordinal)
     if text is None:
-        text = _ISO_TEXT[ordinal] = dt.date.fromordinal(ordinal).isoformat()
+        text = _ISO_TEXT[ordinal] = dt.date.fromordinal(max(1, ordinal)).isoformat()   # before day 1: day 1
     return text
 
 

@@ -524,8 +524,9 @@ _SITE_FIELDS: dict[str, bytes] = {}   # a site's encoded ``"site"`` field, the s
 
 
 def _date(ordinal: int) -> dt.date:
-    """Date of a day ordinal, memoised: outputs name the same few hundred days over and over."""
+    """Date of a day ordinal, memoised: outputs name the same few hundred days over and over.  A day before
+    the calendar's first (lead times from a requirement near it) is its first, as the kernels publish it."""
     day = _DATES.get(ordinal)
     if day is None:
-        day = _DATES[ordinal] = dt.date.fromordinal(ordinal)
+        day = _DATES[ordinal] = dt.date.fromordinal(max(1, ordinal))
     return day

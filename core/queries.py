@@ -67,7 +67,7 @@ def _iso(day: Any) -> str | None:
 
 
 def _iso_ordinal(day: int) -> str:
-    return dt.date.fromordinal(day).isoformat()
+    return dt.date.fromordinal(max(1, day)).isoformat()   # before the calendar's first day: its first
 
 
 def _known(state: SiteState, item: str) -> bool:

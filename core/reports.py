@@ -182,7 +182,7 @@ def kpis(engine: Engine) -> list[Row]:
 
 
 def _iso(ordinal: int) -> str:
-    return dt.date.fromordinal(ordinal).isoformat()
+    return dt.date.fromordinal(max(1, ordinal)).isoformat()   # before the calendar's first day: its first
 
 
 REPORTS: dict[str, Callable[[Engine], list[Row]]] = {

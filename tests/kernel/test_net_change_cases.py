@@ -289,3 +289,27 @@ def test_messages_move_with_their_orders_and_needs_not_with_the_clock(kernel_nam
         "PO1": ("expedite", "open", dt.date(2026, 3, 3)),   # and P's order is dated by D3 now
         "P@2026-03-04": ("past_due", "resolved", None), "P@2026-03-03": ("past_due", "open", None)}
     assert_equals_regeneration(engine)
+
+
+def test_plans_reaching_before_the_calendar_s_first_day_are_published_on_it(kernel_name: str) -> None:
+    """Regression (fuzzing): D1 needs K on 0001-01-01, K is made from C; then K's lead time becomes 3 days,
+    so its order would be released, and C's needed, before the first day there is.  Both kernels publish
+    those days as 0001-01-01 (a compiled record once wrote a year of 0 or minus signs, the twin and the
+    past-due message raised, which stopped a worker), every output encodes, and the plan is the
+    regenerative one."""
+    from schemas.codecs import decode_output, encode_json
+
+    s = bomgen.Stream(MONDAY)
+    first = [s("item", item="K", source="make"), s("item", item="C", source="buy"),
+             s("bom", item="K", components=[{"item": "C", "qty_per": 2}]),
+             s("demand", demand_id="D1", item="K", qty=1, due=dt.date(1, 1, 1))]
+    engine, outputs = run(kernel_name, [first, [s("item", item="K", source="make", lead_time_days=3)]])
+    assert not [o for o in outputs if type(o).__name__ == "Rejected"]
+    planned = {o.item: decode_output(o.value) for o in outputs if type(o).__name__ == "PlannedOrderRecord"}
+    assert {item: (p.release, p.due) for item, p in planned.items()} == {
+        "K": (dt.date.min, dt.date.min), "C": (dt.date.min, dt.date.min)}
+    past_due = [o for o in outputs if type(o).__name__ == "Exception_" and o.action == "past_due"]
+    assert {(o.ref, o.current_date) for o in past_due} >= {("K@0001-01-01", dt.date.min)}
+    for output in outputs:
+        decode_output(encode_json(output) if type(output).__name__ != "PlannedOrderRecord" else output.value)
+    assert_equals_regeneration(engine)
