@@ -16,10 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from schemas import events as ev
-from schemas.codecs import encode_json
 from schemas.outputs import Rejected
 
 from .errors import Missing, Reject
@@ -76,26 +73,13 @@ class EngineSettings:
     retention: dt.timedelta | None = dt.timedelta(days=60)
 
 
-_decode_event = msgspec.json.Decoder(ev.InputEvent).decode
-
-
 @dataclass(slots=True)
 class _Held:
-    """An event waiting for the watermark: applied once every input has passed its time.
+    """An event waiting for the watermark: applied once every input has passed its time."""
 
-    Kept as the JSON its durable row holds (core/persist.py), decoded when it goes in: a worker reading a
-    backlog holds hundreds of thousands of them, and a decoded event is ~490 bytes in ten objects, its JSON
-    ~300 in one.
-    """
-
-    data: bytes
-    kind: type               # the event's class (``held_by``)
+    event: Any
     source: str | None
     order: tuple[Any, ...]   # tie-break among equal times: where it came from, never when it arrived
-
-    @property
-    def event(self) -> Any:
-        return _decode_event(self.data)
 
 
 @dataclass(slots=True)
@@ -197,7 +181,7 @@ class Engine:
         entries = []
         for event, source, order in waiting:
             self._held_seq += 1
-            entries.append((event.ts, order, self._held_seq, _Held(encode_json(event), type(event), source, order)))
+            entries.append((event.ts, order, self._held_seq, _Held(event, source, order)))
         held = [entry[3] for entry in entries]   # in the order given, before the sort (a restore's row numbers)
         kept = self._held.get(site)
         if kept:
@@ -208,7 +192,7 @@ class Engine:
             self._held[site] = entries
         counts = self._held_by
         for one in held:
-            counts[(source_topic(one.source), one.kind)] += 1
+            counts[(source_topic(one.source), type(one.event))] += 1
         self._note_held(site)
         if self._held_added is not None:
             self._held_added.setdefault(site, []).extend(held)
@@ -272,7 +256,7 @@ class Engine:
                 del self._held[site]
 
     def _uncount_held(self, held: _Held) -> None:
-        key = (source_topic(held.source), held.kind)
+        key = (source_topic(held.source), type(held.event))
         left = self._held_by[key] - 1
         if left:
             self._held_by[key] = left

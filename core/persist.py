@@ -533,7 +533,7 @@ def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int
 
 def _held_bytes(held: Any) -> bytes:
     """One event waiting for the watermark, with where it came from and its tie-break."""
-    return _encoder.encode(HeldRow(held.data, held.source, list(held.order)))
+    return _encoder.encode(HeldRow(encode_json(held.event), held.source, list(held.order)))
 
 
 def _parked_bytes(waiting: list[_Parked]) -> bytes:

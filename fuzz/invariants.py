@@ -29,25 +29,12 @@ class CountingEngine(Engine):
         super().__init__(settings)
         self.applied: Counter[int] = Counter()
         self.internal: dict[int, Any] = {}   # shipment announcements the engine made itself
-        self.inputs: dict[str, Any] = {}     # source -> the input event object it named, for held events
-
-    def hold(self, site: str, waiting: list[tuple[Any, str | None, tuple[Any, ...]]]) -> list[Any]:
-        for event, source, _order in waiting:
-            if source is not None:
-                self.inputs[source] = event
-        return super().hold(site, waiting)
-
-    def origin(self, event: Any, source: str | None) -> int:
-        """The id of the input event object ``event`` stands for: one that waited for the watermark comes
-        back decoded from the JSON it waited as, a copy that must equal the input it was."""
-        original = self.inputs.get(source) if source is not None else None
-        return id(original) if original is not None and original == event else id(event)
 
     def _dispatch(self, state: Any, event: Any, source: str | None, out: list[Any]) -> Any:
         before = len(out)
         released = super()._dispatch(state, event, source, out)
         if released is not None:
-            self.applied[self.origin(event, source)] += 1
+            self.applied[id(event)] += 1
         for made in out[before:]:
             if isinstance(made, ev.TransferInTransit):   # routed by the service: an output, not applied here
                 self.internal[id(made)] = made
@@ -98,7 +85,7 @@ def check_run(engine: CountingEngine, events: Sequence[Any], outputs: Sequence[A
             if id(output) in decoder:
                 decoder.remove(id(output))
             else:
-                rejected_of[engine.origin(output.event, output.source)] += 1
+                rejected_of[id(output.event)] += 1
     assert not decoder, "a rejection from the decoder did not come out (once)"
     known = {id(e) for e in events} | set(engine.internal)
     assert set(rejected_of) <= known, "a rejection of something that was never an input"
