@@ -173,7 +173,19 @@ class Engine:
             self._release_held(watermark, out)
         if self.planner is not None:
             out.extend(self.planner.plan(self))
+        else:
+            self._settle_uncosted()
         return out
+
+    def _settle_uncosted(self) -> None:
+        """Planning off (``kernel="off"``): no cost will come for a closed order, so it is kept small at once and
+        retires like any other (queued for that cost, it stayed whole and retention passed it over)."""
+        for state in self.sites.values():
+            if state.closed_orders:
+                for order_id in state.closed_orders:
+                    if order_id in state.production:
+                        state.keep_closed(order_id)
+                state.closed_orders.clear()
 
     def hold(self, site: str, waiting: list[tuple[Any, str | None, tuple[Any, ...]]]) -> list[_Held]:
         """Keep a site's events (event, source, order) until the watermark passes their time: a batch's, or

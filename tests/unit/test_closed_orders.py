@@ -11,7 +11,7 @@ from core import queries
 from core.closed_orders import ClosedOrder
 from core.engine import Engine
 from core.orders import ProductionOrder
-from helpers import SITE, apply_ok, mk, new_engine, q, receive, release
+from helpers import SITE, advance, apply_ok, mk, new_engine, q, receive, release
 from schemas import outputs as out
 
 # what a closed order's query answers the same as it did the moment before it closed
@@ -19,9 +19,9 @@ KEPT = ("item", "qty", "good", "scrap", "start", "due", "required", "issued", "i
         "outputs")
 
 
-def _made() -> Engine:
+def _made(**settings: Any) -> Engine:
     """MO-1 (SUB) took two lots of RAW-A and made lots S-1 and S-2, and reported minutes; still released."""
-    engine = new_engine()
+    engine = new_engine(**settings)
     receive(engine, "RAW-A", 20, "A1", unit_cost=1.0)
     receive(engine, "RAW-A", 20, "A2", unit_cost=1.5)
     release(engine, "MO-1", "SUB", 4, status="released")
@@ -110,3 +110,15 @@ def test_a_restored_closed_order_is_kept_small_and_writes_the_row_it_came_from()
     assert state.consumed_by == before.consumed_by and state.produced_by == before.produced_by
     assert rows.current_rows(SITE) == table_of(table, SITE)
     assert rows.changed() == {}
+
+
+
+def test_with_planning_off_a_closed_order_is_kept_small_at_once_and_retires() -> None:
+    """No planner, no cost: the order used to wait in ``closed_orders`` for ever, whole, and never retired."""
+    engine = _made(kernel="off")
+    state = engine.sites[SITE]
+    assert not [o for o in _close(engine) if isinstance(o, out.OrderCost)]
+    assert isinstance(state.production["MO-1"], ClosedOrder) and state.closed_orders == []
+    advance(days=60)
+    apply_ok(engine, mk("receipt", item="RAW-A", qty=1, lot="A3"))
+    assert "MO-1" not in state.production and ("SUB", "S-1") not in state.produced_by
