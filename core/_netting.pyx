@@ -1652,7 +1652,7 @@ cdef char* put_id_suffix(char* p, long long due, long long rank) noexcept nogil:
 
 cdef char* put_date(char* p, long long ordinal) noexcept nogil:
     """ISO date of a proleptic Gregorian ordinal (day 1 = 0001-01-01), as ``date.isoformat``; a day before
-    the calendar's first (lead times from a requirement near it) is written as its first (``first_day``)."""
+    the calendar's first (lead times from a requirement near it) is written as its first (``core.planids.iso``)."""
     cdef Py_ssize_t slot
     if ordinal < 1:
         ordinal = 1

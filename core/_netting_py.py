@@ -16,14 +16,13 @@ Inputs are sorted by day; days before ``today`` count as today (overdue).
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .planids import planned_id
+from .planids import iso, planned_id
 
 CYTHON_MODULE = 0
 
@@ -782,21 +781,15 @@ def qty_text(qty: int) -> bytes:
     return f"{sign}{whole}.{frac:06d}".rstrip("0").encode()
 
 
-def first_day(ordinal: int) -> dt.date:
-    """The date of a day ordinal; a day before the calendar's first, which lead times can reach from a
-    requirement near it, is published as its first (0001-01-01)."""
-    return dt.date.fromordinal(max(1, ordinal))
-
-
 def encode_change(item: str, make: bool, stamp: PlanStamp, due: int, rank: int, release: int, qty: int,
                   past_due: bool, deleted: bool) -> PlannedOrderRecord:
     """The record of one planned-order change (an upsert, or a delete of what was published)."""
-    suffix = f"@{first_day(due).isoformat()}" + (f"#{rank + 1}" if rank else "")
+    suffix = f"@{iso(due)}" + (f"#{rank + 1}" if rank else "")
     label = json_text(item)
     flags = b',"action":"delete"' if deleted else (b',"past_due":true' if past_due else b"")
     value = b"".join((
         b'{"type":"planned_order","planned_id":"', label, suffix.encode(), b'","item":"', label,
         b'","kind":"', b"make" if make else b"buy", b'","qty":', qty_text(qty),
-        b',"release":"', first_day(release).isoformat().encode(),
-        b'","due":"', first_day(due).isoformat().encode(), b'"', flags, stamp.tail))
+        b',"release":"', iso(release).encode(),
+        b'","due":"', iso(due).encode(), b'"', flags, stamp.tail))
     return PlannedOrderRecord(stamp.site, stamp.ts, item, stamp.key_prefix + item.encode() + suffix.encode(), value)

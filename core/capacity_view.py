@@ -23,11 +23,10 @@ not kept: slack changes whenever any of these items' plans change.
 
 from __future__ import annotations
 
-import datetime as dt
 from array import array
 from typing import Any
 
-from .planids import planned_ids
+from .planids import iso, planned_ids
 from .quantity import to_number
 
 __all__ = ["moves", "profile", "rows"]
@@ -44,8 +43,8 @@ def moves(site: Any, planner: Any, center: int, day: int) -> list[Row]:
         latest = _latest_start(planner.kernel, plan, item, ref, kind, start, due, today)
         earliest = _earliest_start(site, plan, kind, ref, item, start, today)
         rows.append({"ref": ref, "kind": kind, "item": item, "minutes": to_number(minutes),
-                     "start": _iso(start), "due": _iso(due),
-                     "earliest_start": _iso(earliest), "latest_start": _iso(latest) if latest is not None else None,
+                     "start": iso(start), "due": iso(due),
+                     "earliest_start": iso(earliest), "latest_start": iso(latest) if latest is not None else None,
                      "can_move_earlier": earliest < start, "can_move_later": latest is None or latest > start})
     return sorted(rows, key=lambda row: (row["kind"], row["ref"]))
 
@@ -93,7 +92,7 @@ def _days(book: Any, center: int) -> list[tuple[int, Row]]:
     out = []
     for day in sorted(day for (c, day) in book.load.keys() | book.overloads.keys() if c == center):
         load, available = book.load.get((center, day), 0), book.available_on(center, day)
-        out.append((day, {"date": _iso(day), "load_minutes": to_number(load),
+        out.append((day, {"date": iso(day), "load_minutes": to_number(load),
                           "available_minutes": to_number(available),
                           "utilization_pct": round(100 * load / available, 1) if available else None,
                           "overloaded": load > available}))
@@ -107,10 +106,6 @@ def _move_text(move: Row) -> str:
     if move["can_move_later"]:
         parts.append(f"later to {move['latest_start']}" if move["latest_start"] else "later (not needed)")
     return f"{move['ref']} ({move['minutes']} min) " + " or ".join(parts)
-
-
-def _iso(day: int) -> str:
-    return dt.date.fromordinal(max(1, day)).isoformat()   # before the calendar's first day: its first
 
 
 def _latest_start(kernel: Any, plan: Any, item: str, ref: str, kind: str, start: int, due: int,

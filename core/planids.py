@@ -14,10 +14,11 @@ _ISO_TEXT: dict[int, str] = {}
 
 
 def iso(ordinal: int) -> str:
-    """ISO date of a day ordinal, memoised: planned ids format the same few hundred days over and over."""
+    """ISO date of a day ordinal, memoised: planned ids format the same few hundred days over and over.  A day
+    before the calendar's first (lead times from a requirement near it) is written as its first."""
     text = _ISO_TEXT.get(ordinal)
     if text is None:
-        text = _ISO_TEXT[ordinal] = dt.date.fromordinal(max(1, ordinal)).isoformat()   # before day 1: day 1
+        text = _ISO_TEXT[ordinal] = dt.date.fromordinal(max(1, ordinal)).isoformat()
     return text
 
 

@@ -25,6 +25,7 @@ from .control.answers import (
 )
 from .costing import money
 from .engine import Engine
+from .planids import iso
 from .quality import AVAILABLE, STATUSES
 from .quantity import SCALE, to_number
 from .site import SiteState
@@ -64,10 +65,6 @@ def site_state(engine: Engine, site: str) -> SiteState:
 
 def _iso(day: Any) -> str | None:
     return day.isoformat() if day is not None else None
-
-
-def _iso_ordinal(day: int) -> str:
-    return dt.date.fromordinal(max(1, day)).isoformat()   # before the calendar's first day: its first
 
 
 def _known(state: SiteState, item: str) -> bool:
@@ -112,7 +109,7 @@ def item_status(engine: Engine, site: str, item: str) -> Row:
         "available": to_number(totals[AVAILABLE] - reserved),
         "on_order": {"total": to_number(sum(by_kind.values())),
                      **{kind: to_number(qty) for kind, qty in by_kind.items()}},
-        "receipts": [{"date": _iso_ordinal(day), "qty": to_number(qty), "kind": kind, "ref": ref}
+        "receipts": [{"date": iso(day), "qty": to_number(qty), "kind": kind, "ref": ref}
                      for day, qty, kind, ref in receipts],
         "wip": to_number(wip),
         "costs": {"moving_average": money(avg) if avg is not None else None,

@@ -6,7 +6,6 @@ service serves the same rows.  Rows are sorted so equal state prints equally.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from .control.reports import CONTROL_REPORTS
 from .costing import money
 from .engine import Engine
 from .kpis import site_kpis
+from .planids import iso
 from .planning import planned_ids
 from .quality import STATUS_INDEX
 from .quantity import to_number
@@ -131,7 +131,7 @@ def planned(engine: Engine) -> list[Row]:
             for pid, (due, release, qty, _short) in zip(planned_ids(item, orders_), orders_, strict=True):
                 rows.append({"site": site.site, "planned_id": pid, "item": item,
                              "kind": "make" if spec is not None and spec.source == "make" else "buy",
-                             "qty": to_number(qty), "release": _iso(release), "due": _iso(due),
+                             "qty": to_number(qty), "release": iso(release), "due": iso(due),
                              "past_due": site.today is not None and release < site.today.toordinal()})
     return rows
 
@@ -179,10 +179,6 @@ def capacity(engine: Engine) -> list[Row]:
 
 def kpis(engine: Engine) -> list[Row]:
     return [site_kpis(site) for site in _sites(engine)]
-
-
-def _iso(ordinal: int) -> str:
-    return dt.date.fromordinal(max(1, ordinal)).isoformat()   # before the calendar's first day: its first
 
 
 REPORTS: dict[str, Callable[[Engine], list[Row]]] = {
