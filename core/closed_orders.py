@@ -19,7 +19,7 @@ import msgspec
 
 from .orders import ProductionOrder
 
-__all__ = ["ClosedOrder", "Lines"]
+__all__ = ["ClosedOrder", "Lines", "as_rows"]
 
 #: an order's lots, (item, lot) -> micro-units, as ``SiteState.order_inputs`` keeps them
 Lines = dict[tuple[str, str], int]
@@ -38,6 +38,10 @@ class _Detail(msgspec.Struct, array_like=True, omit_defaults=True):
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(_Detail).decode
+
+
+def _detail_field(name: str) -> property:
+    return property(lambda order: getattr(order.detail(), name))
 
 
 class ClosedOrder:
@@ -63,30 +67,17 @@ class ClosedOrder:
         self.due, self.start, self.ended = order.due, order.start, order.ended
         self.good, self.scrap = order.good, order.scrap
         self._detail = _encode(_Detail(order.required, order.issued, order.issued_value, order.unvalued,
-                                       order.minutes, _rows(inputs), _rows(outputs)))
+                                       order.minutes, as_rows(inputs), as_rows(outputs)))
 
     def detail(self) -> _Detail:
         return _decode(self._detail)
 
-    @property
-    def required(self) -> dict[str, int]:
-        return self.detail().required
-
-    @property
-    def issued(self) -> dict[str, int]:
-        return self.detail().issued
-
-    @property
-    def issued_value(self) -> dict[str, float]:
-        return self.detail().issued_value
-
-    @property
-    def unvalued(self) -> dict[str, int]:
-        return self.detail().unvalued
-
-    @property
-    def minutes(self) -> dict[str, float]:
-        return self.detail().minutes
+    # the per-component fields, each decoded from the blob when read
+    required = _detail_field("required")
+    issued = _detail_field("issued")
+    issued_value = _detail_field("issued_value")
+    unvalued = _detail_field("unvalued")
+    minutes = _detail_field("minutes")
 
     def lines(self) -> tuple[Lines, Lines]:
         """The lots it consumed and produced."""
@@ -111,7 +102,8 @@ class ClosedOrder:
         return f"ClosedOrder({self.order_id!r}, {self.item!r}, {self.status}, ended {self.ended})"
 
 
-def _rows(lines: Lines | None) -> list[tuple[str, str, int]]:
+def as_rows(lines: Lines | None) -> list[tuple[str, str, int]]:
+    """An order's lots as (item, lot, micro-units) rows, as its durable row and its blob keep them."""
     return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
 
 

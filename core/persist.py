@@ -41,7 +41,7 @@ import msgspec
 from schemas import events as ev
 from schemas.codecs import encode_json
 
-from .closed_orders import ClosedOrder, Lines
+from .closed_orders import ClosedOrder, Lines, as_rows
 from .engine import Engine, _Parked
 from .history import ItemHistory
 from .ids import SeenIds
@@ -287,7 +287,7 @@ class StateRows:
             if order is not None:
                 inputs, outputs = state.order_lines(key)
                 order = order.thaw() if isinstance(order, ClosedOrder) else order
-                row = ProdRow(order, _lines(inputs), _lines(outputs))
+                row = ProdRow(order, as_rows(inputs), as_rows(outputs))
             else:
                 row = None
         else:
@@ -525,10 +525,6 @@ def _item_row(state: SiteState, item: str) -> ItemRow | None:
         lots=lots_row, moves=stock.moves.get(item, {}),
         reserved=reserved, avg_cost=avg, issued_value=issued,
         emptied={lot: day for lot, day in (lots or {}).items() if day is not None})
-
-
-def _lines(lines: dict[tuple[str, str], int] | None) -> list[tuple[str, str, int]]:
-    return [(item, lot, qty) for (item, lot), qty in lines.items()] if lines else []
 
 
 def _held_bytes(held: Any) -> bytes:
