@@ -84,12 +84,14 @@ class ClosedOrder:
         detail = self.detail()
         return _lines(detail.inputs), _lines(detail.outputs)
 
-    def thaw(self) -> ProductionOrder:
-        """The ``ProductionOrder`` it was (its BOM at release dropped: a done order needs none)."""
+    def thaw(self) -> tuple[ProductionOrder, Lines, Lines]:
+        """The ``ProductionOrder`` it was (its BOM at release dropped: a done order needs none) and its lots,
+        from one decoding."""
         detail = self.detail()
-        return ProductionOrder(self.order_id, self.item, self.qty, self.due, self.start, self.status, None,
-                               self.good, self.scrap, detail.required, detail.issued, {}, detail.issued_value,
-                               detail.unvalued, detail.minutes, self.ended)
+        order = ProductionOrder(self.order_id, self.item, self.qty, self.due, self.start, self.status, None,
+                                self.good, self.scrap, detail.required, detail.issued, {}, detail.issued_value,
+                                detail.unvalued, detail.minutes, self.ended)
+        return order, _lines(detail.inputs), _lines(detail.outputs)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClosedOrder):

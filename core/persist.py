@@ -283,13 +283,8 @@ class StateRows:
             else:
                 track.items.add(key)
         elif kind == "prod":
-            order = state.production.get(key)
-            if order is not None:
-                inputs, outputs = state.order_lines(key)
-                order = order.thaw() if isinstance(order, ClosedOrder) else order
-                row = ProdRow(order, as_rows(inputs), as_rows(outputs))
-            else:
-                row = None
+            whole = state.whole_order(key)
+            row = whole and ProdRow(whole[0], as_rows(whole[1]), as_rows(whole[2]))
         else:
             row = getattr(state, _RECORDS[kind][0]).get(key)
         rows[f"{track.prefix}{kind}|{key}"] = _encoder.encode(row) if row is not None else None

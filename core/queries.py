@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import capacity_view
-from .closed_orders import ClosedOrder
 from .consumption import consumed
 from .control import ControlSettings
 from .control.answers import (
@@ -200,10 +199,10 @@ def _lines(quantities: dict[Any, int]) -> list[Row]:
 
 
 def _production(state: SiteState, order_id: str) -> Row:
-    o = state.production[order_id]
-    if isinstance(o, ClosedOrder):
-        o = o.thaw()   # one decoding for every field below
-    inputs, outputs = state.order_lines(order_id)
+    whole = state.whole_order(order_id)
+    if whole is None:
+        raise KeyError(order_id)
+    o, inputs, outputs = whole
     return {
         "site": state.site, "kind": "production", "id": o.order_id, "item": o.item, "status": o.status,
         "qty": to_number(o.qty), "good": to_number(o.good), "scrap": to_number(o.scrap),

@@ -345,6 +345,15 @@ class SiteState:
             return order.lines()
         return self.order_inputs.get(order_id, {}), self.order_outputs.get(order_id, {})
 
+    def whole_order(self, order_id: str) -> tuple[ProductionOrder, Lines, Lines] | None:
+        """A production order as a live record with its lots (a ``ClosedOrder`` decoded once), or None."""
+        order = self.production.get(order_id)
+        if order is None:
+            return None
+        if isinstance(order, ClosedOrder):
+            return order.thaw()
+        return order, self.order_inputs.get(order_id, {}), self.order_outputs.get(order_id, {})
+
     def keep_closed(self, order_id: str) -> None:
         """A done order nothing will change (its cost is out, or it was cancelled) is kept small."""
         order = self.production[order_id]
